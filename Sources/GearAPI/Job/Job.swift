@@ -1,0 +1,77 @@
+public import Foundation
+
+/// What a job does.
+public enum JobKind: String, Sendable, Hashable, Codable, CaseIterable {
+    case install, delete, start, stop, restart
+}
+
+/// Where a job is in its life.
+public enum JobState: String, Sendable, Hashable, Codable, CaseIterable {
+    case queued, running, succeeded, failed
+
+    /// True once the job will not change any more.
+    public var isFinished: Bool { self == .succeeded || self == .failed }
+}
+
+/// A unit of work accepted by geard: every mutating call is one.
+public struct Job: Sendable, Hashable, Codable {
+    /// The job id: the request's `X-Request-Id`, or one geard made.
+    public var id: String
+    public var kind: JobKind
+    /// The container the job acts on.
+    public var container: String
+    public var state: JobState
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// What the job produced, once it succeeded (the container's status; nothing for a delete).
+    public var result: JobResult?
+    /// Why it failed.
+    public var error: JobError?
+
+    public init(
+        id: String, kind: JobKind, container: String, state: JobState, createdAt: Date, startedAt: Date? = nil,
+        finishedAt: Date? = nil, result: JobResult? = nil, error: JobError? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.container = container
+        self.state = state
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.result = result
+        self.error = error
+    }
+}
+
+/// The outcome of a successful job.
+public struct JobResult: Sendable, Hashable, Codable {
+    /// The container after the job (absent after a delete).
+    public var container: ContainerStatus?
+    /// A short human-readable summary.
+    public var message: String
+
+    public init(container: ContainerStatus?, message: String) {
+        self.container = container
+        self.message = message
+    }
+}
+
+/// The answer of `GET /jobs`.
+public struct JobList: Sendable, Hashable, Codable {
+    public var jobs: [Job]
+
+    public init(jobs: [Job]) { self.jobs = jobs }
+}
+
+/// Why a job failed: a stable code and a message for people.
+public struct JobError: Sendable, Hashable, Codable {
+    public var error: String
+    public var message: String
+
+    public init(error: String, message: String) {
+        self.error = error
+        self.message = message
+    }
+}

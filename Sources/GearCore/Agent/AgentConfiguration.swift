@@ -1,0 +1,26 @@
+/// How a `NodeAgent` is set up; every field has a default that suits one geard per host.
+public struct AgentConfiguration: Sendable {
+    /// Where state lives, and systemd's configuration directory.
+    public var layout: StateLayout
+    /// External ports allocated for `External: 0`.
+    public var portRange: ClosedRange<Int> = 4000...4999
+    /// The podman binary units run.
+    public var podmanPath: String = "/usr/bin/podman"
+    /// Jobs running at once (on different containers; one container's jobs always run one at a time).
+    public var maxRunningJobs = 32
+    /// Jobs accepted but not yet running; beyond this, submissions are refused with `.queueFull`.
+    public var maxQueuedJobs = 1024
+    /// How long finished jobs are kept, and how many at most.
+    public var jobRetention: Duration = .seconds(24 * 3600)
+    public var maxRetainedJobs = 10_000
+    /// One reload for a burst of unit changes (true), or one per change (false, the naive baseline).
+    public var coalesceReloads = true
+    /// How long a shutdown waits for running jobs.
+    public var shutdownGrace: Duration = .seconds(30)
+    /// Says whether a host TCP port is free; replaced in unit tests.
+    public var hostPortIsFree: @Sendable (Int) -> Bool = PortAllocator.canBind
+
+    public init(layout: StateLayout) {
+        self.layout = layout
+    }
+}

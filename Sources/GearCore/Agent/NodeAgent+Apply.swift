@@ -1,0 +1,180 @@
+import Logging
+import Foundation
+import GearAPI
+import SystemdBus
+
+/// Running jobs: each function does one job's work against the files and systemd, and throws when the job
+/// failed. One container's jobs never run concurrently (the queue guarantees it).
+extension NodeAgent {
+    func apply(_ work: Work, to id: ContainerID) async throws -> JobResult {
+        switch work {
+        case .install(let definition): try await applyInstall(definition)
+        case .delete: try await applyDelete(id)
+        case .start: try await applyStart(id)
+        case .stop: try await applyStop(id)
+        case .restart: try await applyRestart(id)
+        }
+    }
+
+    // MARK: install
+
+    private func applyInstall(_ definition: ContainerDefinition) async throws -> JobResult {
+        let id = definition.id
+        let unit = id.unitName
+        let replacing = definitions[id] != nil
+        let unitText = renderer.unitFile(definition)
+        let changed = try await writeDefinitionFiles(definition, unitText: unitText)
+        definitions[id] = definition
+        let linked = try await ensureLinked(id, reload: false)
+        if changed || linked {
+            try await reloader.reloadNow()
+        }
+        try await setBootWant(id, definition.started)
+        if definition.started {
+            let state = try await systemd.status(unit)
+            let running = state.activeState == "active" || state.activeState == "activating" || state.activeState == "reloading"
+            let result = try await (running && changed ? systemd.restart(unit) : systemd.start(unit))
+            try await expectActive(id, result: result, action: running && changed ? "restart" : "start")
+        } else {
+            _ = try await systemd.stop(unit)
+        }
+        let verb = replacing ? (changed ? "replaced" : "unchanged") : "installed"
+        return JobResult(container: try await currentStatus(id), message: "container \(id) \(verb)\(definition.started ? " and started" : "")")
+    }
+
+    /// Writes volumes, the definition, the environment file and the unit file; returns true when the unit
+    /// file's content changed (or is new).
+    private func writeDefinitionFiles(_ definition: ContainerDefinition, unitText: String) async throws -> Bool {
+        let layout = self.layout
+        let environment = renderer.environmentFile(definition)
+        let record = try GearJSON.encoder(pretty: true).encode(definition)
+        return try await BlockingIO.run {
+            let id = definition.id
+            for volume in definition.spec.volumes {
+                let path = layout.volume(id, volume.name)
+                try FileSystem.makeDirectory(path, mode: 0o755)
+            }
+            try FileSystem.writeAtomically(layout.definitionFile(id), record, mode: 0o600)
+            if let environment {
+                try FileSystem.writeAtomically(layout.environmentFile(id), environment, mode: 0o600)
+            } else {
+                try FileSystem.remove(layout.environmentFile(id))
+            }
+            let unitPath = layout.unitFile(id)
+            let old = try FileSystem.readText(unitPath)
+            guard old != unitText else { return false }
+            try FileSystem.writeAtomically(unitPath, unitText, mode: 0o644)
+            return true
+        }
+    }
+
+    /// Links the container's unit into systemd when it is not linked yet; returns true when it linked (and, with
+    /// `reload`, reloaded).
+    @discardableResult
+    func ensureLinked(_ id: ContainerID, reload: Bool) async throws -> Bool {
+        let unitPath = layout.unitFile(id)
+        let link = layout.systemdLink(id.unitName)
+        if FileSystem.symlinkTarget(link) == unitPath { return false }
+        try await systemd.link([unitPath])
+        if reload { try await reloader.reloadNow() }
+        return true
+    }
+
+    /// Makes `gear-active.target` want the container (or not), which decides whether it starts at boot.
+    func setBootWant(_ id: ContainerID, _ wanted: Bool) async throws {
+        let want = layout.bootWant(id)
+        let target = layout.unitFile(id)
+        try await BlockingIO.run {
+            if wanted { try FileSystem.setSymlink(want, to: target) } else { try FileSystem.remove(want) }
+        }
+    }
+
+    /// Throws `.unitFailed`, with the unit's state and last log lines, unless systemd's job ended with `done`.
+    private func expectActive(_ id: ContainerID, result: String, action: String) async throws {
+        guard result != "done" else { return }
+        let unit = id.unitName
+        let state = try? await systemd.status(unit)
+        let lines = await systemd.recentLog(unit, lines: 8)
+        var message = "\(unit) failed to \(action) (job \(result)"
+        if let state {
+            message += ", unit \(state.activeState)/\(state.subState)"
+            if !state.result.isEmpty, state.result != "success" { message += ", result \(state.result)" }
+            if state.execMainStartTimestamp > 0 || state.execMainStatus != 0 { message += ", exit status \(state.execMainStatus)" }
+        }
+        message += ")"
+        if !lines.isEmpty { message += "; last log lines:\n" + lines.joined(separator: "\n") }
+        throw GearError(.unitFailed, message)
+    }
+
+    // MARK: delete
+
+    private func applyDelete(_ id: ContainerID) async throws -> JobResult {
+        let unit = id.unitName
+        let layout = self.layout
+        guard definitions[id] != nil else {
+            return JobResult(container: nil, message: "container \(id) is not installed")
+        }
+        _ = try await systemd.stop(unit)
+        // The definition is the source of truth: once it is gone the container is gone, and a crash past this
+        // point leaves files that the next start of geard removes.
+        try await BlockingIO.run { try FileSystem.remove(layout.definitionFile(id)) }
+        definitions[id] = nil
+        try await removeUnitAndFiles(id)
+        try await reloader.reloadNow()
+        try? await systemd.resetFailed(unit)
+        return JobResult(container: nil, message: "container \(id) deleted")
+    }
+
+    /// Unlinks the unit and removes its unit file, environment file, boot want and volumes.
+    func removeUnitAndFiles(_ id: ContainerID) async throws {
+        let layout = self.layout
+        let unit = id.unitName
+        if FileSystem.exists(layout.systemdLink(unit)) || FileSystem.exists(layout.bootWant(id)) {
+            try await systemd.disable([unit])
+        }
+        try await BlockingIO.run {
+            try FileSystem.remove(layout.bootWant(id))
+            try FileSystem.remove(layout.unitFile(id))
+            try FileSystem.remove(layout.environmentFile(id))
+            try FileSystem.removeTree(layout.volumeRoot(id))
+        }
+    }
+
+    // MARK: state changes
+
+    private func applyStart(_ id: ContainerID) async throws -> JobResult {
+        try await setStarted(id, true)
+        try await ensureLinked(id, reload: true)
+        try await setBootWant(id, true)
+        try await expectActive(id, result: try await systemd.start(id.unitName), action: "start")
+        return JobResult(container: try await currentStatus(id), message: "container \(id) started")
+    }
+
+    private func applyStop(_ id: ContainerID) async throws -> JobResult {
+        try await setStarted(id, false)
+        try await setBootWant(id, false)
+        let result = try await systemd.stop(id.unitName)
+        guard result == "done" else { throw GearError(.unitFailed, "\(id.unitName) failed to stop (job \(result))") }
+        return JobResult(container: try await currentStatus(id), message: "container \(id) stopped")
+    }
+
+    private func applyRestart(_ id: ContainerID) async throws -> JobResult {
+        try await setStarted(id, true)
+        try await ensureLinked(id, reload: true)
+        try await setBootWant(id, true)
+        try await expectActive(id, result: try await systemd.restart(id.unitName), action: "restart")
+        return JobResult(container: try await currentStatus(id), message: "container \(id) restarted")
+    }
+
+    /// Records the desired state in the definition (only writes when it changes).
+    private func setStarted(_ id: ContainerID, _ started: Bool) async throws {
+        guard var definition = definitions[id] else { throw GearError(.notFound, "no container \(id) is installed") }
+        guard definition.started != started else { return }
+        definition.started = started
+        definition.updatedAt = Date()
+        let record = try GearJSON.encoder(pretty: true).encode(definition)
+        let path = layout.definitionFile(id)
+        try await BlockingIO.run { try FileSystem.writeAtomically(path, record, mode: 0o600) }
+        definitions[id] = definition
+    }
+}

@@ -1,0 +1,138 @@
+import Logging
+import Foundation
+import GearAPI
+
+/// Start-up: rebuild the agent's view from disk and systemd, and repair what a crash may have left half done.
+extension NodeAgent {
+    /// Prepares the state directory and systemd, loads definitions and jobs, and reconciles: unit files are
+    /// re-rendered from definitions, links and boot wants restored, leftovers of interrupted deletes removed,
+    /// jobs cut off by the previous stop marked failed. Running containers are left running.
+    public func prepare() async throws {
+        let layout = self.layout
+        let (loaded, unreadable) = try await BlockingIO.run { () throws -> ([ContainerDefinition], [String]) in
+            try FileSystem.makeDirectory(layout.root, mode: 0o700)
+            for directory in layout.allDirectories { try FileSystem.makeDirectory(directory, mode: 0o755) }
+            for directory in [layout.containers, layout.units, layout.environments] {
+                try FileSystem.removeTemporaryFiles(in: directory)
+            }
+            let decoder = GearJSON.decoder()
+            var definitions: [ContainerDefinition] = []
+            var unreadable: [String] = []
+            for name in try FileSystem.list(layout.containers) where name.hasSuffix(".json") {
+                let path = "\(layout.containers)/\(name)"
+                if let data = try FileSystem.read(path), let definition = try? decoder.decode(ContainerDefinition.self, from: Data(data)),
+                    "\(definition.id).json" == name
+                {
+                    definitions.append(definition)
+                } else {
+                    unreadable.append(path)
+                }
+            }
+            return (definitions, unreadable)
+        }
+        for path in unreadable {
+            logger.error("ignoring an unreadable container definition", metadata: ["file": "\(path)"])
+        }
+        definitions = Dictionary(loaded.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        try await loadJobs()
+        var needsReload = try await prepareInfrastructure()
+        needsReload = try await reconcileUnits() || needsReload
+        if needsReload { try await reloader.reloadNow() }
+        logger.info("state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(records.count)"])
+    }
+
+    private func loadJobs() async throws {
+        let (stored, skipped) = try await jobStore.loadAll()
+        for path in skipped { logger.error("ignoring an unreadable job file", metadata: ["file": "\(path)"]) }
+        var interrupted = 0
+        for var entry in stored.sorted(by: { $0.job.createdAt < $1.job.createdAt }) {
+            if !entry.job.state.isFinished {
+                entry.job.state = .failed
+                entry.job.finishedAt = Date()
+                entry.job.error = JobError(
+                    error: GearError.Code.interrupted.rawValue,
+                    message: "geard stopped while the job was \(entry.job.state == .running ? "running" : "queued"); it may have been partly applied, submit it again")
+                try await jobStore.save(entry)
+                interrupted += 1
+            }
+            guard let container = try? ContainerID(entry.job.container) else { continue }
+            sequence += 1
+            records[entry.job.id] = Record(
+                job: entry.job, container: container, fingerprint: entry.fingerprint, sequence: sequence, work: nil, reservation: nil)
+        }
+        if interrupted > 0 { logger.warning("jobs interrupted by the last stop marked failed", metadata: ["jobs": "\(interrupted)"]) }
+        await pruneJobs()
+    }
+
+    /// Writes and links gear.slice and gear-active.target, and has multi-user.target want the latter.
+    private func prepareInfrastructure() async throws -> Bool {
+        let layout = self.layout
+        let written = try await BlockingIO.run {
+            var changed = false
+            for unit in InfrastructureUnits.all {
+                let path = layout.unitFile(named: unit.name)
+                if try FileSystem.readText(path) != unit.text {
+                    try FileSystem.writeAtomically(path, unit.text)
+                    changed = true
+                }
+            }
+            return changed
+        }
+        let unlinked = InfrastructureUnits.all.map { layout.unitFile(named: $0.name) }.filter { path in
+            FileSystem.symlinkTarget(layout.systemdLink((path as NSString).lastPathComponent)) != path
+        }
+        if !unlinked.isEmpty { try await systemd.link(unlinked) }
+        let want = "\(layout.systemdUnitDirectory)/multi-user.target.wants/\(InfrastructureUnits.activeTarget)"
+        var enabled = false
+        if !FileSystem.exists(want) {
+            try await systemd.enable([InfrastructureUnits.activeTarget])
+            enabled = true
+        }
+        return written || !unlinked.isEmpty || enabled
+    }
+
+    /// Re-renders every unit from its definition, restores links and boot wants, removes orphans.
+    private func reconcileUnits() async throws -> Bool {
+        let layout = self.layout
+        let renderer = self.renderer
+        let all = Array(definitions.values)
+        let rewritten = try await BlockingIO.run { () throws -> Int in
+            var count = 0
+            for definition in all {
+                let id = definition.id
+                let text = renderer.unitFile(definition)
+                if try FileSystem.readText(layout.unitFile(id)) != text {
+                    try FileSystem.writeAtomically(layout.unitFile(id), text)
+                    count += 1
+                }
+                if let environment = renderer.environmentFile(definition) {
+                    if try FileSystem.readText(layout.environmentFile(id)) != environment {
+                        try FileSystem.writeAtomically(layout.environmentFile(id), environment, mode: 0o600)
+                    }
+                } else {
+                    try FileSystem.remove(layout.environmentFile(id))
+                }
+                if definition.started {
+                    try FileSystem.setSymlink(layout.bootWant(id), to: layout.unitFile(id))
+                } else {
+                    try FileSystem.remove(layout.bootWant(id))
+                }
+            }
+            return count
+        }
+        let unlinked = all.map { layout.unitFile($0.id) }.filter { path in
+            FileSystem.symlinkTarget(layout.systemdLink((path as NSString).lastPathComponent)) != path
+        }
+        if !unlinked.isEmpty { try await systemd.link(unlinked) }
+        let orphans = try await BlockingIO.run { try FileSystem.list(layout.units) }
+            .compactMap { ContainerID.fromUnitName($0) }
+            .filter { definitions[$0] == nil }
+        for id in orphans {
+            logger.notice("removing the unit of a container whose delete was interrupted", metadata: ["container.id": "\(id)"])
+            _ = try await systemd.stop(id.unitName)
+            try await removeUnitAndFiles(id)
+        }
+        if rewritten > 0 { logger.notice("unit files re-rendered from definitions", metadata: ["units": "\(rewritten)"]) }
+        return rewritten > 0 || !unlinked.isEmpty || !orphans.isEmpty
+    }
+}

@@ -1,0 +1,267 @@
+public import GearAPI
+
+/// How a container runs.
+public enum ContainerRuntime: String, Sendable, Hashable, Codable, CaseIterable {
+    /// An image run by podman under the unit (`podman run --rm --sdnotify=conmon ...`).
+    case podman
+    /// A program run directly as the unit, sandboxed by systemd.
+    case exec
+}
+
+/// systemd's `Restart=` values.
+public enum RestartPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    case no
+    case onSuccess = "on-success"
+    case onFailure = "on-failure"
+    case onAbnormal = "on-abnormal"
+    case onWatchdog = "on-watchdog"
+    case onAbort = "on-abort"
+    case always
+}
+
+/// A port to publish: nil `external` means "allocate one from the range".
+public struct PortSpec: Sendable, Hashable, Codable {
+    public var internalPort: Int
+    public var externalPort: Int?
+}
+
+/// A named volume mounted at `path`.
+public struct VolumeSpec: Sendable, Hashable, Codable {
+    public var name: String
+    public var path: String
+    public var readOnly: Bool
+}
+
+/// A validated, normalized install request: every value in it is safe to put in a unit file.
+public struct ContainerSpec: Sendable, Hashable, Codable {
+    public var runtime: ContainerRuntime
+    public var image: String?
+    public var cmd: [String]
+    public var started: Bool
+    public var ports: [PortSpec]
+    /// Sorted by name; names unique.
+    public var environment: [EnvironmentVariable]
+    public var volumes: [VolumeSpec]
+    public var restart: RestartPolicy
+    /// Bytes.
+    public var memoryMax: UInt64?
+    /// Percent of one CPU (`CPUQuota=`).
+    public var cpuQuotaPercent: Int?
+
+    /// Limits on what one install may ask for.
+    public enum Limits {
+        public static let maxImageLength = 255
+        public static let maxArguments = 256
+        public static let maxArgumentBytes = 16 * 1024
+        public static let maxCommandBytes = 128 * 1024
+        public static let maxVariables = 512
+        public static let maxVariableNameBytes = 256
+        public static let maxVariableValueBytes = 32 * 1024
+        public static let maxEnvironmentBytes = 256 * 1024
+        public static let maxPorts = 64
+        public static let maxVolumes = 32
+        public static let maxVolumePathBytes = 1024
+        public static let minMemory: UInt64 = 4 << 20
+        public static let maxCPUs = 1024.0
+    }
+
+    /// Checks every field of `request` and normalizes it; throws `.invalidRequest` with a message naming the
+    /// field at the first problem.
+    public init(validating request: InstallRequest) throws(GearError) {
+        let runtimeName = (request.runtime ?? "podman").lowercased()
+        guard let runtime = ContainerRuntime(rawValue: runtimeName) else {
+            throw .invalid("unknown Runtime '\(request.runtime!.debugEscaped)': use 'podman' or 'exec'")
+        }
+        self.runtime = runtime
+        self.cmd = try Self.validateCommand(request.cmd ?? [], runtime: runtime)
+        switch runtime {
+        case .podman:
+            guard let image = request.image, !image.isEmpty else { throw .invalid("Image is required for the podman runtime") }
+            self.image = try Self.validateImage(image)
+        case .exec:
+            if let image = request.image, !image.isEmpty { throw .invalid("the exec runtime takes no Image: put the program in Cmd") }
+            guard !cmd.isEmpty else { throw .invalid("Cmd is required for the exec runtime: the program and its arguments") }
+            self.image = nil
+        }
+        self.started = request.started ?? false
+        self.ports = try Self.validatePorts(request.ports ?? [], runtime: runtime)
+        self.environment = try Self.validateEnvironment(request.environment ?? [])
+        self.volumes = try Self.validateVolumes(request.volumes ?? [])
+        if let restart = request.restart {
+            guard let policy = RestartPolicy(rawValue: restart.lowercased()) else {
+                let allowed = RestartPolicy.allCases.map(\.rawValue).joined(separator: ", ")
+                throw .invalid("unknown Restart '\(restart.debugEscaped)': use one of \(allowed)")
+            }
+            self.restart = policy
+        } else {
+            self.restart = .onFailure
+        }
+        self.memoryMax = try request.memory.map { limit throws(GearError) in try Self.parseMemory(limit.text) }
+        self.cpuQuotaPercent = try request.cpus.map { cpus throws(GearError) in
+            guard cpus.isFinite, cpus > 0, cpus <= Limits.maxCPUs else {
+                throw .invalid("CPUs must be more than 0 and at most \(Int(Limits.maxCPUs))")
+            }
+            return max(1, Int((cpus * 100).rounded()))
+        }
+    }
+
+    // MARK: fields
+
+    /// Characters that make a value unsafe anywhere: NUL, line breaks and other control characters
+    /// (a tab is allowed and escaped when written).
+    static func firstForbiddenCharacter(_ value: String) -> Unicode.Scalar? {
+        value.unicodeScalars.first { s in
+            (s.value < 0x20 && s != "\t") || s.value == 0x7F || s == "\u{2028}" || s == "\u{2029}"
+        }
+    }
+
+    static func validateImage(_ image: String) throws(GearError) -> String {
+        let bytes = Array(image.utf8)
+        let allowed: (UInt8) -> Bool = { b in
+            b.isASCIIAlphanumeric || ".-_/:@".utf8.contains(b)
+        }
+        guard bytes.count <= Limits.maxImageLength, let first = bytes.first, first.isASCIIAlphanumeric, bytes.allSatisfy(allowed),
+            !image.contains(".."), !image.contains("//")
+        else {
+            throw .invalid(
+                "invalid Image '\(image.prefix(300).debugEscaped)': an image reference is letters, digits and . - _ / : @, starting with a letter or digit"
+            )
+        }
+        return image
+    }
+
+    static func validateCommand(_ cmd: [String], runtime: ContainerRuntime) throws(GearError) -> [String] {
+        guard cmd.count <= Limits.maxArguments else { throw .invalid("Cmd has more than \(Limits.maxArguments) arguments") }
+        var total = 0
+        for (i, argument) in cmd.enumerated() {
+            if let bad = firstForbiddenCharacter(argument) {
+                throw .invalid("Cmd[\(i)] contains a forbidden character (U+\(String(bad.value, radix: 16, uppercase: true)))")
+            }
+            guard argument.utf8.count <= Limits.maxArgumentBytes else { throw .invalid("Cmd[\(i)] is longer than \(Limits.maxArgumentBytes) bytes") }
+            total += argument.utf8.count
+        }
+        guard total <= Limits.maxCommandBytes else { throw .invalid("Cmd is longer than \(Limits.maxCommandBytes) bytes") }
+        if runtime == .exec, let program = cmd.first {
+            // systemd reads prefix characters (`-@:+!`) at the start of ExecStart; a program must be an absolute
+            // path or a plain name so that no request can ask for one.
+            let bytes = Array(program.utf8)
+            let plainName = !bytes.isEmpty && bytes[0].isASCIIAlphanumeric && !program.contains("/")
+            let absolute = bytes.first == UInt8(ascii: "/") && !program.split(separator: "/").contains("..")
+            guard plainName || absolute, !program.contains(" ") else {
+                throw .invalid("Cmd[0] '\(program.prefix(200).debugEscaped)' must be an absolute path or a program name")
+            }
+        }
+        return cmd
+    }
+
+    static func validatePorts(_ ports: [PortRequest], runtime: ContainerRuntime) throws(GearError) -> [PortSpec] {
+        guard ports.count <= Limits.maxPorts else { throw .invalid("more than \(Limits.maxPorts) Ports") }
+        if runtime == .exec, !ports.isEmpty {
+            throw .invalid("the exec runtime runs in the host's network: it publishes no Ports (listen on a port directly)")
+        }
+        var internals = Set<Int>()
+        var externals = Set<Int>()
+        var result: [PortSpec] = []
+        for (i, port) in ports.enumerated() {
+            guard (1...65535).contains(port.internalPort) else { throw .invalid("Ports[\(i)].Internal \(port.internalPort) is not between 1 and 65535") }
+            guard internals.insert(port.internalPort).inserted else { throw .invalid("Ports[\(i)].Internal \(port.internalPort) is given twice") }
+            var external: Int? = nil
+            if let e = port.externalPort, e != 0 {
+                guard (1...65535).contains(e) else { throw .invalid("Ports[\(i)].External \(e) is not between 1 and 65535 (0 allocates one)") }
+                guard externals.insert(e).inserted else { throw .invalid("Ports[\(i)].External \(e) is given twice") }
+                external = e
+            }
+            result.append(PortSpec(internalPort: port.internalPort, externalPort: external))
+        }
+        return result
+    }
+
+    static func validateEnvironment(_ variables: [EnvironmentVariable]) throws(GearError) -> [EnvironmentVariable] {
+        guard variables.count <= Limits.maxVariables else { throw .invalid("more than \(Limits.maxVariables) Environment variables") }
+        var names = Set<String>()
+        var total = 0
+        for variable in variables {
+            let name = variable.name
+            let bytes = Array(name.utf8)
+            guard !bytes.isEmpty, bytes.count <= Limits.maxVariableNameBytes, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[0]),
+                bytes.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") })
+            else {
+                throw .invalid("invalid Environment name '\(name.prefix(200).debugEscaped)': use letters, digits and '_', not starting with a digit")
+            }
+            guard names.insert(name).inserted else { throw .invalid("Environment variable \(name) is given twice") }
+            if let bad = firstForbiddenCharacter(variable.value) {
+                throw .invalid("Environment value of \(name) contains a forbidden character (U+\(String(bad.value, radix: 16, uppercase: true)))")
+            }
+            guard variable.value.utf8.count <= Limits.maxVariableValueBytes else {
+                throw .invalid("Environment value of \(name) is longer than \(Limits.maxVariableValueBytes) bytes")
+            }
+            total += bytes.count + variable.value.utf8.count
+        }
+        guard total <= Limits.maxEnvironmentBytes else { throw .invalid("Environment is larger than \(Limits.maxEnvironmentBytes) bytes") }
+        return variables.sorted { $0.name < $1.name }
+    }
+
+    static func validateVolumes(_ volumes: [VolumeRequest]) throws(GearError) -> [VolumeSpec] {
+        guard volumes.count <= Limits.maxVolumes else { throw .invalid("more than \(Limits.maxVolumes) Volumes") }
+        var names = Set<String>()
+        var paths = Set<String>()
+        var result: [VolumeSpec] = []
+        for (i, volume) in volumes.enumerated() {
+            let nameBytes = Array(volume.name.utf8)
+            guard (1...63).contains(nameBytes.count), nameBytes[0].isASCIIAlphanumeric,
+                nameBytes.allSatisfy({ $0.isASCIIAlphanumeric || "_.-".utf8.contains($0) })
+            else {
+                throw .invalid("invalid Volumes[\(i)].Name '\(volume.name.prefix(100).debugEscaped)': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit")
+            }
+            let path = volume.path
+            let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            let pathBytes = Array(path.utf8)
+            guard pathBytes.first == UInt8(ascii: "/"), pathBytes.count > 1, pathBytes.count <= Limits.maxVolumePathBytes,
+                pathBytes.allSatisfy({ $0.isASCIIAlphanumeric || "/._-+@".utf8.contains($0) }),
+                components.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." })
+            else {
+                throw .invalid(
+                    "invalid Volumes[\(i)].Path '\(path.prefix(200).debugEscaped)': use an absolute, normalized path of letters, digits and / . _ - + @")
+            }
+            guard names.insert(volume.name).inserted else { throw .invalid("volume \(volume.name) is given twice") }
+            guard paths.insert(path).inserted else { throw .invalid("volume path \(path) is given twice") }
+            result.append(VolumeSpec(name: volume.name, path: path, readOnly: volume.readOnly ?? false))
+        }
+        return result
+    }
+
+    /// Parses `1048576`, `512K`, `256M`, `1G`, `2T` (powers of 1024; `KiB`, `MB` and friends read the same way).
+    static func parseMemory(_ text: String) throws(GearError) -> UInt64 {
+        let trimmed = text.trimmingSpaces
+        let digits = trimmed.prefix { $0.isASCII && $0.isNumber }
+        var unit = trimmed.dropFirst(digits.count).lowercased()
+        for suffix in ["ib", "b"] where unit.hasSuffix(suffix) && unit.count > suffix.count - 1 {
+            unit = String(unit.dropLast(suffix.count))
+            break
+        }
+        let shift: UInt64? =
+            switch unit {
+            case "": 0
+            case "k": 10
+            case "m": 20
+            case "g": 30
+            case "t": 40
+            default: nil
+            }
+        guard !digits.isEmpty, let shift, let value = UInt64(digits), value <= (UInt64(1) << 50) >> shift else {
+            throw .invalid("invalid Memory '\(text.prefix(100).debugEscaped)': use bytes or a number with K, M, G or T")
+        }
+        let bytes = value << shift
+        guard bytes >= Limits.minMemory else { throw .invalid("Memory must be at least 4M") }
+        return bytes
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

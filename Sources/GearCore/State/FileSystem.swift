@@ -1,0 +1,197 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The file operations geard's state needs, done so that a crash never leaves a torn file: writes go to a
+/// temporary file in the same folder, are fsynced, renamed into place, and the folder is fsynced.
+///
+/// All calls block; callers run them through `BlockingIO`.
+enum FileSystem {
+    static let temporaryPrefix = ".tmp-"
+
+    /// Throws a `GearError` for a failed system call: `.diskFull` for ENOSPC/EDQUOT, `.internal` otherwise.
+    static func failure(_ operation: String, _ path: String, errno code: Int32 = errno) -> GearError {
+        let reason = String(cString: strerror(code))
+        if code == ENOSPC || code == EDQUOT {
+            return GearError(.diskFull, "\(operation) \(path): \(reason)")
+        }
+        return GearError(.internal, "\(operation) \(path): \(reason)")
+    }
+
+    /// Retries a system call interrupted by a signal.
+    @discardableResult
+    static func call(_ operation: String, _ path: String, _ body: () -> Int32) throws(GearError) -> Int32 {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            if errno == EINTR { continue }
+            throw failure(operation, path)
+        }
+    }
+
+    /// Writes `bytes` to `path` atomically with `mode`.
+    static func writeAtomically(_ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o644) throws(GearError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let temporary = "\(directory)/\(temporaryPrefix)\(name)-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = try call("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) }
+        do {
+            let data = Array(bytes)
+            var written = 0
+            while written < data.count {
+                let n = try call("write", temporary) {
+                    Int32(data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) })
+                }
+                written += Int(n)
+            }
+            _ = fchmod(fd, mode)  // the umask may have narrowed it
+            try call("fsync", temporary) { fsync(fd) }
+            try call("close", temporary) { close(fd) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        do {
+            try call("rename", path) { rename(temporary, path) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        syncDirectory(directory)
+    }
+
+    static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(GearError) {
+        try writeAtomically(path, Array(text.utf8), mode: mode)
+    }
+
+    /// fsyncs a folder so that a rename or unlink in it is durable.
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    /// The contents of a file, or nil when it does not exist.
+    static func read(_ path: String) throws(GearError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw failure("open", path)
+        }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("read", path)
+            }
+            if n == 0 { return result }
+            result += buffer[0..<n]
+        }
+    }
+
+    static func readText(_ path: String) throws(GearError) -> String? {
+        try read(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Creates a folder and its parents (like `mkdir -p`), with `mode` for the ones it creates.
+    static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(GearError) {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) != 0, errno != EEXIST {
+                throw failure("mkdir", current)
+            }
+        }
+    }
+
+    /// Removes a file or symlink; a missing one is fine.
+    static func remove(_ path: String) throws(GearError) {
+        if unlink(path) != 0, errno != ENOENT {
+            throw failure("unlink", path)
+        }
+    }
+
+    /// Removes a folder and everything in it, never following symlinks out of it; missing is fine.
+    static func removeTree(_ path: String) throws(GearError) {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            if errno == ENOENT { return }
+            throw failure("stat", path)
+        }
+        if (info.st_mode & S_IFMT) != S_IFDIR {
+            try remove(path)
+            return
+        }
+        for name in try list(path) {
+            try removeTree("\(path)/\(name)")
+        }
+        if rmdir(path) != 0, errno != ENOENT {
+            throw failure("rmdir", path)
+        }
+    }
+
+    /// The names in a folder (without `.` and `..`); empty when it does not exist.
+    static func list(_ path: String) throws(GearError) -> [String] {
+        guard let dir = opendir(path) else {
+            if errno == ENOENT { return [] }
+            throw failure("opendir", path)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The target of a symlink, or nil when `path` is not one.
+    static func symlinkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Makes `path` a symlink to `target`, replacing what was there atomically.
+    static func setSymlink(_ path: String, to target: String) throws(GearError) {
+        if symlinkTarget(path) == target { return }
+        let directory = (path as NSString).deletingLastPathComponent
+        try makeDirectory(directory)
+        let temporary = "\(directory)/\(temporaryPrefix)\((path as NSString).lastPathComponent)-\(UInt32.random(in: 0...UInt32.max))"
+        try call("symlink", temporary) { symlink(target, temporary) }
+        do {
+            try call("rename", path) { rename(temporary, path) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        syncDirectory(directory)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    static func changeOwner(_ path: String, uid: UInt32, gid: UInt32) throws(GearError) {
+        try call("chown", path) { lchown(path, uid, gid) }
+    }
+
+    /// Removes temporary files a crash left behind in `directory`.
+    static func removeTemporaryFiles(in directory: String) throws(GearError) {
+        for name in try list(directory) where name.hasPrefix(temporaryPrefix) {
+            try remove("\(directory)/\(name)")
+        }
+    }
+}

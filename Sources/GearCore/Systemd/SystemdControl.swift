@@ -1,0 +1,63 @@
+public import SystemdBus
+
+/// What the agent asks of systemd. `BusSystemdControl` does it over D-Bus; unit tests of the job queue use
+/// an in-memory stand-in, integration tests the real thing.
+public protocol SystemdControl: Sendable {
+    /// Links unit files that live outside systemd's search path (`LinkUnitFiles`).
+    func link(_ paths: [String]) async throws
+    /// Enables units by their `[Install]` section (`EnableUnitFiles`).
+    func enable(_ names: [String]) async throws
+    /// Removes every symlink to the units, links included (`DisableUnitFiles`).
+    func disable(_ names: [String]) async throws
+    /// `daemon-reload`; answers when systemd has re-read its units.
+    func reload() async throws
+    /// Starts, stops or restarts a unit and waits for systemd's job to end; returns the job result.
+    func start(_ unit: String) async throws -> String
+    func stop(_ unit: String) async throws -> String
+    func restart(_ unit: String) async throws -> String
+    /// Forgets a failed state.
+    func resetFailed(_ unit: String) async throws
+    /// A unit's state.
+    func status(_ unit: String) async throws -> UnitStatus
+    /// Loaded units matching glob patterns.
+    func list(patterns: [String]) async throws -> [UnitListEntry]
+    /// The last `lines` journal messages of a unit, oldest first (empty when the journal cannot be read).
+    func recentLog(_ unit: String, lines: Int) async -> [String]
+    /// A cheap round trip that proves systemd answers.
+    func ping() async throws
+}
+
+/// `SystemdControl` over a real `BusConnection` (and sd-journal for recent log lines).
+public struct BusSystemdControl: SystemdControl {
+    public let manager: SystemdManager
+
+    public init(bus: BusConnection) {
+        self.manager = SystemdManager(bus: bus)
+    }
+
+    public func link(_ paths: [String]) async throws { _ = try await manager.linkUnitFiles(paths) }
+    public func enable(_ names: [String]) async throws { _ = try await manager.enableUnitFiles(names) }
+    public func disable(_ names: [String]) async throws { _ = try await manager.disableUnitFiles(names) }
+    public func reload() async throws { try await manager.reload() }
+    public func start(_ unit: String) async throws -> String { try await manager.startUnit(unit).result }
+    public func restart(_ unit: String) async throws -> String { try await manager.restartUnit(unit).result }
+    public func resetFailed(_ unit: String) async throws { try await manager.resetFailedUnit(unit) }
+    public func status(_ unit: String) async throws -> UnitStatus { try await manager.unitStatus(unit) }
+    public func list(patterns: [String]) async throws -> [UnitListEntry] { try await manager.listUnits(patterns: patterns) }
+    public func ping() async throws { try await manager.ping() }
+
+    public func stop(_ unit: String) async throws -> String {
+        do {
+            return try await manager.stopUnit(unit).result
+        } catch let error as BusError where error.isNoSuchObject {
+            return "done"
+        }
+    }
+
+    public func recentLog(_ unit: String, lines: Int) async -> [String] {
+        (try? await BlockingIO.run { () throws -> [String] in
+            let reader = try JournalReaderBox()
+            return try reader.tail(unit: unit, lines: lines)
+        }) ?? []
+    }
+}

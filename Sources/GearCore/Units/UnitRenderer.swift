@@ -1,0 +1,121 @@
+import GearAPI
+
+/// Renders a container definition into its systemd unit file (and, for podman, its environment file).
+///
+/// The text is a pure function of the definition and the configuration, so that geard can re-render every unit
+/// at start and repair one that is missing or stale. Every value from a request goes through `UnitEscaping`.
+public struct UnitRenderer: Sendable {
+    public var layout: StateLayout
+    /// The podman binary the units run.
+    public var podmanPath: String
+
+    public init(layout: StateLayout, podmanPath: String = "/usr/bin/podman") {
+        self.layout = layout
+        self.podmanPath = podmanPath
+    }
+
+    /// The unit file of `definition`.
+    public func unitFile(_ definition: ContainerDefinition) -> String {
+        let spec = definition.spec
+        var lines: [String] = [
+            "# Written by geard for container \(definition.id); geard rewrites it from \(layout.definitionFile(definition.id)).",
+            "[Unit]",
+            "Description=gear container \(definition.id) (\(spec.runtime.rawValue))",
+        ]
+        switch spec.runtime {
+        case .podman:
+            lines += ["Wants=network-online.target", "After=network-online.target", "RequiresMountsFor=/run/containers"]
+        case .exec:
+            lines += ["After=network.target"]
+        }
+        lines += ["", "[Service]", "Slice=\(InfrastructureUnits.slice)", "Restart=\(spec.restart.rawValue)", "RestartSec=1s"]
+        if let memory = spec.memoryMax { lines.append("MemoryMax=\(memory)") }
+        if let cpu = spec.cpuQuotaPercent { lines.append("CPUQuota=\(cpu)%") }
+        switch spec.runtime {
+        case .podman: lines += podmanService(definition)
+        case .exec: lines += execService(definition)
+        }
+        lines += ["", "[Install]", "WantedBy=\(InfrastructureUnits.activeTarget)", ""]
+        return lines.joined(separator: "\n")
+    }
+
+    /// The podman `--env-file` of `definition`, or nil when it has no variables. podman reads each line as
+    /// `KEY=VALUE` literally (values hold no line breaks: validation refuses them).
+    public func environmentFile(_ definition: ContainerDefinition) -> String? {
+        guard definition.spec.runtime == .podman, !definition.spec.environment.isEmpty else { return nil }
+        return definition.spec.environment.map { "\($0.name)=\($0.value)\n" }.joined()
+    }
+
+    /// The cidfile podman writes, as `podman generate systemd --new` names it (`%t/%n.ctr-id`).
+    func cidFile(_ id: ContainerID) -> String { "/run/\(id.unitName).ctr-id" }
+
+    private func podmanService(_ definition: ContainerDefinition) -> [String] {
+        let id = definition.id
+        let spec = definition.spec
+        let cid = "--cidfile=\(cidFile(id))"
+        var run = [
+            podmanPath, "run", cid, "--cgroups=split", "--rm", "--sdnotify=conmon", "--replace", "-d", "-q", "--init",
+            "--name", id.podmanName, "--label", "io.gear.container=\(id)", "--log-driver", "journald",
+        ]
+        if environmentFile(definition) != nil { run += ["--env-file", layout.environmentFile(id)] }
+        for port in definition.ports { run += ["--publish", "\(port.externalPort):\(port.internalPort)"] }
+        for volume in spec.volumes {
+            run += ["--volume", "\(layout.volume(id, volume.name)):\(volume.path)" + (volume.readOnly ? ":ro" : "")]
+        }
+        run.append(spec.image ?? "")
+        run += spec.cmd
+        return [
+            "Environment=PODMAN_SYSTEMD_UNIT=\(id.unitName)",
+            "Type=notify",
+            "NotifyAccess=all",
+            "KillMode=mixed",
+            "TimeoutStartSec=120",
+            "TimeoutStopSec=70",
+            // The container's init (podman --init) exits 143 when a stop's SIGTERM ends it: a clean stop, as
+            // systemd counts SIGTERM for a main process it signals itself.
+            "SuccessExitStatus=143",
+            "ExecStartPre=" + UnitEscaping.commandLine(["/bin/rm", "-f", cidFile(id)]),
+            "ExecStart=" + UnitEscaping.commandLine(run),
+            "ExecStop=" + UnitEscaping.commandLine([podmanPath, "stop", "--ignore", "-t", "10", cid]),
+            "ExecStopPost=" + UnitEscaping.commandLine([podmanPath, "rm", "-f", "--ignore", "-t", "10", cid]),
+        ]
+    }
+
+    private func execService(_ definition: ContainerDefinition) -> [String] {
+        let id = definition.id
+        let spec = definition.spec
+        var lines = ["Type=exec", "DynamicUser=yes", "User=\(id.execUserName)"]
+        let writable = spec.volumes.filter { !$0.readOnly }.map { layout.volume(id, $0.name) }
+        if !writable.isEmpty {
+            // Volumes belong to the container's dynamic user. Its uid is usually stable (systemd derives it from the
+            // name) but may change; then, as systemd does for StateDirectory=, ownership is given back recursively.
+            let fixOwnership = "for d; do [ \"$(stat -c %U \"$d\")\" = \"$USER\" ] || chown -R \"$USER:$USER\" \"$d\"; done"
+            lines.append("ExecStartPre=+" + UnitEscaping.commandLine(["/bin/sh", "-c", fixOwnership, "sh"] + writable))
+        }
+        lines.append("ExecStart=" + UnitEscaping.commandLine(spec.cmd))
+        for variable in spec.environment {
+            lines.append("Environment=" + UnitEscaping.environmentAssignment(name: variable.name, value: variable.value))
+        }
+        lines += [
+            "WorkingDirectory=/",
+            "NoNewPrivileges=yes",
+            "PrivateTmp=yes",
+            "PrivateDevices=yes",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "ProtectKernelTunables=yes",
+            "ProtectKernelModules=yes",
+            "ProtectKernelLogs=yes",
+            "ProtectControlGroups=yes",
+            "RestrictSUIDSGID=yes",
+            "RestrictRealtime=yes",
+            "LockPersonality=yes",
+            "KillMode=control-group",
+        ]
+        for volume in spec.volumes {
+            let setting = volume.readOnly ? "BindReadOnlyPaths" : "BindPaths"
+            lines.append("\(setting)=\(UnitEscaping.path(layout.volume(id, volume.name))):\(UnitEscaping.path(volume.path))")
+        }
+        return lines
+    }
+}

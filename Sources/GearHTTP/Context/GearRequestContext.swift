@@ -1,0 +1,25 @@
+public import Hummingbird
+public import NIOCore
+public import GearCore
+import GearAPI
+
+/// The per-request context: Hummingbird's core storage plus the request id and the connection.
+public struct GearRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The request id: the client's `X-Request-Id` if it sent a valid one, else one geard made. Every response
+    /// echoes it, and a mutating request's job takes it as its id.
+    public var requestID: GearCore.RequestID
+    /// True when the client supplied the request id.
+    public var clientRequestID = false
+    /// The connection the request came on (for peer credentials and TLS identity).
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+        self.requestID = GearCore.RequestID.random()
+    }
+
+    /// JSON bodies are read up to 1 MiB; larger ones are refused with 413.
+    public var maxUploadSize: Int { GearAPI.maxJSONBodySize }
+}

@@ -1,0 +1,105 @@
+import GearAPI
+import GearCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The one place where errors become HTTP responses: a status code and a JSON `APIError` body.
+enum HTTPErrorMapping {
+    /// The status code for an agent error code.
+    static func status(for code: GearError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .invalidID, .invalidRequest, .invalidRequestID: .badRequest
+        case .notFound: .notFound
+        case .portConflict, .portsExhausted, .requestIDConflict: .conflict
+        case .queueFull, .shuttingDown, .systemdUnavailable: .serviceUnavailable
+        case .unitFailed: .unprocessableContent
+        case .diskFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+        default: .internalServerError
+        }
+    }
+
+    /// The status code of a failed job's error code (as stored in the job).
+    static func status(forJobError code: String) -> HTTPResponse.Status {
+        status(for: GearError.Code(rawValue: code))
+    }
+
+    /// The API error and status for any error thrown while handling a request.
+    static func apiError(for error: any Error, requestID: String?) -> (HTTPResponse.Status, APIError) {
+        switch error {
+        case let error as GearError:
+            return (status(for: error.code), APIError(error: error.code.rawValue, message: error.message, requestId: requestID))
+        case let error as DecodingError:
+            return (.badRequest, APIError(error: GearError.Code.invalidRequest.rawValue, message: describe(error), requestId: requestID))
+        case is NIOTooManyBytesError:
+            return (
+                .contentTooLarge,
+                APIError(error: "too_large", message: "the request body is larger than \(GearAPI.maxJSONBodySize) bytes", requestId: requestID)
+            )
+        case let error as HTTPError:
+            let code: String =
+                switch error.status {
+                case .notFound: "not_found"
+                case .methodNotAllowed: "method_not_allowed"
+                case .contentTooLarge: "too_large"
+                case .badRequest: "invalid_request"
+                default: "http_error"
+                }
+            let message = error.body ?? (error.status == .notFound ? "no such path" : error.status.reasonPhrase)
+            return (error.status, APIError(error: code, message: message, requestId: requestID))
+        default:
+            return (.internalServerError, APIError(error: GearError.Code.internal.rawValue, message: "\(error)", requestId: requestID))
+        }
+    }
+
+    /// Extra headers an error answer carries (`Retry-After` for a busy node).
+    static func headers(for status: HTTPResponse.Status) -> HTTPFields {
+        var fields = HTTPFields()
+        if status == .serviceUnavailable { fields[.retryAfter] = "1" }
+        return fields
+    }
+
+    /// A decoding error as one line naming the field: `Ports[0].Internal: expected an integer`.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            var out = ""
+            for key in codingPath {
+                if let index = key.intValue {
+                    out += "[\(index)]"
+                } else {
+                    out += (out.isEmpty ? "" : ".") + key.stringValue
+                }
+            }
+            return out
+        }
+        func typeName(_ type: Any.Type) -> String {
+            switch type {
+            case is Int.Type, is Int64.Type, is UInt32.Type: "an integer"
+            case is Double.Type: "a number"
+            case is Bool.Type: "true or false"
+            case is String.Type: "a string"
+            default:
+                "\(type)".hasPrefix("Array") ? "a list" : "an object"
+            }
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            let where_ = path(context.codingPath)
+            return "\(where_.isEmpty ? "body" : where_): expected \(typeName(type))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)): expected \(typeName(type)), found null"
+        case .keyNotFound(_, let context):
+            let where_ = path(context.codingPath)
+            return where_.isEmpty ? context.debugDescription : "\(where_): \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            let where_ = path(context.codingPath)
+            if where_.isEmpty {
+                return context.debugDescription.contains("JSON") || context.underlyingError != nil
+                    ? "the body is not valid JSON" : context.debugDescription
+            }
+            return "\(where_): \(context.debugDescription)"
+        @unknown default:
+            return "the body could not be read: \(error)"
+        }
+    }
+}

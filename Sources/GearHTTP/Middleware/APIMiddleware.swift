@@ -1,0 +1,42 @@
+import GearAPI
+import GearCore
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Wraps every route: reads and checks `X-Request-Id`, turns any thrown error into a JSON error answer, and
+/// echoes the request id on every answer.
+struct APIMiddleware: RouterMiddleware {
+    typealias Context = GearRequestContext
+
+    static let requestIDField = HTTPField.Name(GearAPI.requestIDHeader)!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        var response: Response
+        do {
+            if let supplied = request.headers[Self.requestIDField] {
+                context.requestID = try GearCore.RequestID(supplied)
+                context.clientRequestID = true
+            }
+            context.logger[metadataKey: "request.id"] = .string(context.requestID.rawValue)
+            response = try await next(request, context)
+        } catch {
+            response = Self.errorResponse(error, requestID: context.requestID.rawValue)
+            if response.status.code >= 500 {
+                context.logger.error(
+                    "request failed", metadata: ["http.method": "\(request.method)", "http.path": "\(request.uri.path)", "error": "\(error)"])
+            }
+        }
+        response.headers[Self.requestIDField] = context.requestID.rawValue
+        return response
+    }
+
+    /// The JSON answer for an error.
+    static func errorResponse(_ error: any Error, requestID: String?) -> Response {
+        let (status, body) = HTTPErrorMapping.apiError(for: error, requestID: requestID)
+        var response = JSONResponse.make(body, status: status)
+        response.headers.append(contentsOf: HTTPErrorMapping.headers(for: status))
+        return response
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GearAPI
+import GearCore
+import Hummingbird
+import NIOCore
+
+/// `/container/{id}...` and `/containers`: geard's paths for the container lifecycle.
+struct ContainerRoutes {
+    let agent: NodeAgent
+
+    func register(on router: Router<GearRequestContext>) {
+        router.put("/container/:id", use: install)
+        router.delete("/container/:id", use: delete)
+        router.put("/container/:id/started", use: start)
+        router.put("/container/:id/stopped", use: stop)
+        router.post("/container/:id/restart", use: restart)
+        router.get("/container/:id/status", use: status)
+        router.get("/container/:id/ports", use: ports)
+        router.get("/containers", use: list)
+    }
+
+    private func containerID(_ context: GearRequestContext) throws -> ContainerID {
+        try ContainerID(context.parameters.get("id") ?? "")
+    }
+
+    @Sendable func install(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try containerID(context)
+        _ = try JobResponses.requestedWait(request)
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        guard body.readableBytes > 0 else {
+            throw GearError(.invalidRequest, "a JSON body is required, e.g. {\"Image\":\"localhost/busybox\",\"Started\":true}")
+        }
+        let spec = try GearJSON.decoder().decode(InstallRequest.self, from: Data(body.readableBytesView))
+        let submission = try await agent.install(id, spec, requestID: context.requestID)
+        return try await JobResponses.respond(submission, request: request, agent: agent)
+    }
+
+    @Sendable func delete(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try containerID(context)
+        _ = try JobResponses.requestedWait(request)
+        return try await JobResponses.respond(try await agent.delete(id, requestID: context.requestID), request: request, agent: agent)
+    }
+
+    @Sendable func start(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try containerID(context)
+        _ = try JobResponses.requestedWait(request)
+        return try await JobResponses.respond(try await agent.start(id, requestID: context.requestID), request: request, agent: agent)
+    }
+
+    @Sendable func stop(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try containerID(context)
+        _ = try JobResponses.requestedWait(request)
+        return try await JobResponses.respond(try await agent.stop(id, requestID: context.requestID), request: request, agent: agent)
+    }
+
+    @Sendable func restart(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try containerID(context)
+        _ = try JobResponses.requestedWait(request)
+        return try await JobResponses.respond(try await agent.restart(id, requestID: context.requestID), request: request, agent: agent)
+    }
+
+    @Sendable func status(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let status = try await agent.status(try containerID(context))
+        return JSONResponse.wantsText(request) ? JSONResponse.text(TextRendering.status(status)) : JSONResponse.make(status)
+    }
+
+    @Sendable func ports(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let ports = try await agent.ports(try containerID(context))
+        return JSONResponse.wantsText(request) ? JSONResponse.text(TextRendering.ports(ports)) : JSONResponse.make(PortList(ports: ports))
+    }
+
+    @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let all = try QueryFlags.bool(request, "all") ?? false
+        let list = try await agent.list(includeOrphans: all)
+        return JSONResponse.wantsText(request) ? JSONResponse.text(TextRendering.list(list)) : JSONResponse.make(list)
+    }
+}
+
+/// Query parameter parsing with clear errors.
+enum QueryFlags {
+    /// `1`, `true`, `yes` or an empty value are true; `0`, `false`, `no` false; anything else is a 400.
+    static func bool(_ request: Request, _ name: String) throws(GearError) -> Bool? {
+        guard let value = request.uri.queryParameters.get(name) else { return nil }
+        switch value.lowercased() {
+        case "", "1", "true", "yes": return true
+        case "0", "false", "no": return false
+        default: throw GearError(.invalidRequest, "query parameter \(name) must be 1 or 0, not '\(value.prefix(40))'")
+        }
+    }
+
+    /// A number of seconds within `range`.
+    static func seconds(_ request: Request, _ name: String, default value: Double, range: ClosedRange<Double>) throws(GearError) -> Double {
+        guard let text = request.uri.queryParameters.get(name) else { return value }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+            throw GearError(.invalidRequest, "query parameter \(name) must be a number of seconds, not '\(text.prefix(40))'")
+        }
+        return min(max(seconds, range.lowerBound), range.upperBound)
+    }
+}

@@ -1,0 +1,446 @@
+internal import CSystemd
+public import Logging
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One connection to systemd over D-Bus, owned by a dedicated thread.
+///
+/// sd-bus objects are not thread-safe, so the `sd_bus` and every message live on one thread that loops on
+/// `sd_bus_process` and `poll` (with a bounded timeout and an eventfd to wake it for new work). Callers on any
+/// thread submit work items to it and await the result. Method calls are sent asynchronously, so many can be in
+/// flight; replies, signals and `JobRemoved` are dispatched in the order they arrive on the socket, which is what
+/// makes `startJob` race-free (the reply naming a job is always handled before that job's `JobRemoved`).
+///
+/// If the bus goes away, pending calls and job waits fail with `.disconnected`, and the thread reconnects with
+/// backoff, re-installing matches and the systemd `Subscribe`.
+public final class BusConnection: @unchecked Sendable {
+    // @unchecked Sendable: `inbox` is guarded by its Mutex; everything in `Confined` is touched only on the bus
+    // thread (inside work items and sd-bus callbacks, which that thread runs).
+
+    private struct Inbox {
+        var items: [@Sendable (BusConnection) -> Void] = []
+        var closed = false
+    }
+
+    private struct Subscriber {
+        var filter: SignalFilter
+        var continuation: AsyncStream<BusSignal>.Continuation
+        var slot: OpaquePointer?
+    }
+
+    private enum PendingReply {
+        case values(CheckedContinuation<[BusValue], any Error>)
+        case properties(Set<String>?, CheckedContinuation<[String: BusValue], any Error>)
+        case job(CheckedContinuation<JobCompletion, any Error>)
+    }
+
+    private struct Confined {
+        var bus: OpaquePointer?
+        var pendingReplies: [UInt64: PendingReply] = [:]
+        var jobWaiters: [String: CheckedContinuation<JobCompletion, any Error>] = [:]
+        var finishedJobs: [String: JobCompletion] = [:]
+        var finishedOrder: [String] = []
+        var subscribers: [UInt64: Subscriber] = [:]
+        var slotOwners: [OpaquePointer: UInt64] = [:]
+        var jobRemovedSlot: OpaquePointer?
+        var nextSubscriberID: UInt64 = 1
+        var connectFailures = 0
+    }
+
+    /// Where this connection goes.
+    public let address: BusAddress
+    private let logger: Logger
+    private let wakeFD: Int32
+    private let inbox = Mutex(Inbox())
+    private var confined = Confined()
+    private let connected = Atomic<Bool>(false)
+    private let reconnects = Atomic<Int>(0)
+
+    /// Opens the connection and starts its thread; the first connect happens on that thread.
+    public init(address: BusAddress, logger: Logger) {
+        self.address = address
+        self.logger = logger
+        self.wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        let thread = Thread { [self] in self.runLoop() }
+        thread.name = "gear-sd-bus"
+        thread.start()
+    }
+
+    /// The address to use by default: systemd's private socket when we may use it, else the system bus.
+    public static func defaultAddress() -> BusAddress {
+        let privatePath = "/run/systemd/private"
+        if geteuid() == 0, access(privatePath, W_OK) == 0 { return .systemdPrivate(path: privatePath) }
+        return .system
+    }
+
+    /// True while the connection is up.
+    public var isConnected: Bool { connected.load(ordering: .relaxed) }
+
+    /// How many times the connection was re-established after it went away.
+    public var reconnectCount: Int { reconnects.load(ordering: .relaxed) }
+
+    /// Closes the connection; pending calls fail with `.closed`.
+    public func close() {
+        let wasClosed = inbox.withLock { inbox in
+            defer { inbox.closed = true }
+            return inbox.closed
+        }
+        if !wasClosed { wake() }
+    }
+
+    // MARK: public calls
+
+    /// Calls a method and returns the values of its reply.
+    public func call(_ call: MethodCall) async throws -> [BusValue] {
+        try await withCheckedThrowingContinuation { continuation in
+            submit { connection in connection.send(call, pending: .values(continuation)) }
+        }
+    }
+
+    /// Reads properties with `org.freedesktop.DBus.Properties.GetAll`; `interface` "" means all interfaces.
+    /// Only the names in `wanted` are decoded (all when nil).
+    public func properties(
+        destination: String = "org.freedesktop.systemd1",
+        path: String,
+        interface: String,
+        wanted: Set<String>?
+    ) async throws -> [String: BusValue] {
+        let call = MethodCall(
+            destination: destination,
+            path: path,
+            interface: "org.freedesktop.DBus.Properties",
+            member: "GetAll",
+            arguments: [.string(interface)]
+        )
+        return try await withCheckedThrowingContinuation { continuation in
+            submit { connection in connection.send(call, pending: .properties(wanted, continuation)) }
+        }
+    }
+
+    /// Calls a systemd method that queues a job (`StartUnit`, `StopUnit`, ...) and waits for the job to end,
+    /// through the `JobRemoved` signal.
+    public func startJob(_ call: MethodCall) async throws -> JobCompletion {
+        try await withCheckedThrowingContinuation { continuation in
+            submit { connection in connection.send(call, pending: .job(continuation)) }
+        }
+    }
+
+    /// Streams the signals that match `filter` until the stream is dropped. Survives reconnects.
+    public func signals(_ filter: SignalFilter, bufferingNewest limit: Int = 4096) -> AsyncStream<BusSignal> {
+        let (stream, continuation) = AsyncStream.makeStream(of: BusSignal.self, bufferingPolicy: .bufferingNewest(limit))
+        submit { connection in
+            let id = connection.confined.nextSubscriberID
+            connection.confined.nextSubscriberID += 1
+            connection.confined.subscribers[id] = Subscriber(filter: filter, continuation: continuation, slot: nil)
+            connection.installMatch(subscriber: id)
+            continuation.onTermination = { [weak connection] _ in
+                connection?.submit { $0.removeSubscriber(id) }
+            }
+        }
+        return stream
+    }
+
+    // MARK: thread and loop
+
+    private func submit(_ item: @escaping @Sendable (BusConnection) -> Void) {
+        let closed = inbox.withLock { inbox in
+            if !inbox.closed { inbox.items.append(item) }
+            return inbox.closed
+        }
+        if closed {
+            item(self)  // runs against a nil bus: fails at once with .closed
+        } else {
+            wake()
+        }
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    private func runLoop() {
+        while true {
+            let (items, closed) = inbox.withLock { inbox in
+                defer { inbox.items.removeAll(keepingCapacity: true) }
+                return (inbox.items, inbox.closed)
+            }
+            if closed {
+                for item in items { item(self) }
+                teardown(reason: BusError(code: .closed, message: "bus connection closed"))
+                Glibc.close(wakeFD)
+                return
+            }
+            if confined.bus == nil { connect() }
+            for item in items { item(self) }
+            guard let bus = confined.bus else {
+                waitForWork(busFD: nil, events: 0, timeoutMilliseconds: reconnectDelayMilliseconds())
+                continue
+            }
+            var r: Int32 = 1
+            while r > 0 { r = sd_bus_process(bus, nil) }
+            if r < 0 || sd_bus_is_open(bus) <= 0 {
+                logger.warning("systemd bus connection lost", metadata: ["bus.address": "\(address)", "errno": "\(-r)"])
+                teardown(reason: BusError(code: .disconnected, message: "lost the connection to systemd"))
+                continue
+            }
+            waitForWork(busFD: sd_bus_get_fd(bus), events: Int16(truncatingIfNeeded: sd_bus_get_events(bus)), timeoutMilliseconds: busTimeout(bus))
+        }
+    }
+
+    private func busTimeout(_ bus: OpaquePointer) -> Int32 {
+        var deadline: UInt64 = 0
+        guard sd_bus_get_timeout(bus, &deadline) >= 0, deadline != UInt64.max else { return 1000 }
+        let now = gear_monotonic_usec()
+        if deadline <= now { return 0 }
+        return Int32(min(1000, (deadline - now + 999) / 1000))
+    }
+
+    private func reconnectDelayMilliseconds() -> Int32 {
+        Int32(min(2000, 100 << min(confined.connectFailures, 5)))
+    }
+
+    private func waitForWork(busFD: Int32?, events: Int16, timeoutMilliseconds: Int32) {
+        var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        if let busFD { fds.append(pollfd(fd: busFD, events: events, revents: 0)) }
+        let r = poll(&fds, nfds_t(fds.count), timeoutMilliseconds)
+        if r > 0, fds[0].revents & Int16(POLLIN) != 0 {
+            var counter: UInt64 = 0
+            _ = Glibc.read(wakeFD, &counter, 8)
+        }
+    }
+
+    // MARK: connect / teardown (bus thread)
+
+    private func connect() {
+        var bus: OpaquePointer? = nil
+        do {
+            switch address {
+            case .system:
+                try busCheck(sd_bus_open_system(&bus), "open the system bus")
+            case .systemdPrivate(let path):
+                try busCheck(sd_bus_new(&bus), "sd_bus_new")
+                try busCheck(sd_bus_set_address(bus, "unix:path=\(path)"), "set bus address")
+                try busCheck(sd_bus_start(bus), "connect to \(path)")
+            case .address(let string, let busClient):
+                try busCheck(sd_bus_new(&bus), "sd_bus_new")
+                try busCheck(sd_bus_set_address(bus, string), "set bus address")
+                try busCheck(sd_bus_set_bus_client(bus, busClient ? 1 : 0), "set bus client")
+                try busCheck(sd_bus_start(bus), "connect to \(string)")
+            }
+            confined.bus = bus
+            let me = Unmanaged.passUnretained(self).toOpaque()
+            var slot: OpaquePointer? = nil
+            try busCheck(
+                sd_bus_match_signal(
+                    bus, &slot, nil, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "JobRemoved",
+                    busSignalCallback, me),
+                "match JobRemoved")
+            confined.jobRemovedSlot = slot
+            for id in confined.subscribers.keys { installMatch(subscriber: id) }
+            // Without Subscribe systemd sends no JobRemoved/PropertiesChanged on this connection.
+            sendIgnoringReply(MethodCall(path: "/org/freedesktop/systemd1", interface: "org.freedesktop.systemd1.Manager", member: "Subscribe"))
+            if confined.connectFailures > 0 || reconnects.load(ordering: .relaxed) > 0 || wasConnectedOnce {
+                reconnects.add(1, ordering: .relaxed)
+                logger.notice("systemd bus connection re-established", metadata: ["bus.address": "\(address)"])
+            }
+            wasConnectedOnce = true
+            confined.connectFailures = 0
+            connected.store(true, ordering: .relaxed)
+        } catch {
+            if let bus { sd_bus_close_unref(bus) }
+            confined.bus = nil
+            confined.jobRemovedSlot = nil
+            if confined.connectFailures == 0 {
+                logger.error("cannot connect to systemd over D-Bus", metadata: ["bus.address": "\(address)", "error": "\(error)"])
+            }
+            confined.connectFailures += 1
+        }
+    }
+
+    private var wasConnectedOnce = false
+
+    /// Fails everything that waits on this connection and drops the bus; the loop reconnects if not closed.
+    private func teardown(reason: BusError) {
+        connected.store(false, ordering: .relaxed)
+        if let bus = confined.bus {
+            // Let sd-bus synthesize error replies for calls in flight, then drop what is left.
+            while sd_bus_process(bus, nil) > 0 {}
+            for (_, subscriber) in confined.subscribers {
+                if let slot = subscriber.slot { sd_bus_slot_unref(slot) }
+            }
+            if let slot = confined.jobRemovedSlot { sd_bus_slot_unref(slot) }
+            sd_bus_flush_close_unref(bus)
+        }
+        confined.bus = nil
+        confined.jobRemovedSlot = nil
+        confined.slotOwners.removeAll()
+        for id in confined.subscribers.keys { confined.subscribers[id]?.slot = nil }
+        let replies = confined.pendingReplies
+        confined.pendingReplies.removeAll()
+        for (_, pending) in replies { fail(pending, reason) }
+        let waiters = confined.jobWaiters
+        confined.jobWaiters.removeAll()
+        for (_, waiter) in waiters { waiter.resume(throwing: reason) }
+        confined.finishedJobs.removeAll()
+        confined.finishedOrder.removeAll()
+        if reason.code == .closed {
+            for (_, subscriber) in confined.subscribers { subscriber.continuation.finish() }
+            confined.subscribers.removeAll()
+        }
+    }
+
+    // MARK: sending (bus thread)
+
+    private func makeCall(_ bus: OpaquePointer, _ call: MethodCall) throws(BusError) -> BusMessage {
+        var m: OpaquePointer? = nil
+        try busCheck(
+            sd_bus_message_new_method_call(bus, &m, call.destination, call.path, call.interface, call.member),
+            "new method call \(call.member)")
+        let message = BusMessage(adopting: m!)
+        for argument in call.arguments { try message.append(argument) }
+        return message
+    }
+
+    private func send(_ call: MethodCall, pending: PendingReply) {
+        guard let bus = confined.bus else {
+            let closed = inbox.withLock { $0.closed }
+            fail(pending, BusError(code: closed ? .closed : .disconnected, message: "not connected to systemd (\(address))"))
+            return
+        }
+        do {
+            let message = try makeCall(bus, call)
+            let usec: UInt64 = call.timeout.map { UInt64($0.components.seconds) * 1_000_000 + UInt64($0.components.attoseconds / 1_000_000_000_000) } ?? 0
+            try busCheck(
+                sd_bus_call_async(bus, nil, message.pointer, busReplyCallback, Unmanaged.passUnretained(self).toOpaque(), usec),
+                "send \(call.member)")
+            guard let cookie = message.cookie else {
+                throw BusError(code: .unexpectedReply, message: "sent message has no cookie")
+            }
+            confined.pendingReplies[cookie] = pending
+        } catch {
+            fail(pending, error)
+        }
+    }
+
+    private func sendIgnoringReply(_ call: MethodCall) {
+        guard let bus = confined.bus, let message = try? makeCall(bus, call) else { return }
+        _ = sd_bus_send(bus, message.pointer, nil)
+    }
+
+    private func fail(_ pending: PendingReply, _ error: any Error) {
+        switch pending {
+        case .values(let c): c.resume(throwing: error)
+        case .properties(_, let c): c.resume(throwing: error)
+        case .job(let c): c.resume(throwing: error)
+        }
+    }
+
+    // MARK: dispatch (bus thread, from sd-bus callbacks)
+
+    fileprivate func dispatchReply(_ message: BusMessage) {
+        guard let cookie = message.replyCookie, let pending = confined.pendingReplies.removeValue(forKey: cookie) else { return }
+        if let error = message.error {
+            fail(pending, error)
+            return
+        }
+        do {
+            switch pending {
+            case .values(let c):
+                c.resume(returning: try message.readAll())
+            case .properties(let wanted, let c):
+                c.resume(returning: try message.readProperties(wanted: wanted))
+            case .job(let c):
+                guard let path = try message.readValue()?.string else {
+                    throw BusError(code: .unexpectedReply, message: "job call did not return an object path")
+                }
+                if let done = confined.finishedJobs.removeValue(forKey: path) {
+                    c.resume(returning: done)
+                } else {
+                    confined.jobWaiters[path] = c
+                }
+            }
+        } catch {
+            fail(pending, error)
+        }
+    }
+
+    fileprivate func dispatchSignal(_ message: BusMessage, slot: OpaquePointer?) {
+        if let slot, slot == confined.jobRemovedSlot {
+            handleJobRemoved(message)
+            return
+        }
+        guard let slot, let id = confined.slotOwners[slot], let subscriber = confined.subscribers[id] else { return }
+        guard let values = try? message.readAll() else { return }
+        subscriber.continuation.yield(
+            BusSignal(path: message.path ?? "", interface: message.interface ?? "", member: message.member ?? "", arguments: values))
+    }
+
+    private func handleJobRemoved(_ message: BusMessage) {
+        guard let values = try? message.readAll(), values.count == 4,
+            let id = values[0].integer, let path = values[1].string, let unit = values[2].string, let result = values[3].string
+        else { return }
+        let completion = JobCompletion(id: UInt32(id), path: path, unit: unit, result: result)
+        if let waiter = confined.jobWaiters.removeValue(forKey: path) {
+            waiter.resume(returning: completion)
+            return
+        }
+        // A job whose reply we have not handled yet (or that is not ours): keep a bounded memory of it.
+        confined.finishedJobs[path] = completion
+        confined.finishedOrder.append(path)
+        if confined.finishedOrder.count > 1024 {
+            let drop = confined.finishedOrder.prefix(512)
+            for old in drop { confined.finishedJobs.removeValue(forKey: old) }
+            confined.finishedOrder.removeFirst(512)
+        }
+    }
+
+    private func installMatch(subscriber id: UInt64) {
+        guard let bus = confined.bus, let subscriber = confined.subscribers[id] else { return }
+        var slot: OpaquePointer? = nil
+        let r = subscriber.filter.matchRule.withCString {
+            sd_bus_add_match(bus, &slot, $0, busSignalCallback, Unmanaged.passUnretained(self).toOpaque())
+        }
+        if r < 0 {
+            logger.error("cannot add D-Bus match", metadata: ["bus.match": "\(subscriber.filter.matchRule)", "errno": "\(-r)"])
+            return
+        }
+        confined.subscribers[id]?.slot = slot
+        if let slot { confined.slotOwners[slot] = id }
+    }
+
+    private func removeSubscriber(_ id: UInt64) {
+        guard let subscriber = confined.subscribers.removeValue(forKey: id) else { return }
+        if let slot = subscriber.slot {
+            confined.slotOwners.removeValue(forKey: slot)
+            sd_bus_slot_unref(slot)
+        }
+    }
+
+    fileprivate var currentBus: OpaquePointer? { confined.bus }
+}
+
+/// sd-bus reply callback: `userdata` is the (unretained) `BusConnection`, which outlives its bus.
+private func busReplyCallback(
+    _ message: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ error: UnsafeMutablePointer<sd_bus_error>?
+) -> Int32 {
+    guard let message, let userdata else { return 0 }
+    let connection = Unmanaged<BusConnection>.fromOpaque(userdata).takeUnretainedValue()
+    connection.dispatchReply(BusMessage(retaining: message))
+    return 0
+}
+
+/// sd-bus signal callback: the current slot tells which subscription matched.
+private func busSignalCallback(
+    _ message: OpaquePointer?, _ userdata: UnsafeMutableRawPointer?, _ error: UnsafeMutablePointer<sd_bus_error>?
+) -> Int32 {
+    guard let message, let userdata else { return 0 }
+    let connection = Unmanaged<BusConnection>.fromOpaque(userdata).takeUnretainedValue()
+    let slot = connection.currentBus.flatMap { sd_bus_get_current_slot($0) }
+    connection.dispatchSignal(BusMessage(retaining: message), slot: slot)
+    return 0
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import GearAPI
+import GearCore
+import GearHTTP
+import Logging
+import ServiceLifecycle
+import SystemdBus
+import UnixSignals
+
+/// geard: the node agent daemon. Parses flags, builds the agent and its listeners, and runs them.
+@main
+struct Geard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "geard",
+        abstract: "The gear node agent: a REST API over containers run by systemd.",
+        discussion: """
+            geard listens on 127.0.0.1:\(GearAPI.defaultPort) and on the unix socket \(GearAPI.defaultSocketPath) (root only) \
+            unless told otherwise. Under systemd socket activation (LISTEN_FDS) it serves the sockets it is given instead.
+
+            Examples:
+              geard
+              geard --listen 127.0.0.1:8080 --socket none --state-dir /tmp/gear-state
+            """)
+
+    @Option(name: .long, help: "A TCP address to serve plain HTTP on, HOST:PORT; repeat for several; 'none' for none.")
+    var listen: [String] = []
+
+    @Option(name: .long, help: "The unix socket to serve on; 'none' for none.")
+    var socket: String = GearAPI.defaultSocketPath
+
+    @Option(name: .customLong("state-dir"), help: "Where definitions, unit files, volumes and jobs are kept.")
+    var stateDir: String = "/var/lib/gear"
+
+    @Option(name: .customLong("unit-dir"), help: "systemd's configuration directory (links and .wants folders).")
+    var unitDir: String = "/etc/systemd/system"
+
+    @Option(name: .customLong("port-range"), help: "External ports to allocate from, FIRST-LAST.")
+    var portRange: String = "4000-4999"
+
+    @Option(name: .long, help: "The podman binary container units run.")
+    var podman: String = "/usr/bin/podman"
+
+    @Option(name: .customLong("max-running-jobs"), help: "Jobs that run at once (on different containers).")
+    var maxRunningJobs: Int = 32
+
+    @Option(name: .customLong("max-queued-jobs"), help: "Jobs that may wait; beyond, requests get 503.")
+    var maxQueuedJobs: Int = 1024
+
+    @Option(name: .long, help: "How to reach systemd: auto (its private socket when root, else the system bus), private or system.")
+    var bus: String = "auto"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Flag(name: .customLong("no-reload-coalescing"), help: .hidden)
+    var noReloadCoalescing = false
+
+    func validate() throws {
+        for address in listen where address != "none" {
+            guard ListenAddress.parseTCP(address) != nil else { throw ValidationError("--listen must be HOST:PORT, not '\(address)'") }
+        }
+        guard Self.range(portRange, within: 1...65535) != nil else { throw ValidationError("--port-range must be FIRST-LAST within 1-65535") }
+        guard ["auto", "private", "system"].contains(bus) else { throw ValidationError("--bus must be auto, private or system") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        do {
+            _ = try StateLayout(root: stateDir, systemdUnitDirectory: unitDir)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    static func range(_ text: String, within bounds: ClosedRange<Int>) -> ClosedRange<Int>? {
+        let parts = text.split(separator: "-")
+        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high, bounds.contains(low), bounds.contains(high) else {
+            return nil
+        }
+        return low...high
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "geard")
+        var configuration = AgentConfiguration(layout: try StateLayout(root: stateDir, systemdUnitDirectory: unitDir))
+        let ports = Self.range(portRange, within: 1...65535)!
+        configuration.portRange = ports
+        configuration.podmanPath = podman
+        configuration.maxRunningJobs = maxRunningJobs
+        configuration.maxQueuedJobs = maxQueuedJobs
+        configuration.coalesceReloads = !noReloadCoalescing
+
+        let address: BusAddress =
+            switch bus {
+            case "private": .systemdPrivate()
+            case "system": .system
+            default: BusConnection.defaultAddress()
+            }
+        let connection = BusConnection(address: address, logger: logger)
+        defer { connection.close() }
+        let systemd = BusSystemdControl(bus: connection)
+        let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: logger)
+        try await agent.prepare()
+
+        let server = GearHTTPServer(agent: agent, logger: logger)
+        let addresses = listenAddresses(logger: logger)
+        guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen or --socket") }
+        let notifier = ServiceNotifier()
+        let readiness = Readiness(expected: addresses.count) {
+            notifier.ready(status: "serving on \(addresses.map(\.description).joined(separator: ", "))")
+        }
+        var services: [any Service] = [agent]
+        services += addresses.map { address in server.listener(address) { _ in readiness.bound() } }
+        if let interval = notifier.watchdogInterval() {
+            services.append(Watchdog(interval: interval, systemd: systemd, notifier: notifier, logger: logger))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        logger.info("geard starting", metadata: ["state.dir": "\(stateDir)", "systemd.bus": "\(address)"])
+        try await group.run()
+        notifier.stopping()
+    }
+
+    private func listenAddresses(logger: Logger) -> [ListenAddress] {
+        let activated = ActivatedSocket.fromEnvironment()
+        if !activated.isEmpty {
+            return activated.map { .activated(fd: $0.fd, name: $0.name) }
+        }
+        var result: [ListenAddress] = []
+        let tcp = listen.isEmpty ? ["127.0.0.1:\(GearAPI.defaultPort)"] : listen
+        for text in tcp where text != "none" {
+            guard let address = ListenAddress.parseTCP(text) else { continue }
+            if case .tcp(let host, _) = address, !["127.0.0.1", "::1", "localhost"].contains(host) {
+                logger.warning("plain HTTP on a non-loopback address: anyone who reaches it controls this node", metadata: ["listen.address": "\(address)"])
+            }
+            result.append(address)
+        }
+        if socket != "none" { result.append(.unix(path: socket)) }
+        return result
+    }
+}
