@@ -130,6 +130,7 @@ let package = Package(
             dependencies: [
                 "GearAPI", "GearClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,7 +1,7 @@
 internal import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SystemdJournal: Swift over libsystemd's sd-journal. It reads the journal natively (no `journalctl`) and knows

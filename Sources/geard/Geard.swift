@@ -138,7 +138,8 @@ struct Geard: AsyncParsableCommand {
         for text in tcp where text != "none" {
             guard let address = ListenAddress.parseTCP(text) else { continue }
             if case .tcp(let host, _) = address, !["127.0.0.1", "::1", "localhost"].contains(host) {
-                logger.warning("plain HTTP on a non-loopback address: anyone who reaches it controls this node", metadata: ["listen.address": "\(address)"])
+                logger.warning(
+                    "plain HTTP on a non-loopback address: anyone who reaches it controls this node", metadata: ["listen.address": "\(address)"])
             }
             result.append(address)
         }

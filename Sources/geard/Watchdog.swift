@@ -11,8 +11,8 @@ struct Watchdog: Service {
     let notifier: ServiceNotifier
     let logger: Logger
 
-    func run() async throws {
-        try await cancelWhenGracefulShutdown {
+    func run() async {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await systemd.ping()
@@ -20,7 +20,7 @@ struct Watchdog: Service {
                 } catch {
                     logger.warning("systemd did not answer the watchdog ping", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: interval / 2)
+                try? await Task.sleep(for: interval / 2)
             }
         }
     }

@@ -1,6 +1,6 @@
-import Logging
 import Foundation
 import GearAPI
+import Logging
 import SystemdBus
 
 /// Running jobs: each function does one job's work against the files and systemd, and throws when the job

@@ -1,6 +1,6 @@
-import Logging
-public import GearAPI
 import Foundation
+public import GearAPI
+import Logging
 
 /// Accepting operations: everything checked against the current state happens here, synchronously, before a
 /// job exists; the work itself runs later (`NodeAgent+Apply`).

@@ -1,6 +1,6 @@
-import Logging
 import Foundation
 import GearAPI
+import Logging
 
 /// Start-up: rebuild the agent's view from disk and systemd, and repair what a crash may have left half done.
 extension NodeAgent {
@@ -51,7 +51,9 @@ extension NodeAgent {
                 entry.job.finishedAt = Date()
                 entry.job.error = JobError(
                     error: GearError.Code.interrupted.rawValue,
-                    message: "geard stopped while the job was \(entry.job.state == .running ? "running" : "queued"); it may have been partly applied, submit it again")
+                    message:
+                        "geard stopped while the job was \(entry.job.state == .running ? "running" : "queued"); it may have been partly applied, submit it again"
+                )
                 try await jobStore.save(entry)
                 interrupted += 1
             }

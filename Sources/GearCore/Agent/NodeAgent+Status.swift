@@ -1,6 +1,6 @@
-import Logging
-public import GearAPI
 import Foundation
+public import GearAPI
+import Logging
 import SystemdBus
 
 /// Reading state: definitions joined with what systemd says about their units.

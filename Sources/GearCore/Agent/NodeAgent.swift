@@ -89,7 +89,8 @@ public actor NodeAgent {
         let id = requestID?.rawValue ?? RequestID.random().rawValue
         if let existing = records[id] {
             guard existing.fingerprint == fingerprint else {
-                throw GearError(.requestIDConflict, "request id \(id) already names a different request (\(existing.job.kind) of \(existing.job.container))")
+                throw GearError(
+                    .requestIDConflict, "request id \(id) already names a different request (\(existing.job.kind) of \(existing.job.container))")
             }
             let ports = existing.reservation?.ports ?? existing.job.result?.container?.ports ?? []
             return Submission(job: existing.job, ports: kind == .install ? ports : [], replayed: true)

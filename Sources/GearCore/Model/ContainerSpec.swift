@@ -163,7 +163,9 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
         var externals = Set<Int>()
         var result: [PortSpec] = []
         for (i, port) in ports.enumerated() {
-            guard (1...65535).contains(port.internalPort) else { throw .invalid("Ports[\(i)].Internal \(port.internalPort) is not between 1 and 65535") }
+            guard (1...65535).contains(port.internalPort) else {
+                throw .invalid("Ports[\(i)].Internal \(port.internalPort) is not between 1 and 65535")
+            }
             guard internals.insert(port.internalPort).inserted else { throw .invalid("Ports[\(i)].Internal \(port.internalPort) is given twice") }
             var external: Int? = nil
             if let e = port.externalPort, e != 0 {
@@ -211,7 +213,9 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
             guard (1...63).contains(nameBytes.count), nameBytes[0].isASCIIAlphanumeric,
                 nameBytes.allSatisfy({ $0.isASCIIAlphanumeric || "_.-".utf8.contains($0) })
             else {
-                throw .invalid("invalid Volumes[\(i)].Name '\(volume.name.prefix(100).debugEscaped)': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit")
+                throw .invalid(
+                    "invalid Volumes[\(i)].Name '\(volume.name.prefix(100).debugEscaped)': use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit"
+                )
             }
             let path = volume.path
             let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -221,7 +225,8 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
                 components.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." })
             else {
                 throw .invalid(
-                    "invalid Volumes[\(i)].Path '\(path.prefix(200).debugEscaped)': use an absolute, normalized path of letters, digits and / . _ - + @")
+                    "invalid Volumes[\(i)].Path '\(path.prefix(200).debugEscaped)': use an absolute, normalized path of letters, digits and / . _ - + @"
+                )
             }
             guard names.insert(volume.name).inserted else { throw .invalid("volume \(volume.name) is given twice") }
             guard paths.insert(path).inserted else { throw .invalid("volume path \(path) is given twice") }

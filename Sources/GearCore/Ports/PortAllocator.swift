@@ -1,7 +1,7 @@
 public import GearAPI
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Resolves the published ports of an install: checks explicit external ports and allocates the rest from the
@@ -63,7 +63,8 @@ public struct PortAllocator: Sendable {
                 }
             }
             guard let port = found else {
-                throw GearError(.portsExhausted, "no free port left in \(range.lowerBound)-\(range.upperBound) for internal port \(spec.internalPort)")
+                throw GearError(
+                    .portsExhausted, "no free port left in \(range.lowerBound)-\(range.upperBound) for internal port \(spec.internalPort)")
             }
             chosen.insert(port)
             result.append(PortMapping(internal: spec.internalPort, external: port))
@@ -88,4 +89,3 @@ public struct PortAllocator: Sendable {
         return r == 0
     }
 }
-

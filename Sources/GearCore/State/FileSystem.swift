@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The file operations geard's state needs, done so that a crash never leaves a torn file: writes go to a

@@ -1,7 +1,7 @@
+import GearAPI
+public import GearCore
 public import Hummingbird
 public import NIOCore
-public import GearCore
-import GearAPI
 
 /// The per-request context: Hummingbird's core storage plus the request id and the connection.
 public struct GearRequestContext: RequestContext {

@@ -16,7 +16,8 @@ enum JSONResponse {
             return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         } catch {
             fields[.contentType] = "text/plain; charset=utf-8"
-            return Response(status: .internalServerError, headers: fields, body: .init(byteBuffer: ByteBuffer(string: "cannot encode the answer: \(error)\n")))
+            return Response(
+                status: .internalServerError, headers: fields, body: .init(byteBuffer: ByteBuffer(string: "cannot encode the answer: \(error)\n")))
         }
     }
 

@@ -7,7 +7,7 @@ import NIOPosix
 public import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One listening socket serving HTTP/1.1 with a shared responder: TCP, a unix socket, or a socket handed over by
@@ -66,6 +66,8 @@ public final class HTTPListener: Service, Sendable {
                             tasks.addTask { await http.handle(value: connection, logger: logger) }
                         }
                     }
+                } catch is CancellationError {
+                    logger.debug("listener stopped", metadata: ["listen.address": "\(self.address)"])
                 } catch {
                     logger.error("listener stopped", metadata: ["listen.address": "\(self.address)", "error": "\(error)"])
                 }

@@ -1,10 +1,10 @@
 internal import CSystemd
-public import Logging
 import Foundation
+public import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One connection to systemd over D-Bus, owned by a dedicated thread.
@@ -314,7 +314,8 @@ public final class BusConnection: @unchecked Sendable {
         }
         do {
             let message = try makeCall(bus, call)
-            let usec: UInt64 = call.timeout.map { UInt64($0.components.seconds) * 1_000_000 + UInt64($0.components.attoseconds / 1_000_000_000_000) } ?? 0
+            let usec: UInt64 =
+                call.timeout.map { UInt64($0.components.seconds) * 1_000_000 + UInt64($0.components.attoseconds / 1_000_000_000_000) } ?? 0
             try busCheck(
                 sd_bus_call_async(bus, nil, message.pointer, busReplyCallback, Unmanaged.passUnretained(self).toOpaque(), usec),
                 "send \(call.member)")

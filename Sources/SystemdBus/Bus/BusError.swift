@@ -1,7 +1,7 @@
 internal import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An error from sd-bus or from the peer on the other side of the bus.

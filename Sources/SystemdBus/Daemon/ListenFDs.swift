@@ -1,7 +1,7 @@
 internal import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A listening socket passed by systemd socket activation (`LISTEN_FDS`).

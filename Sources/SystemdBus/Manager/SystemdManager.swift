@@ -1,7 +1,7 @@
 internal import CSystemd
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// systemd's manager API (`org.freedesktop.systemd1.Manager`) over a `BusConnection`.

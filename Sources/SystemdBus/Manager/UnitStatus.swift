@@ -73,7 +73,8 @@ public struct UnitListEntry: Sendable, Hashable {
     public var subState: String
     public var jobType: String
 
-    init?(_ value: BusValue) {
+    /// Reads one `(ssssssouso)` row of `ListUnits`/`ListUnitsByPatterns`.
+    public init?(_ value: BusValue) {
         guard let f = value.elements, f.count >= 10,
             let name = f[0].string, let description = f[1].string, let load = f[2].string,
             let active = f[3].string, let sub = f[4].string

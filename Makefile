@@ -1,0 +1,55 @@
+# gear: two commands matter.
+#   make run    builds geard and runs it on 127.0.0.1:43273 (inside the project's systemd sandbox when this
+#               machine's PID 1 is not systemd)
+#   make test   installs what the tests need, then runs unit tests, the integration tests in the sandbox, and the
+#               format check
+
+SWIFT ?= swift
+APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
+               curl iproute2 util-linux procps wrk hyperfine
+SANDBOX = contrib/sandbox/gear-sandbox
+
+.PHONY: all deps build build-tests run test unit-tests integration-tests lint format bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+build-tests: deps
+	$(SWIFT) build --build-tests
+
+run: build
+	@if [ "$$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then \
+		exec .build/debug/geard $(GEARD_ARGS); \
+	else \
+		exec contrib/sandbox/run-geard.sh $(GEARD_ARGS); \
+	fi
+
+test: build-tests unit-tests integration-tests lint
+
+unit-tests:
+	$(SWIFT) test --skip-build --filter 'GearAPITests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests'
+
+integration-tests:
+	$(SANDBOX) run --net --bind "$(CURDIR)" -- contrib/sandbox/integration-tests.sh
+
+lint:
+	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests bench
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Sources Tests bench
+
+bench: deps
+	$(SWIFT) build -c release
+	$(SANDBOX) run --net --bind "$(CURDIR)" -- bench/run-all.sh
+
+clean:
+	rm -rf .build

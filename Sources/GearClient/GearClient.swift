@@ -1,0 +1,179 @@
+public import AsyncHTTPClient
+public import Foundation
+public import GearAPI
+import NIOCore
+public import NIOHTTP1
+
+/// A typed client of geard's REST API, over AsyncHTTPClient.
+///
+/// Every call carries an `X-Request-Id` (fresh, or the one given) and checks that the answer echoes it, so that an
+/// answer is always attributed to the request that caused it.
+public struct GearClient: Sendable {
+    public let endpoint: GearEndpoint
+    private let http: HTTPClient
+    private let timeout: TimeAmount
+
+    public init(endpoint: GearEndpoint, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(120)) {
+        self.endpoint = endpoint
+        self.http = httpClient
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+    }
+
+    /// A raw answer.
+    public struct Answer: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: Data
+        public var requestID: String
+
+        /// The first header with this name (case-insensitive).
+        public func header(_ name: String) -> String? {
+            headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }
+
+        /// The body decoded as `T`.
+        public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            try GearJSON.decoder().decode(type, from: body)
+        }
+    }
+
+    /// The answer to a mutating call: the job, and the ports an install published.
+    public struct JobAnswer: Sendable {
+        public var status: Int
+        public var job: Job
+        /// `X-PortMapping` (`8080:4000,...`).
+        public var portMapping: String?
+    }
+
+    /// Sends any request; `requestID` nil makes a fresh one. Throws `GearClientError.mismatchedRequestID` when the
+    /// answer does not echo the request id.
+    public func send(
+        _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [], requestID: String? = nil
+    ) async throws -> Answer {
+        let id = requestID ?? Self.freshRequestID()
+        var request = HTTPClientRequest(url: endpoint.baseURL + path)
+        request.method = method
+        request.headers.add(name: GearAPI.requestIDHeader, value: id)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
+        }
+        var buffer = try await response.body.collect(upTo: 64 << 20)
+        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        let answer = Answer(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Data(bytes), requestID: id)
+        let echoed = answer.header(GearAPI.requestIDHeader)
+        guard echoed?.lowercased() == id.lowercased() else {
+            throw GearClientError.mismatchedRequestID(sent: id, received: echoed)
+        }
+        return answer
+    }
+
+    /// A random 32-hex-character request id.
+    public static func freshRequestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let s = String(generator.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }.joined()
+    }
+
+    private func expect<T: Decodable>(_ answer: Answer, _ type: T.Type, ok: Set<Int> = [200]) throws -> T {
+        guard ok.contains(answer.status) else { throw GearClientError.from(answer) }
+        return try answer.decode(type)
+    }
+
+    // MARK: containers
+
+    /// Installs or replaces a container; waits up to `wait` seconds for the job when given.
+    public func install(_ id: String, _ request: InstallRequest, requestID: String? = nil, wait: Double? = nil) async throws -> JobAnswer {
+        try await job(.PUT, "/container/\(id)", body: try GearJSON.encoder().encode(request), requestID: requestID, wait: wait)
+    }
+
+    public func delete(_ id: String, requestID: String? = nil, wait: Double? = nil) async throws -> JobAnswer {
+        try await job(.DELETE, "/container/\(id)", requestID: requestID, wait: wait)
+    }
+
+    public func start(_ id: String, requestID: String? = nil, wait: Double? = nil) async throws -> JobAnswer {
+        try await job(.PUT, "/container/\(id)/started", requestID: requestID, wait: wait)
+    }
+
+    public func stop(_ id: String, requestID: String? = nil, wait: Double? = nil) async throws -> JobAnswer {
+        try await job(.PUT, "/container/\(id)/stopped", requestID: requestID, wait: wait)
+    }
+
+    public func restart(_ id: String, requestID: String? = nil, wait: Double? = nil) async throws -> JobAnswer {
+        try await job(.POST, "/container/\(id)/restart", requestID: requestID, wait: wait)
+    }
+
+    public func status(_ id: String) async throws -> ContainerStatus {
+        try expect(try await send(.GET, "/container/\(id)/status"), ContainerStatus.self)
+    }
+
+    public func ports(_ id: String) async throws -> [PortMapping] {
+        try expect(try await send(.GET, "/container/\(id)/ports"), PortList.self).ports
+    }
+
+    public func list(all: Bool = false) async throws -> ContainerList {
+        try expect(try await send(.GET, all ? "/containers?all=1" : "/containers"), ContainerList.self)
+    }
+
+    // MARK: jobs
+
+    public func job(_ id: String) async throws -> Job {
+        try expect(try await send(.GET, "/jobs/\(id)"), Job.self)
+    }
+
+    /// Waits up to `timeout` seconds for a job to end (wait-for-job).
+    public func wait(job id: String, timeout: Double = 30) async throws -> JobAnswer {
+        let answer = try await send(.GET, "/jobs/\(id)/wait?timeout=\(timeout)")
+        return try jobAnswer(answer)
+    }
+
+    private func job(_ method: HTTPMethod, _ path: String, body: Data? = nil, requestID: String?, wait: Double?) async throws -> JobAnswer {
+        let query = wait.map { "?wait=\($0)" } ?? ""
+        return try jobAnswer(try await send(method, path + query, body: body, requestID: requestID))
+    }
+
+    private func jobAnswer(_ answer: Answer) throws -> JobAnswer {
+        switch answer.status {
+        case 200, 202:
+            return JobAnswer(status: answer.status, job: try answer.decode(Job.self), portMapping: answer.header(GearAPI.portMappingHeader))
+        default:
+            throw GearClientError.from(answer)
+        }
+    }
+}
+
+/// Why a call failed.
+public enum GearClientError: Error, Sendable, CustomStringConvertible {
+    /// geard answered with an error.
+    case api(status: Int, error: APIError)
+    /// geard answered something that is not the API's error format.
+    case unexpected(status: Int, body: String)
+    /// geard could not be reached.
+    case unreachable(endpoint: String, reason: String)
+    /// The answer did not echo the request id, so it cannot be attributed to this request.
+    case mismatchedRequestID(sent: String, received: String?)
+
+    static func from(_ answer: GearClient.Answer) -> GearClientError {
+        if let error = try? answer.decode(APIError.self) { return .api(status: answer.status, error: error) }
+        return .unexpected(status: answer.status, body: String(decoding: answer.body.prefix(500), as: UTF8.self))
+    }
+
+    public var description: String {
+        switch self {
+        case .api(let status, let error): "\(error.message) (\(status) \(error.error))"
+        case .unexpected(let status, let body): "unexpected answer \(status): \(body)"
+        case .unreachable(let endpoint, let reason): "cannot reach geard at \(endpoint): \(reason)"
+        case .mismatchedRequestID(let sent, let received): "the answer's request id \(received ?? "(none)") is not the one sent (\(sent))"
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import GearAPI
+import Testing
+
+@Suite struct InstallRequestDecodingTests {
+    func decode(_ json: String) throws -> InstallRequest {
+        try GearJSON.decoder().decode(InstallRequest.self, from: Data(json.utf8))
+    }
+
+    @Test func geardsFieldNamesAreReadCaseInsensitively() throws {
+        let a = try decode(#"{"Image":"localhost/busybox","Cmd":["httpd"],"Ports":[{"Internal":8080,"External":0}],"Started":true}"#)
+        let b = try decode(#"{"image":"localhost/busybox","cmd":["httpd"],"ports":[{"internal":8080,"external":0}],"started":true}"#)
+        let c = try decode(#"{"IMAGE":"localhost/busybox","CMD":["httpd"],"pOrTs":[{"INTERNAL":8080,"EXTERNAL":0}],"STARTED":true}"#)
+        #expect(a == b && b == c)
+        #expect(a.image == "localhost/busybox" && a.cmd == ["httpd"] && a.started == true)
+        #expect(a.ports == [PortRequest(internal: 8080, external: 0)])
+    }
+
+    @Test(arguments: [
+        #"{"Environment":{"A":"1","B":"two words"}}"#,
+        #"{"Environment":{"Variables":[{"Name":"A","Value":"1"},{"Name":"B","Value":"two words"}]}}"#,
+        #"{"environment":[{"name":"A","value":"1"},{"name":"B","value":"two words"}]}"#,
+        #"{"Environment":["A=1","B=two words"]}"#,
+    ])
+    func environmentInEveryShapeClientsSend(_ json: String) throws {
+        let variables = try #require(try decode(json).environment)
+        #expect(Set(variables) == [EnvironmentVariable(name: "A", value: "1"), EnvironmentVariable(name: "B", value: "two words")])
+    }
+
+    @Test func anUnknownFieldIsAnErrorNamingIt() throws {
+        #expect {
+            try decode(#"{"Imagee":"x"}"#)
+        } throws: { error in
+            "\(error)".contains("unknown field 'Imagee'")
+        }
+    }
+
+    @Test func aFieldGivenTwiceInDifferentCasingsIsAnError() throws {
+        #expect {
+            try decode(#"{"Image":"a","image":"b"}"#)
+        } throws: { error in
+            "\(error)".contains("more than once")
+        }
+    }
+
+    @Test func memoryTakesBytesOrAString() throws {
+        #expect(try decode(#"{"Memory":1048576}"#).memory == MemoryLimit("1048576"))
+        #expect(try decode(#"{"Memory":"256M"}"#).memory == MemoryLimit("256M"))
+    }
+
+    @Test func wrongTypesAreErrors() {
+        #expect(throws: DecodingError.self) { try decode(#"{"Started":"yes"}"#) }
+        #expect(throws: DecodingError.self) { try decode(#"{"Ports":[{"Internal":"80"}]}"#) }
+        #expect(throws: DecodingError.self) { try decode(#"{"Ports":[{"External":80}]}"#) }
+        #expect(throws: DecodingError.self) { try decode(#"{"Environment":{"A":1}}"#) }
+        #expect(throws: DecodingError.self) { try decode(#"{"Environment":["NOEQUALS"]}"#) }
+    }
+
+    @Test func encodingUsesGeardsNamesAndDecodesBack() throws {
+        let request = InstallRequest(
+            image: "localhost/busybox", runtime: "podman", cmd: ["a", "b"], started: true, ports: [PortRequest(internal: 80)],
+            environment: [EnvironmentVariable(name: "A", value: "1")], volumes: [VolumeRequest(name: "d", path: "/d")], restart: "always",
+            memory: "64M", cpus: 0.5)
+        let data = try GearJSON.encoder().encode(request)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""Image":"localhost/busybox""#))
+        #expect(try GearJSON.decoder().decode(InstallRequest.self, from: data) == request)
+    }
+
+    @Test func datesRoundTripToTheSameText() throws {
+        for _ in 0..<1000 {
+            let date = Date(timeIntervalSince1970: Double.random(in: 1_600_000_000...1_900_000_000))
+            let text = GearJSON.format(date)
+            let again = try GearJSON.decoder().decode([Date].self, from: Data("[\"\(text)\"]".utf8))[0]
+            #expect(GearJSON.format(again) == text)
+            #expect(abs(again.timeIntervalSince(date)) <= 0.0005 + 1e-6)
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import GearAPI
+import Logging
+import Testing
+
+@testable import GearCore
+
+/// The agent's queue and bookkeeping, against an in-memory systemd.
+@Suite struct NodeAgentTests {
+    let root: String
+    let systemd: FakeSystemd
+
+    init() throws {
+        root = NSTemporaryDirectory() + "gear-agent-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root + "/systemd", withIntermediateDirectories: true)
+        systemd = FakeSystemd(unitDirectory: root + "/systemd")
+    }
+
+    func agent(_ configure: (inout AgentConfiguration) -> Void = { _ in }) async throws -> NodeAgent {
+        var configuration = AgentConfiguration(layout: try StateLayout(root: root + "/state", systemdUnitDirectory: root + "/systemd"))
+        configuration.hostPortIsFree = { _ in true }
+        configure(&configuration)
+        let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: Logger(label: "test"))
+        try await agent.prepare()
+        return agent
+    }
+
+    static let sleeper = InstallRequest(runtime: "exec", cmd: ["/bin/sleep", "1000"], started: true)
+
+    func wait(_ agent: NodeAgent, _ job: Job) async -> Job {
+        await agent.wait(job.id, timeout: .seconds(10)) ?? job
+    }
+
+    @Test func installWritesDefinitionUnitAndLinksThenStarts() async throws {
+        let agent = try await agent()
+        let id = try ContainerID("web")
+        let job = await wait(agent, try await agent.install(id, Self.sleeper, requestID: nil).job)
+        #expect(job.state == .succeeded)
+        #expect(FileManager.default.fileExists(atPath: "\(root)/state/containers/web.json"))
+        #expect(FileManager.default.fileExists(atPath: "\(root)/state/units/ctr-web.service"))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/systemd/ctr-web.service") == "\(root)/state/units/ctr-web.service")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/systemd/gear-active.target.wants/ctr-web.service"))
+        #expect(systemd.operations.suffix(2) == ["link ctr-web.service", "start ctr-web.service"])
+        #expect(job.result?.container?.activeState == "active")
+    }
+
+    @Test func jobsOnOneContainerRunInSubmissionOrder() async throws {
+        let agent = try await agent()
+        let id = try ContainerID("web")
+        _ = await wait(agent, try await agent.install(id, Self.sleeper, requestID: nil).job)
+        var jobs: [Job] = []
+        for i in 0..<20 {
+            jobs.append(try await (i % 2 == 0 ? agent.stop(id, requestID: nil) : agent.start(id, requestID: nil)).job)
+        }
+        for job in jobs { #expect(await wait(agent, job).state == .succeeded) }
+        let ops = systemd.operations.filter { $0.hasSuffix("ctr-web.service") && ($0.hasPrefix("stop") || $0.hasPrefix("start")) }
+        #expect(Array(ops.suffix(20)) == (0..<20).map { $0 % 2 == 0 ? "stop ctr-web.service" : "start ctr-web.service" })
+    }
+
+    @Test func aSlowContainerDoesNotHoldUpOthers() async throws {
+        let agent = try await agent()
+        systemd.hold("ctr-slow.service")
+        let slow = try await agent.install(try ContainerID("slow"), Self.sleeper, requestID: nil).job
+        let fast = try await agent.install(try ContainerID("fast"), Self.sleeper, requestID: nil).job
+        #expect(await wait(agent, fast).state == .succeeded)
+        #expect(await agent.job(slow.id)?.state == .running)
+        systemd.release("ctr-slow.service")
+        #expect(await wait(agent, slow).state == .succeeded)
+    }
+
+    @Test func runningJobsAreBounded() async throws {
+        let agent = try await agent { $0.maxRunningJobs = 3 }
+        let ids = try (0..<10).map { try ContainerID("c\($0)") }
+        for id in ids { systemd.hold(id.unitName) }
+        var jobs: [Job] = []
+        for id in ids { jobs.append(try await agent.install(id, Self.sleeper, requestID: nil).job) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await agent.queueCounts.running == 3)
+        for id in ids { systemd.release(id.unitName) }
+        for job in jobs { #expect(await wait(agent, job).state == .succeeded) }
+        #expect(systemd.maxConcurrent <= 3)
+    }
+
+    @Test func aFullQueueRefusesNewJobs() async throws {
+        let agent = try await agent {
+            $0.maxRunningJobs = 1
+            $0.maxQueuedJobs = 2
+        }
+        for i in 0..<3 { systemd.hold("ctr-q\(i).service") }
+        _ = try await agent.install(try ContainerID("q0"), Self.sleeper, requestID: nil)
+        try await Task.sleep(for: .milliseconds(50))
+        _ = try await agent.install(try ContainerID("q1"), Self.sleeper, requestID: nil)
+        _ = try await agent.install(try ContainerID("q2"), Self.sleeper, requestID: nil)
+        await #expect(throws: GearError(.queueFull, "")) {
+            try await agent.install(try ContainerID("q3"), Self.sleeper, requestID: nil)
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/state/containers/q3.json"))
+        for i in 0..<3 { systemd.release("ctr-q\(i).service") }
+    }
+
+    @Test func aRequestIDNamesOneJob() async throws {
+        let agent = try await agent()
+        let id = try ContainerID("web")
+        let requestID = try RequestID("0123456789abcdef0123456789abcdef")
+        let first = try await agent.install(id, Self.sleeper, requestID: requestID)
+        let second = try await agent.install(id, Self.sleeper, requestID: requestID)
+        #expect(!first.replayed && second.replayed && first.job.id == second.job.id)
+        _ = await wait(agent, first.job)
+        #expect(systemd.operations.filter { $0 == "start ctr-web.service" }.count == 1)
+        await #expect(throws: GearError(.requestIDConflict, "")) {
+            try await agent.stop(id, requestID: requestID)
+        }
+    }
+
+    @Test func pendingInstallsReserveTheirPorts() async throws {
+        let agent = try await agent { $0.portRange = 5000...5001 }
+        systemd.hold("ctr-a.service")
+        let request = InstallRequest(image: "localhost/busybox", started: true, ports: [PortRequest(internal: 80)])
+        let a = try await agent.install(try ContainerID("a"), request, requestID: nil)
+        let b = try await agent.install(try ContainerID("b"), request, requestID: nil)
+        #expect(a.ports.first?.externalPort == 5000 && b.ports.first?.externalPort == 5001)
+        await #expect(throws: GearError(.portsExhausted, "")) {
+            try await agent.install(try ContainerID("c"), request, requestID: nil)
+        }
+        await #expect(throws: GearError(.portConflict, "")) {
+            try await agent.install(
+                try ContainerID("d"), InstallRequest(image: "x", ports: [PortRequest(internal: 80, external: 5000)]), requestID: nil)
+        }
+        systemd.release("ctr-a.service")
+        _ = await wait(agent, a.job)
+        _ = await wait(agent, try await agent.delete(try ContainerID("a"), requestID: nil).job)
+        let c = try await agent.install(try ContainerID("c"), request, requestID: nil)
+        #expect(c.ports.first?.externalPort == 5000)
+    }
+
+    @Test func aFailedStartFailsTheJobWithTheUnitsLog() async throws {
+        let agent = try await agent()
+        systemd.failStarts(of: "ctr-bad.service")
+        let job = await wait(agent, try await agent.install(try ContainerID("bad"), Self.sleeper, requestID: nil).job)
+        #expect(job.state == .failed && job.error?.error == "unit_failed")
+        #expect(job.error?.message.contains("simulated failure") == true)
+    }
+
+    @Test func stateAndJobsSurviveANewAgentAndUnfinishedJobsAreMarkedInterrupted() async throws {
+        let first = try await agent()
+        let done = await wait(first, try await first.install(try ContainerID("web"), Self.sleeper, requestID: nil).job)
+        systemd.hold("ctr-stuck.service")
+        let stuck = try await first.install(try ContainerID("stuck"), Self.sleeper, requestID: nil).job
+        try await Task.sleep(for: .milliseconds(100))
+        // A second agent on the same state, as after a crash of the first.
+        let second = try await agent()
+        let reloaded = try #require(await second.job(done.id))
+        #expect(try GearJSON.encoder().encode(reloaded) == GearJSON.encoder().encode(done))
+        let interrupted = try #require(await second.job(stuck.id))
+        #expect(interrupted.state == .failed && interrupted.error?.error == "interrupted")
+        #expect(try await second.status(try ContainerID("web")).started)
+        systemd.release("ctr-stuck.service")
+    }
+
+    @Test func deleteRemovesEverything() async throws {
+        let agent = try await agent()
+        let id = try ContainerID("web")
+        _ = await wait(
+            agent,
+            try await agent.install(
+                id, InstallRequest(runtime: "exec", cmd: ["/bin/true"], started: true, volumes: [VolumeRequest(name: "d", path: "/d")]),
+                requestID: nil
+            ).job)
+        #expect(FileManager.default.fileExists(atPath: "\(root)/state/volumes/web/d"))
+        let deleted = await wait(agent, try await agent.delete(id, requestID: nil).job)
+        #expect(deleted.state == .succeeded)
+        for path in [
+            "state/containers/web.json", "state/units/ctr-web.service", "state/volumes/web", "systemd/ctr-web.service",
+            "systemd/gear-active.target.wants/ctr-web.service",
+        ] {
+            #expect(!FileManager.default.fileExists(atPath: "\(root)/\(path)"), "\(path)")
+        }
+        await #expect(throws: GearError(.notFound, "")) { try await agent.status(id) }
+    }
+
+    @Test func aBurstOfInstallsCoalescesReloads() async throws {
+        let agent = try await agent()
+        let before = systemd.reloads
+        let jobs = try await withThrowingTaskGroup(of: Job.self) { group in
+            for i in 0..<40 { group.addTask { try await agent.install(try ContainerID("b\(i)"), Self.sleeper, requestID: nil).job } }
+            return try await group.reduce(into: [Job]()) { $0.append($1) }
+        }
+        for job in jobs { #expect(await wait(agent, job).state == .succeeded) }
+        #expect(systemd.reloads - before < 10)
+    }
+}

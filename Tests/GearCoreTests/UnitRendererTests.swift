@@ -1,0 +1,108 @@
+import Foundation
+import GearAPI
+import Testing
+
+@testable import GearCore
+
+@Suite struct UnitRendererTests {
+    let renderer = UnitRenderer(layout: try! StateLayout(root: "/var/lib/gear"))
+
+    func definition(_ request: InstallRequest, id: String = "web", ports: [PortMapping] = []) throws -> ContainerDefinition {
+        let spec = try ContainerSpec(validating: request)
+        return ContainerDefinition(
+            id: try ContainerID(id), spec: spec, ports: ports, started: spec.started, createdAt: Date(), updatedAt: Date())
+    }
+
+    @Test(arguments: [
+        ("plain", "\"plain\""),
+        ("a b", "\"a b\""),
+        ("$HOME", "\"$$HOME\""),
+        ("%n", "\"%%n\""),
+        ("q\"x", "\"q\\\"x\""),
+        ("back\\slash", "\"back\\\\slash\""),
+        ("tab\there", "\"tab\\there\""),
+        (";", "\";\""),
+        ("", "\"\""),
+    ])
+    func commandArgumentsAreQuotedBySystemdsRules(_ value: String, _ expected: String) {
+        #expect(UnitEscaping.commandArgument(value) == expected)
+    }
+
+    @Test func environmentKeepsDollarsButDoublesPercents() {
+        #expect(UnitEscaping.environmentAssignment(name: "A", value: "$x %n \"q\"") == #""A=$x %%n \"q\"""#)
+    }
+
+    @Test func controlCharactersCanNeverBreakALine() {
+        // Validation refuses them; the escaping still never writes one raw.
+        #expect(UnitEscaping.commandArgument("a\nb\rc\u{0}") == #""a\x0ab\x0dc\x00""#)
+    }
+
+    @Test func podmanUnitFollowsPodmanGenerateSystemdNew() throws {
+        let text = renderer.unitFile(
+            try definition(
+                InstallRequest(
+                    image: "localhost/busybox", cmd: ["httpd", "-f", "-p", "8080"], started: true, ports: [PortRequest(internal: 8080)],
+                    environment: [EnvironmentVariable(name: "A", value: "1")], volumes: [VolumeRequest(name: "data", path: "/data")],
+                    memory: "64M", cpus: 0.5),
+                ports: [PortMapping(internal: 8080, external: 4000)]))
+        let lines = text.split(separator: "\n").map(String.init)
+        for expected in [
+            "Type=notify", "NotifyAccess=all", "KillMode=mixed", "Slice=gear.slice", "Restart=on-failure", "MemoryMax=67108864",
+            "CPUQuota=50%", "WantedBy=gear-active.target", "ExecStartPre=\"/bin/rm\" \"-f\" \"/run/ctr-web.service.ctr-id\"",
+            "ExecStop=\"/usr/bin/podman\" \"stop\" \"--ignore\" \"-t\" \"10\" \"--cidfile=/run/ctr-web.service.ctr-id\"",
+            "ExecStopPost=\"/usr/bin/podman\" \"rm\" \"-f\" \"--ignore\" \"-t\" \"10\" \"--cidfile=/run/ctr-web.service.ctr-id\"",
+        ] {
+            #expect(lines.contains(expected), "\(expected)")
+        }
+        let execStart = try #require(lines.first { $0.hasPrefix("ExecStart=") })
+        for part in [
+            "\"--cidfile=/run/ctr-web.service.ctr-id\"", "\"--cgroups=split\"", "\"--rm\"", "\"--sdnotify=conmon\"", "\"--replace\"",
+            "\"--publish\" \"4000:8080\"", "\"--volume\" \"/var/lib/gear/volumes/web/data:/data\"",
+            "\"--env-file\" \"/var/lib/gear/env/web.env\"", "\"localhost/busybox\" \"httpd\" \"-f\" \"-p\" \"8080\"",
+        ] {
+            #expect(execStart.contains(part), "\(part)")
+        }
+        #expect(
+            renderer.environmentFile(try definition(InstallRequest(image: "a", environment: [EnvironmentVariable(name: "A", value: "x $y %z")])))
+                == "A=x $y %z\n")
+    }
+
+    @Test func execUnitIsSandboxed() throws {
+        let text = renderer.unitFile(
+            try definition(
+                InstallRequest(runtime: "exec", cmd: ["/usr/bin/worker", "-v"], volumes: [VolumeRequest(name: "d", path: "/d")]), id: "job"))
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        for expected in [
+            "Type=exec", "DynamicUser=yes", "User=ctr-job", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectSystem=strict",
+            "ProtectHome=yes", "ExecStart=\"/usr/bin/worker\" \"-v\"", "BindPaths=/var/lib/gear/volumes/job/d:/d",
+        ] {
+            #expect(lines.contains(expected), "\(expected)")
+        }
+        #expect(text.contains("ExecStartPre=+\"/bin/sh\""))
+    }
+
+    /// Whatever a request holds, the unit has exactly the lines the renderer writes: no value can add one.
+    @Test func noValueCanAddALineOrADirective() throws {
+        let hostile = [
+            "x\n[Service]\nExecStartPre=/bin/evil", "%n%i%%", "$(evil)", "\\\n", "\"", "'", "; /bin/evil", "a\\", "\\", "\u{2028}",
+        ]
+        let baseline = renderer.unitFile(
+            try definition(InstallRequest(runtime: "exec", cmd: ["/bin/true", "x"], environment: [EnvironmentVariable(name: "A", value: "x")])))
+        let baselineLines = baseline.split(separator: "\n", omittingEmptySubsequences: false).count
+        for value in hostile {
+            guard
+                let spec = try? ContainerSpec(
+                    validating: InstallRequest(
+                        runtime: "exec", cmd: ["/bin/true", value], environment: [EnvironmentVariable(name: "A", value: value)]))
+            else {
+                continue  // refused by validation: fine too
+            }
+            let text = renderer.unitFile(
+                ContainerDefinition(id: try ContainerID("web"), spec: spec, ports: [], started: false, createdAt: Date(), updatedAt: Date()))
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count == baselineLines, "\(value.debugDescription)")
+            #expect(!lines.contains { $0.hasSuffix("\\") }, "a line continues onto the next for \(value.debugDescription)")
+            #expect(lines.filter { $0.hasPrefix("ExecStart") }.count == 1)
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import GearCore
+import Synchronization
+import SystemdBus
+
+/// An in-memory stand-in for systemd, for unit tests of the agent's queue and bookkeeping (integration tests use
+/// the real systemd). Links and enables by making the symlinks systemd would make in the unit directory.
+final class MemorySystemd: SystemdControl, @unchecked Sendable {
+    // @unchecked Sendable: all mutable state is inside `state`, a Mutex.
+    struct State {
+        var active: [String: UInt32] = [:]
+        var nextPID: UInt32 = 100
+        var operations: [String] = []
+        var reloads = 0
+        var failingStarts: Set<String> = []
+        var gates: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var gated: Set<String> = []
+        var maxConcurrent = 0
+        var concurrent = 0
+    }
+
+    let state = Mutex(State())
+    let unitDirectory: String
+
+    init(unitDirectory: String) {
+        self.unitDirectory = unitDirectory
+    }
+
+    var operations: [String] { state.withLock { $0.operations } }
+    var reloads: Int { state.withLock { $0.reloads } }
+    var maxConcurrent: Int { state.withLock { $0.maxConcurrent } }
+
+    /// Makes starts of `unit` wait until `release(unit)`.
+    func hold(_ unit: String) { state.withLock { _ = $0.gated.insert(unit) } }
+
+    func release(_ unit: String) {
+        let waiters = state.withLock { s in
+            s.gated.remove(unit)
+            return s.gates.removeValue(forKey: unit) ?? []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func failStarts(of unit: String) { state.withLock { _ = $0.failingStarts.insert(unit) } }
+
+    private func record(_ operation: String) { state.withLock { $0.operations.append(operation) } }
+
+    private func gate(_ unit: String) async {
+        let held = state.withLock { $0.gated.contains(unit) }
+        guard held else { return }
+        await withCheckedContinuation { continuation in
+            let stillHeld = state.withLock { s in
+                if s.gated.contains(unit) {
+                    s.gates[unit, default: []].append(continuation)
+                    return true
+                }
+                return false
+            }
+            if !stillHeld { continuation.resume() }
+        }
+    }
+
+    private func enter() {
+        state.withLock { s in
+            s.concurrent += 1; s.maxConcurrent = max(s.maxConcurrent, s.concurrent)
+        }
+    }
+    private func leave() { state.withLock { $0.concurrent -= 1 } }
+
+    func link(_ paths: [String]) async throws {
+        for path in paths {
+            let name = (path as NSString).lastPathComponent
+            try? FileManager.default.removeItem(atPath: "\(unitDirectory)/\(name)")
+            try FileManager.default.createSymbolicLink(atPath: "\(unitDirectory)/\(name)", withDestinationPath: path)
+            record("link \(name)")
+        }
+    }
+
+    func enable(_ names: [String]) async throws {
+        for name in names {
+            let wants = "\(unitDirectory)/multi-user.target.wants"
+            try FileManager.default.createDirectory(atPath: wants, withIntermediateDirectories: true)
+            try? FileManager.default.createSymbolicLink(atPath: "\(wants)/\(name)", withDestinationPath: "\(unitDirectory)/\(name)")
+            record("enable \(name)")
+        }
+    }
+
+    func disable(_ names: [String]) async throws {
+        for name in names {
+            try? FileManager.default.removeItem(atPath: "\(unitDirectory)/\(name)")
+            try? FileManager.default.removeItem(atPath: "\(unitDirectory)/gear-active.target.wants/\(name)")
+            record("disable \(name)")
+        }
+    }
+
+    func reload() async throws {
+        state.withLock { $0.reloads += 1 }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+
+    func start(_ unit: String) async throws -> String {
+        enter()
+        defer { leave() }
+        await gate(unit)
+        record("start \(unit)")
+        return state.withLock { s in
+            if s.failingStarts.contains(unit) { return "failed" }
+            if s.active[unit] == nil {
+                s.nextPID += 1
+                s.active[unit] = s.nextPID
+            }
+            return "done"
+        }
+    }
+
+    func stop(_ unit: String) async throws -> String {
+        record("stop \(unit)")
+        state.withLock { _ = $0.active.removeValue(forKey: unit) }
+        return "done"
+    }
+
+    func restart(_ unit: String) async throws -> String {
+        record("restart \(unit)")
+        state.withLock { s in
+            s.nextPID += 1
+            s.active[unit] = s.nextPID
+        }
+        return "done"
+    }
+
+    func resetFailed(_ unit: String) async throws {}
+
+    func status(_ unit: String) async throws -> UnitStatus {
+        let pid = state.withLock { $0.active[unit] }
+        let linked = FileManager.default.fileExists(atPath: "\(unitDirectory)/\(unit)")
+        return UnitStatus(
+            name: unit,
+            properties: [
+                "LoadState": .string(linked ? "loaded" : "not-found"), "ActiveState": .string(pid == nil ? "inactive" : "active"),
+                "SubState": .string(pid == nil ? "dead" : "running"), "MainPID": .uint32(pid ?? 0),
+            ])
+    }
+
+    func list(patterns: [String]) async throws -> [UnitListEntry] {
+        let active = state.withLock { $0.active }
+        let linked = (try? FileManager.default.contentsOfDirectory(atPath: unitDirectory)) ?? []
+        return linked.filter { $0.hasPrefix("ctr-") }.compactMap { name in
+            let running = active[name] != nil
+            let row: [BusValue] = [
+                .string(name), .string(""), .string("loaded"), .string(running ? "active" : "inactive"), .string(running ? "running" : "dead"),
+                .string(""), .objectPath("/"), .uint32(0), .string(""), .objectPath("/"),
+            ]
+            return UnitListEntry(.structure(row))
+        }
+    }
+    func recentLog(_ unit: String, lines: Int) async -> [String] { ["\(unit): simulated failure"] }
+    func ping() async throws {}
+}
