@@ -13,7 +13,16 @@ public struct GearClient: Sendable {
     private let http: HTTPClient
     private let timeout: TimeAmount
 
-    public init(endpoint: GearEndpoint, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(120)) {
+    /// An HTTP client that fails at once when a geard is not listening (no retries of refused connections) and
+    /// gives up connecting after 5 seconds, so that one unreachable host is reported quickly.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    public init(endpoint: GearEndpoint, httpClient: HTTPClient = GearClient.defaultHTTPClient, timeout: Duration = .seconds(120)) {
         self.endpoint = endpoint
         self.http = httpClient
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)

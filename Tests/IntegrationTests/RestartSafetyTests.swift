@@ -48,7 +48,7 @@ struct RestartSafetyTests {
         let geard = try await GeardProcess.start()
         let ids = (0..<50).map { String(format: "kill-%02d", $0) + "-" + uniqueID("k").suffix(6) }
         let request = InstallRequest(runtime: "exec", cmd: ["/bin/sleep", "1000"], started: true)
-        // Fire all installs; kill geard as soon as one of them has finished.
+        // Fire all installs; kill geard once a few of them have finished.
         let accepted = try await withThrowingTaskGroup(of: Job?.self) { group in
             for id in ids {
                 group.addTask { try? await geard.client.install(id, request).job }
@@ -56,7 +56,7 @@ struct RestartSafetyTests {
             group.addTask {
                 _ = try? await eventually(timeout: .seconds(30)) {
                     let jobs = (try? await geard.client.send(.GET, "/jobs?limit=100").decode(JobList.self).jobs) ?? []
-                    return jobs.contains { $0.state == .succeeded }
+                    return jobs.filter { $0.state == .succeeded }.count >= 5
                 }
                 await geard.stop(signal: SIGKILL)
                 return nil

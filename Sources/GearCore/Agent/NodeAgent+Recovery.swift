@@ -35,8 +35,11 @@ extension NodeAgent {
         }
         definitions = Dictionary(loaded.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         try await loadJobs()
+        logger.debug("jobs loaded")
         var needsReload = try await prepareInfrastructure()
+        logger.debug("infrastructure units ready")
         needsReload = try await reconcileUnits() || needsReload
+        logger.debug("units reconciled", metadata: ["reload": "\(needsReload)"])
         if needsReload { try await reloader.reloadNow() }
         logger.info("state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(records.count)"])
     }

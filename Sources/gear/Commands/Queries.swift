@@ -1,0 +1,91 @@
+import ArgumentParser
+import GearAPI
+import GearClient
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the state of containers.", discussion: "Example: gear status web node2/web")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "[host[:port]/]id") var locators: [String]
+
+    func run() async throws {
+        let outcomes = await FanOut.run(try gear.locators(locators), options: global) { client, locator in
+            try await client.status(locator.id)
+        }
+        let output = Output(options: global)
+        if global.output == .json {
+            output.json(outcomes)
+        } else {
+            let many = Output.manyHosts(outcomes)
+            var rows = [["CONTAINER", "RUNTIME", "STARTED", "STATE", "SUB", "PID", "RESTARTS", "PORTS"]]
+            for outcome in outcomes {
+                guard case .success(let s) = outcome.result else { continue }
+                rows.append([
+                    Output.label(outcome, many: many), s.runtime, s.started ? "yes" : "no", s.activeState, s.subState,
+                    s.mainPID.map(String.init) ?? "-", String(s.restarts), s.ports.map(\.headerForm).joined(separator: ","),
+                ])
+            }
+            if rows.count > 1 { output.print(Output.table(rows)) }
+        }
+        try output.finish(outcomes)
+    }
+}
+
+struct Ports: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the published ports of containers.", discussion: "Example: gear ports web")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "[host[:port]/]id") var locators: [String]
+
+    func run() async throws {
+        let outcomes = await FanOut.run(try gear.locators(locators), options: global) { client, locator in
+            try await client.ports(locator.id)
+        }
+        let output = Output(options: global)
+        if global.output == .json {
+            output.json(outcomes)
+        } else {
+            let many = Output.manyHosts(outcomes)
+            for outcome in outcomes {
+                guard case .success(let ports) = outcome.result else { continue }
+                for port in ports { output.print("\(Output.label(outcome, many: many)): \(port.headerForm)") }
+            }
+        }
+        try output.finish(outcomes)
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the containers of hosts.", discussion: "Examples: gear list; gear list node1 node2:43274", aliases: ["list-units"])
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .long, help: "Also list ctr-* units that have no definition in geard.") var all = false
+    @Argument(help: "host[:port]; none for the default geard") var hosts: [String] = []
+
+    func run() async throws {
+        let targets = try gear.locators(hosts.isEmpty ? ["-"] : hosts.map { $0 + "/-" })
+        let all = all
+        let outcomes = await FanOut.run(targets, options: global) { client, _ in try await client.list(all: all) }
+        let output = Output(options: global)
+        if global.output == .json {
+            output.json(outcomes)
+        } else {
+            let many = Output.manyHosts(outcomes)
+            var rows = [(many ? ["HOST"] : []) + ["CONTAINER", "RUNTIME", "STARTED", "STATE", "SUB", "PORTS"]]
+            for outcome in outcomes {
+                guard case .success(let list) = outcome.result else { continue }
+                for s in list.containers {
+                    rows.append(
+                        (many ? [outcome.endpoint.description] : [])
+                            + [
+                                s.id, s.runtime, s.started ? "yes" : "no", s.activeState, s.subState,
+                                s.ports.map(\.headerForm).joined(separator: ","),
+                            ])
+                }
+                for orphan in list.orphanUnits ?? [] {
+                    output.print("\(many ? "\(outcome.endpoint): " : "")unit without a definition: \(orphan)")
+                }
+            }
+            output.print(Output.table(rows))
+        }
+        try output.finish(outcomes)
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import GearAPI
+import Testing
+
+@testable import gear
+
+@Suite struct ArgumentTests {
+    @Test func installParsesImageLocatorsOptionsAndCommand() throws {
+        try CommandTail.$arguments.withValue(["httpd", "-f"]) {
+            let command = try Gear.parseAsRoot([
+                "install", "localhost/busybox", "web", "node2:4000/web", "--start", "-p", "8080", "-p", "9090:4001", "-e", "A=1=2",
+                "--volume", "data:/data:ro", "--memory", "64M", "--cpus", "0.5", "--restart", "always",
+            ])
+            let install = try #require(command as? Install)
+            try check(install)
+        }
+    }
+
+    func check(_ install: Install) throws {
+        let request = try install.request()
+        #expect(install.locatorTexts == ["web", "node2:4000/web"])
+        #expect(request.image == "localhost/busybox" && request.cmd == ["httpd", "-f"] && request.started == true)
+        #expect(request.ports == [PortRequest(internal: 8080), PortRequest(internal: 9090, external: 4001)])
+        #expect(request.environment == [EnvironmentVariable(name: "A", value: "1=2")])
+        #expect(request.volumes == [VolumeRequest(name: "data", path: "/data", readOnly: true)])
+        #expect(request.memory == MemoryLimit("64M") && request.cpus == 0.5 && request.restart == "always")
+    }
+
+    @Test func execInstallTakesOnlyLocatorsAndAProgram() throws {
+        try CommandTail.$arguments.withValue(["/usr/bin/worker", "-v"]) {
+            let install = try #require(try Gear.parseAsRoot(["install", "--runtime", "exec", "--start", "node1/job"]) as? Install)
+            #expect(install.locatorTexts == ["node1/job"])
+            #expect(try install.request().image == nil && install.command == ["/usr/bin/worker", "-v"])
+        }
+    }
+
+    @Test(arguments: [
+        ["install", "localhost/busybox"],
+        ["install", "--runtime", "exec", "job"],
+        ["install", "img", "web", "-p", "http"],
+        ["install", "img", "web", "-e", "NOVALUE"],
+        ["install", "img", "web", "--volume", "justaname"],
+        ["start", "web", "--request-id", "nope"],
+        ["start", "web", "--timeout", "0"],
+        ["status", "web", "--output", "yaml"],
+    ])
+    func badArgumentsAreUsageErrors(_ arguments: [String]) {
+        #expect(throws: (any Error).self) { try Gear.parseAsRoot(arguments) }
+    }
+
+    @Test(
+        arguments: [
+            ("web", nil, nil, "web"), ("node1/web", "node1", nil, "web"), ("node1:43274/web", "node1", 43274, "web"),
+            ("10.0.0.2:80/db", "10.0.0.2", 80, "db"), ("[::1]:8080/x", "::1", 8080, "x"),
+        ] as [(String, String?, Int?, String)])
+    func locators(_ text: String, _ host: String?, _ port: Int?, _ id: String) throws {
+        let locator = try Locator(parsing: text)
+        #expect(locator.host == host && locator.port == port && locator.id == id)
+    }
+
+    @Test(arguments: ["", "/web", "a/b/c", "node:99999/web", "node:x/web", "node/", "no de/web"])
+    func malformedLocators(_ text: String) {
+        #expect(throws: LocatorError.self) { try Locator(parsing: text) }
+    }
+}

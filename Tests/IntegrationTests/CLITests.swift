@@ -1,0 +1,65 @@
+import Foundation
+import GearAPI
+import GearClient
+import NIOHTTP1
+import Testing
+
+/// The real `gear` binary against two real geards: fan-out, ordering, partial failure, exit codes.
+@Suite(.enabled(if: Sandbox.enabled), .serialized)
+struct CLITests {
+    func gear(_ arguments: String) throws -> (status: Int32, output: String) {
+        try sh("\(Sandbox.gearPath) \(arguments)")
+    }
+
+    @Test func oneCommandDrivesTwoHostsAndReportsAPartialFailure() async throws {
+        let a = try await GeardProcess.start()
+        let b = try await GeardProcess.start()
+        let hostA = "127.0.0.1:\(a.port)"
+        let hostB = "127.0.0.1:\(b.port)"
+        // Both geards share this sandbox's systemd, so each host gets its own container id.
+        let id = uniqueID("cli")
+        let idB = id + "b"
+
+        let install = try gear("install --runtime exec --start --wait \(hostA)/\(id) \(hostB)/\(idB) -- /bin/sleep 1000")
+        #expect(install.status == 0, "\(install.output)")
+        #expect(install.output.contains("\(hostA)/\(id): install succeeded") && install.output.contains("\(hostB)/\(idB): install succeeded"))
+        #expect(try await a.client.status(id).activeState == "active")
+        #expect(try await b.client.status(idB).activeState == "active")
+
+        let status = try gear("status \(hostA)/\(id) \(hostB)/\(idB)")
+        #expect(status.status == 0)
+        #expect(status.output.split(separator: "\n").count == 3 && status.output.contains("active"))
+
+        let json = try gear("status --output json \(hostA)/\(id)")
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]]
+        #expect(decoded?.first?["ok"] as? Bool == true)
+
+        // One host down: the other still does its part, the exit status says something failed, and which.
+        await b.stop()
+        let started = ContinuousClock.now
+        let stop = try gear("stop --wait \(hostA)/\(id) \(hostB)/\(idB)")
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(stop.status == 1)
+        #expect(stop.output.contains("\(hostA)/\(id): stop succeeded"))
+        #expect(stop.output.contains("cannot reach geard at \(hostB)"))
+        #expect(stop.output.contains("1 of 2 failed: \(hostB)/\(idB)"))
+        #expect(try await a.client.status(id).activeState == "inactive")
+
+        // Calls to one host run in the order given.
+        let ids = (0..<4).map { _ in uniqueID("clio") }
+        #expect(try gear("install --runtime exec --wait " + ids.map { "\(hostA)/\($0)" }.joined(separator: " ") + " -- /bin/sleep 1000").status == 0)
+        let jobs = try await a.client.send(.GET, "/jobs?limit=100").decode(JobList.self).jobs.filter { ids.contains($0.container) }
+        let finished = jobs.sorted { $0.createdAt < $1.createdAt }.map(\.container)
+        #expect(finished == ids)
+
+        let unknown = try gear("status \(hostA)/nosuch")
+        #expect(unknown.status == 1 && unknown.output.contains("no container nosuch is installed"))
+        let usage = try gear("status bad/locator/x")
+        #expect(usage.status == 64)
+
+        try await b.restart()
+        #expect(try gear("delete --wait \(hostA)/\(id) \(hostB)/\(idB) " + ids.map { "\(hostA)/\($0)" }.joined(separator: " ")).status == 0)
+        await a.stop()
+        await b.stop()
+    }
+}
