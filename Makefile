@@ -6,7 +6,7 @@
 
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
-               curl iproute2 util-linux procps wrk hyperfine
+               curl iproute2 util-linux procps wrk hyperfine bc
 SANDBOX = contrib/sandbox/gear-sandbox
 
 .PHONY: all deps build build-tests run test unit-tests integration-tests lint format bench clean
@@ -28,7 +28,7 @@ build-tests: deps
 
 run: build
 	@if [ "$$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then \
-		exec .build/debug/geard $(GEARD_ARGS); \
+		contrib/sandbox/prepare-image.sh && exec .build/debug/geard $(GEARD_ARGS); \
 	else \
 		exec contrib/sandbox/run-geard.sh $(GEARD_ARGS); \
 	fi

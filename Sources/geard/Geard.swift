@@ -3,6 +3,8 @@ import GearAPI
 import GearCore
 import GearHTTP
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import SystemdBus
 import UnixSignals
@@ -79,6 +81,9 @@ struct Geard: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Jobs of Swift concurrency run on NIO's event loops: requests are read, handled and answered on one
+        // thread instead of hopping between the event loops and the cooperative pool.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -48,13 +48,12 @@ public struct ContainerStatus: Sendable, Hashable, Codable {
     public var restartPolicy: String
     public var memoryLimit: Int64?
     public var cpuLimit: Double?
-    public var memoryCurrent: Int64?
 
     public init(
         id: String, unit: String, runtime: String, image: String?, cmd: [String], started: Bool, loadState: String,
         activeState: String, subState: String, mainPID: Int?, result: String?, exitStatus: Int?, restarts: Int,
         activeSince: Date?, inactiveSince: Date?, ports: [PortMapping], volumes: [VolumeStatus], restartPolicy: String,
-        memoryLimit: Int64?, cpuLimit: Double?, memoryCurrent: Int64?
+        memoryLimit: Int64?, cpuLimit: Double?
     ) {
         self.id = id
         self.unit = unit
@@ -76,7 +75,6 @@ public struct ContainerStatus: Sendable, Hashable, Codable {
         self.restartPolicy = restartPolicy
         self.memoryLimit = memoryLimit
         self.cpuLimit = cpuLimit
-        self.memoryCurrent = memoryCurrent
     }
 }
 

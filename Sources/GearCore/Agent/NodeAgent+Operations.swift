@@ -9,21 +9,21 @@ extension NodeAgent {
     public func install(_ id: ContainerID, _ request: InstallRequest, requestID: RequestID?) async throws(GearError) -> Submission {
         let spec = try ContainerSpec(validating: request)
         let print = Self.fingerprint(.install, id, spec)
-        return try await submit(.install, id, fingerprint: print, requestID: requestID) { () throws(GearError) in
-            let previous = latestReservation(id) ?? definitions[id].map { Reservation(ports: $0.ports) }
+        return try await submit(.install, id, fingerprint: print, requestID: requestID) {
+            let previous = latestPendingInstall(id)?.definition ?? definitions[id]
             let ports = try portAllocator.resolve(spec.ports, for: id, owners: portOwners(excluding: id), previous: previous?.ports ?? [])
             let now = Date()
             let definition = ContainerDefinition(
                 id: id, spec: spec, ports: ports, started: spec.started, createdAt: definitions[id]?.createdAt ?? now, updatedAt: now)
-            return (.install(definition), Reservation(ports: ports))
+            return .install(definition)
         }
     }
 
     /// Removes a container with its unit, state, volumes and ports (`DELETE /container/{id}`); a container that
     /// is not installed is deleted successfully.
     public func delete(_ id: ContainerID, requestID: RequestID?) async throws(GearError) -> Submission {
-        try await submit(.delete, id, fingerprint: Self.fingerprint(.delete, id, nil), requestID: requestID) { () throws(GearError) in
-            (.delete, nil)
+        try await submit(.delete, id, fingerprint: Self.fingerprint(.delete, id, nil), requestID: requestID) {
+            .delete
         }
     }
 
@@ -43,23 +43,20 @@ extension NodeAgent {
     }
 
     private func stateChange(_ kind: JobKind, _ work: Work, _ id: ContainerID, _ requestID: RequestID?) async throws(GearError) -> Submission {
-        try await submit(kind, id, fingerprint: Self.fingerprint(kind, id, nil), requestID: requestID) { () throws(GearError) in
+        try await submit(kind, id, fingerprint: Self.fingerprint(kind, id, nil), requestID: requestID) {
             guard isKnown(id) else { throw GearError(.notFound, "no container \(id) is installed") }
-            return (work, nil)
+            return work
         }
     }
 
     /// True when the container is installed, or an install of it is waiting in the queue.
     func isKnown(_ id: ContainerID) -> Bool {
-        definitions[id] != nil || latestReservation(id) != nil
+        definitions[id] != nil || latestPendingInstall(id) != nil
     }
 
-    /// The reservation of the most recently accepted install of `id` that has not finished yet.
-    func latestReservation(_ id: ContainerID) -> Reservation? {
-        records.values
-            .filter { $0.container == id && $0.reservation != nil }
-            .max { $0.sequence < $1.sequence }?
-            .reservation
+    /// The most recently accepted install of `id` that has not finished yet.
+    func latestPendingInstall(_ id: ContainerID) -> PendingInstall? {
+        pendingInstalls.values.filter { $0.container == id }.max { $0.sequence < $1.sequence }
     }
 
     /// External ports held by containers other than `id`: installed, or reserved by installs not yet applied.
@@ -68,8 +65,8 @@ extension NodeAgent {
         for (other, definition) in definitions where other != id {
             for port in definition.ports { owners[port.externalPort] = other }
         }
-        for record in records.values where record.container != id {
-            for port in record.reservation?.ports ?? [] { owners[port.externalPort] = record.container }
+        for pending in pendingInstalls.values where pending.container != id {
+            for port in pending.definition.ports { owners[port.externalPort] = pending.container }
         }
         return owners
     }

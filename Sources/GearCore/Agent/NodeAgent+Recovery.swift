@@ -63,7 +63,7 @@ extension NodeAgent {
             guard let container = try? ContainerID(entry.job.container) else { continue }
             sequence += 1
             records[entry.job.id] = Record(
-                job: entry.job, container: container, fingerprint: entry.fingerprint, sequence: sequence, work: nil, reservation: nil)
+                job: entry.job, container: container, fingerprint: entry.fingerprint, sequence: sequence, work: nil)
         }
         if interrupted > 0 { logger.warning("jobs interrupted by the last stop marked failed", metadata: ["jobs": "\(interrupted)"]) }
         await pruneJobs()

@@ -5,18 +5,9 @@ import SystemdBus
 
 /// Reading state: definitions joined with what systemd says about their units.
 extension NodeAgent {
-    /// The definition in force, or the one an accepted install is about to apply.
-    func effectiveDefinition(_ id: ContainerID) -> ContainerDefinition? {
-        if let pending = records.values.filter({ $0.container == id && $0.reservation != nil }).max(by: { $0.sequence < $1.sequence }),
-            case .install(let definition) = pending.work
-        {
-            return definition
-        }
-        return definitions[id]
-    }
-
-    /// A container's status (`GET /container/{id}/status`).
-    public func status(_ id: ContainerID) async throws(GearError) -> ContainerStatus {
+    /// A container's status (`GET /container/{id}/status`), without entering the actor: definitions from the
+    /// index, unit state from the signal-fed cache.
+    public nonisolated func status(_ id: ContainerID) async throws(GearError) -> ContainerStatus {
         do {
             return try await currentStatus(id)
         } catch {
@@ -24,40 +15,38 @@ extension NodeAgent {
         }
     }
 
-    func currentStatus(_ id: ContainerID) async throws -> ContainerStatus {
-        guard let definition = effectiveDefinition(id) else { throw GearError(.notFound, "no container \(id) is installed") }
+    nonisolated func currentStatus(_ id: ContainerID) async throws -> ContainerStatus {
+        guard let definition = index[id] else { throw GearError(.notFound, "no container \(id) is installed") }
         let unit = try await systemd.status(id.unitName)
         return Self.containerStatus(definition, unit: unit)
     }
 
     /// The published ports of a container (`GET /container/{id}/ports`).
-    public func ports(_ id: ContainerID) throws(GearError) -> [PortMapping] {
-        guard let definition = effectiveDefinition(id) else { throw GearError(.notFound, "no container \(id) is installed") }
+    public nonisolated func ports(_ id: ContainerID) throws(GearError) -> [PortMapping] {
+        guard let definition = index[id] else { throw GearError(.notFound, "no container \(id) is installed") }
         return definition.ports
     }
 
     /// Every installed container (`GET /containers`); with `includeOrphans`, also `ctr-*` units systemd has
     /// loaded that geard has no definition for.
-    public func list(includeOrphans: Bool) async throws(GearError) -> ContainerList {
-        let installed = definitions.values.sorted { $0.id < $1.id }
-        let units: [UnitListEntry]
+    public nonisolated func list(includeOrphans: Bool) async throws(GearError) -> ContainerList {
+        let installed = index.sorted
         do {
-            units = try await systemd.list(patterns: ["ctr-*.service"])
+            // Unit states come from the signal-fed cache: no round trip for units already seen.
+            var containers: [ContainerStatus] = []
+            containers.reserveCapacity(installed.count)
+            for definition in installed {
+                containers.append(Self.containerStatus(definition, unit: try await systemd.status(definition.id.unitName)))
+            }
+            var orphans: [String]? = nil
+            if includeOrphans {
+                let known = Set(installed.map(\.id.unitName))
+                orphans = try await systemd.list(patterns: ["ctr-*.service"]).map(\.name).filter { !known.contains($0) }.sorted()
+            }
+            return ContainerList(containers: containers, orphanUnits: orphans)
         } catch {
             throw Self.gearError(error)
         }
-        let byName = Dictionary(units.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let containers = installed.map { definition in
-            Self.containerStatus(definition, entry: byName[definition.id.unitName])
-        }
-        var orphans: [String]? = nil
-        if includeOrphans {
-            orphans = units.map(\.name).filter { name in
-                guard let id = ContainerID.fromUnitName(name) else { return true }
-                return definitions[id] == nil
-            }.sorted()
-        }
-        return ContainerList(containers: containers, orphanUnits: orphans)
     }
 
     static func date(_ usec: UInt64) -> Date? {
@@ -73,14 +62,7 @@ extension NodeAgent {
         status.restarts = Int(unit.restarts)
         status.activeSince = unit.activeState == "active" ? date(unit.activeEnterTimestamp) : nil
         status.inactiveSince = unit.activeState == "inactive" || unit.activeState == "failed" ? date(unit.inactiveEnterTimestamp) : nil
-        status.memoryCurrent = unit.memoryCurrent.map { Int64(clamping: $0) }
         return status
-    }
-
-    static func containerStatus(_ definition: ContainerDefinition, entry: UnitListEntry?) -> ContainerStatus {
-        containerStatus(
-            definition, loadState: entry?.loadState ?? "not-loaded", activeState: entry?.activeState ?? "inactive",
-            subState: entry?.subState ?? "dead")
     }
 
     private static func containerStatus(
@@ -94,6 +76,6 @@ extension NodeAgent {
             ports: definition.ports,
             volumes: spec.volumes.map { VolumeStatus(name: $0.name, path: $0.path, readOnly: $0.readOnly) },
             restartPolicy: spec.restart.rawValue, memoryLimit: spec.memoryMax.map { Int64(clamping: $0) },
-            cpuLimit: spec.cpuQuotaPercent.map { Double($0) / 100 }, memoryCurrent: nil)
+            cpuLimit: spec.cpuQuotaPercent.map { Double($0) / 100 })
     }
 }

@@ -27,17 +27,19 @@ public actor NodeAgent {
         case delete, start, stop, restart
     }
 
-    struct Reservation: Sendable {
-        var ports: [PortMapping]
-    }
-
     struct Record {
         var job: Job
         var container: ContainerID
         var fingerprint: String
         var sequence: UInt64
         var work: Work?
-        var reservation: Reservation?
+    }
+
+    /// An install accepted but not finished: its definition already holds its ports.
+    struct PendingInstall {
+        var container: ContainerID
+        var sequence: UInt64
+        var definition: ContainerDefinition
     }
 
     struct Waiter {
@@ -53,8 +55,15 @@ public actor NodeAgent {
     let logger: Logger
     let portAllocator: PortAllocator
 
-    var definitions: [ContainerID: ContainerDefinition] = [:]
+    var definitions: [ContainerID: ContainerDefinition] = [:] {
+        didSet { publishDefinitions() }
+    }
     var records: [String: Record] = [:]
+    var pendingInstalls: [String: PendingInstall] = [:] {
+        didSet { publishDefinitions() }
+    }
+    /// What readers see without entering the actor (see `DefinitionIndex`).
+    nonisolated let index = DefinitionIndex()
     var lanes: [ContainerID: [String]] = [:]
     var activeContainers: Set<ContainerID> = []
     var readyContainers: [ContainerID] = []
@@ -79,12 +88,20 @@ public actor NodeAgent {
 
     var layout: StateLayout { configuration.layout }
 
+    private func publishDefinitions() {
+        var effective = definitions
+        for pending in pendingInstalls.values.sorted(by: { $0.sequence < $1.sequence }) {
+            effective[pending.container] = pending.definition
+        }
+        index.replace(effective)
+    }
+
     // MARK: submitting
 
     /// Registers a job (or finds the one its request id names), persists it, and queues it.
     func submit(
         _ kind: JobKind, _ container: ContainerID, fingerprint: String, requestID: RequestID?,
-        accept: () throws(GearError) -> (Work, Reservation?)
+        accept: () throws -> Work
     ) async throws(GearError) -> Submission {
         let id = requestID?.rawValue ?? RequestID.random().rawValue
         if let existing = records[id] {
@@ -92,17 +109,27 @@ public actor NodeAgent {
                 throw GearError(
                     .requestIDConflict, "request id \(id) already names a different request (\(existing.job.kind) of \(existing.job.container))")
             }
-            let ports = existing.reservation?.ports ?? existing.job.result?.container?.ports ?? []
+            let ports = pendingInstalls[id]?.definition.ports ?? existing.job.result?.container?.ports ?? []
             return Submission(job: existing.job, ports: kind == .install ? ports : [], replayed: true)
         }
         guard accepting else { throw GearError(.shuttingDown, "geard is shutting down and accepts no new jobs") }
         guard queuedCount < configuration.maxQueuedJobs else {
             throw GearError(.queueFull, "the job queue is full (\(configuration.maxQueuedJobs) jobs waiting); retry later")
         }
-        let (work, reservation) = try accept()
+        let work: Work
+        do {
+            work = try accept()
+        } catch {
+            throw Self.gearError(error)
+        }
         sequence += 1
         let job = Job(id: id, kind: kind, container: container.rawValue, state: .queued, createdAt: Date())
-        records[id] = Record(job: job, container: container, fingerprint: fingerprint, sequence: sequence, work: work, reservation: reservation)
+        records[id] = Record(job: job, container: container, fingerprint: fingerprint, sequence: sequence, work: work)
+        var ports: [PortMapping] = []
+        if case .install(let definition) = work {
+            pendingInstalls[id] = PendingInstall(container: container, sequence: sequence, definition: definition)
+            ports = definition.ports
+        }
         queuedCount += 1
         lanes[container, default: []].append(id)
         do {
@@ -112,13 +139,14 @@ public actor NodeAgent {
                 lanes[container]?.remove(at: index)
                 if lanes[container]?.isEmpty == true { lanes[container] = nil }
                 records[id] = nil
+                pendingInstalls[id] = nil
                 queuedCount -= 1
                 throw Self.gearError(error)
             }
         }
         markReady(container)
         schedule()
-        return Submission(job: records[id]?.job ?? job, ports: reservation?.ports ?? [], replayed: false)
+        return Submission(job: records[id]?.job ?? job, ports: ports, replayed: false)
     }
 
     private func markReady(_ container: ContainerID) {
@@ -174,7 +202,7 @@ public actor NodeAgent {
         } catch {
             logger.error("cannot persist a finished job", metadata: ["job.id": "\(id)", "error": "\(error)"])
         }
-        record.reservation = nil
+        pendingInstalls[id] = nil
         records[id] = record
         runningCount -= 1
         activeContainers.remove(record.container)
@@ -264,7 +292,7 @@ public actor NodeAgent {
                 record.job.finishedAt = Date()
                 record.job.error = JobError(error: GearError.Code.interrupted.rawValue, message: "geard stopped before the job ran; submit it again")
                 record.work = nil
-                record.reservation = nil
+                pendingInstalls[id] = nil
                 records[id] = record
                 try? await jobStore.save(StoredJob(job: record.job, fingerprint: record.fingerprint))
                 for (_, waiter) in waiters.removeValue(forKey: id) ?? [:] {

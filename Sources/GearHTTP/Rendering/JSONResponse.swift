@@ -21,6 +21,15 @@ enum JSONResponse {
         }
     }
 
+    /// What a `JSONWriter` wrote, with the trailing newline `make` adds too.
+    static func json(_ writer: JSONWriter, status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(writer.bytes.count + 1)
+        buffer.writeBytes(writer.bytes)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
     /// Plain text.
     static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(

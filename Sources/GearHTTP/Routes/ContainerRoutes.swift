@@ -61,18 +61,24 @@ struct ContainerRoutes {
 
     @Sendable func status(_ request: Request, context: GearRequestContext) async throws -> Response {
         let status = try await agent.status(try containerID(context))
-        return JSONResponse.wantsText(request) ? JSONResponse.text(TextRendering.status(status)) : JSONResponse.make(status)
+        if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.status(status)) }
+        var writer = JSONWriter(capacity: 768)
+        status.write(to: &writer)
+        return JSONResponse.json(writer)
     }
 
     @Sendable func ports(_ request: Request, context: GearRequestContext) async throws -> Response {
-        let ports = try await agent.ports(try containerID(context))
+        let ports = try agent.ports(try containerID(context))
         return JSONResponse.wantsText(request) ? JSONResponse.text(TextRendering.ports(ports)) : JSONResponse.make(PortList(ports: ports))
     }
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         let all = try QueryFlags.bool(request, "all") ?? false
         let list = try await agent.list(includeOrphans: all)
-        return JSONResponse.wantsText(request) ? JSONResponse.text(TextRendering.list(list)) : JSONResponse.make(list)
+        if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.list(list)) }
+        var writer = JSONWriter(capacity: 640 * list.containers.count + 64)
+        list.write(to: &writer)
+        return JSONResponse.json(writer)
     }
 }
 

@@ -36,6 +36,12 @@ public final class BusConnection: @unchecked Sendable {
         case values(CheckedContinuation<[BusValue], any Error>)
         case properties(Set<String>?, CheckedContinuation<[String: BusValue], any Error>)
         case job(CheckedContinuation<JobCompletion, any Error>)
+        case unitProperties(path: String, CheckedContinuation<[String: BusValue], any Error>)
+    }
+
+    /// Signals the connection handles itself, on the bus thread.
+    private enum InternalSignal {
+        case jobRemoved, propertiesChanged, unitRemoved, reloading
     }
 
     private struct Confined {
@@ -46,7 +52,7 @@ public final class BusConnection: @unchecked Sendable {
         var finishedOrder: [String] = []
         var subscribers: [UInt64: Subscriber] = [:]
         var slotOwners: [OpaquePointer: UInt64] = [:]
-        var jobRemovedSlot: OpaquePointer?
+        var internalSlots: [OpaquePointer: InternalSignal] = [:]
         var nextSubscriberID: UInt64 = 1
         var connectFailures = 0
     }
@@ -58,6 +64,8 @@ public final class BusConnection: @unchecked Sendable {
     private let inbox = Mutex(Inbox())
     private var confined = Confined()
     private let connected = Atomic<Bool>(false)
+    /// Unit properties kept current by signals (see `unitProperties`).
+    let unitCache = UnitPropertyCache()
     private let reconnects = Atomic<Int>(0)
 
     /// Opens the connection and starts its thread; the first connect happens on that thread.
@@ -118,6 +126,16 @@ public final class BusConnection: @unchecked Sendable {
         )
         return try await withCheckedThrowingContinuation { continuation in
             submit { connection in connection.send(call, pending: .properties(wanted, continuation)) }
+        }
+    }
+
+    /// The state properties of the unit at `path` (`UnitPropertyCache.cacheable`): from the cache that signals
+    /// keep current, or with one `GetAll` that fills it.
+    public func unitProperties(path: String) async throws -> [String: BusValue] {
+        if let cached = unitCache.properties(path) { return cached }
+        let call = MethodCall(path: path, interface: "org.freedesktop.DBus.Properties", member: "GetAll", arguments: [.string("")])
+        return try await withCheckedThrowingContinuation { continuation in
+            submit { connection in connection.send(call, pending: .unitProperties(path: path, continuation)) }
         }
     }
 
@@ -234,13 +252,21 @@ public final class BusConnection: @unchecked Sendable {
             }
             confined.bus = bus
             let me = Unmanaged.passUnretained(self).toOpaque()
-            var slot: OpaquePointer? = nil
-            try busCheck(
-                sd_bus_match_signal(
-                    bus, &slot, nil, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "JobRemoved",
-                    busSignalCallback, me),
-                "match JobRemoved")
-            confined.jobRemovedSlot = slot
+            let matches: [(InternalSignal, String)] = [
+                (.jobRemoved, "type='signal',path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'"),
+                (.unitRemoved, "type='signal',path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',member='UnitRemoved'"),
+                (.reloading, "type='signal',path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',member='Reloading'"),
+                (
+                    .propertiesChanged,
+                    "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'"
+                ),
+            ]
+            for (kind, rule) in matches {
+                var slot: OpaquePointer? = nil
+                try busCheck(sd_bus_add_match(bus, &slot, rule, busSignalCallback, me), "add match \(rule)")
+                if let slot { confined.internalSlots[slot] = kind }
+            }
+            unitCache.removeAll()
             for id in confined.subscribers.keys { installMatch(subscriber: id) }
             // Without Subscribe systemd sends no JobRemoved/PropertiesChanged on this connection.
             sendIgnoringReply(MethodCall(path: "/org/freedesktop/systemd1", interface: "org.freedesktop.systemd1.Manager", member: "Subscribe"))
@@ -252,9 +278,10 @@ public final class BusConnection: @unchecked Sendable {
             confined.connectFailures = 0
             connected.store(true, ordering: .relaxed)
         } catch {
+            for slot in confined.internalSlots.keys { sd_bus_slot_unref(slot) }
+            confined.internalSlots.removeAll()
             if let bus { sd_bus_close_unref(bus) }
             confined.bus = nil
-            confined.jobRemovedSlot = nil
             if confined.connectFailures == 0 {
                 logger.error("cannot connect to systemd over D-Bus", metadata: ["bus.address": "\(address)", "error": "\(error)"])
             }
@@ -273,11 +300,12 @@ public final class BusConnection: @unchecked Sendable {
             for (_, subscriber) in confined.subscribers {
                 if let slot = subscriber.slot { sd_bus_slot_unref(slot) }
             }
-            if let slot = confined.jobRemovedSlot { sd_bus_slot_unref(slot) }
+            for slot in confined.internalSlots.keys { sd_bus_slot_unref(slot) }
             sd_bus_flush_close_unref(bus)
         }
+        unitCache.removeAll()
         confined.bus = nil
-        confined.jobRemovedSlot = nil
+        confined.internalSlots.removeAll()
         confined.slotOwners.removeAll()
         for id in confined.subscribers.keys { confined.subscribers[id]?.slot = nil }
         let replies = confined.pendingReplies
@@ -338,6 +366,7 @@ public final class BusConnection: @unchecked Sendable {
         case .values(let c): c.resume(throwing: error)
         case .properties(_, let c): c.resume(throwing: error)
         case .job(let c): c.resume(throwing: error)
+        case .unitProperties(_, let c): c.resume(throwing: error)
         }
     }
 
@@ -355,6 +384,10 @@ public final class BusConnection: @unchecked Sendable {
                 c.resume(returning: try message.readAll())
             case .properties(let wanted, let c):
                 c.resume(returning: try message.readProperties(wanted: wanted))
+            case .unitProperties(let path, let c):
+                let properties = try message.readProperties(wanted: UnitPropertyCache.cacheable)
+                unitCache.store(path, properties)
+                c.resume(returning: properties)
             case .job(let c):
                 guard let path = try message.readValue()?.string else {
                     throw BusError(code: .unexpectedReply, message: "job call did not return an object path")
@@ -371,14 +404,32 @@ public final class BusConnection: @unchecked Sendable {
     }
 
     fileprivate func dispatchSignal(_ message: BusMessage, slot: OpaquePointer?) {
-        if let slot, slot == confined.jobRemovedSlot {
-            handleJobRemoved(message)
+        if let slot, let kind = confined.internalSlots[slot] {
+            switch kind {
+            case .jobRemoved: handleJobRemoved(message)
+            case .propertiesChanged: handlePropertiesChanged(message)
+            case .unitRemoved:
+                if let values = try? message.readAll(), values.count == 2, let path = values[1].string { unitCache.remove(path) }
+            case .reloading: unitCache.removeAll()
+            }
             return
         }
         guard let slot, let id = confined.slotOwners[slot], let subscriber = confined.subscribers[id] else { return }
         guard let values = try? message.readAll() else { return }
         subscriber.continuation.yield(
             BusSignal(path: message.path ?? "", interface: message.interface ?? "", member: message.member ?? "", arguments: values))
+    }
+
+    private func handlePropertiesChanged(_ message: BusMessage) {
+        guard let path = message.path, unitCache.properties(path) != nil else { return }
+        guard (try? message.readValue()) != nil,
+            let changed = try? message.readProperties(wanted: UnitPropertyCache.cacheable),
+            let invalidated = try? message.readValue()?.elements?.compactMap(\.string)
+        else {
+            unitCache.remove(path)
+            return
+        }
+        unitCache.apply(path: path, changed: changed, invalidated: invalidated)
     }
 
     private func handleJobRemoved(_ message: BusMessage) {

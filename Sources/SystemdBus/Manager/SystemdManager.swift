@@ -126,13 +126,14 @@ public struct SystemdManager: Sendable {
         return String(cString: out)
     }
 
-    /// Properties of a unit from all its interfaces (`Unit`, `Service`, ...), in one round trip.
-    public func unitProperties(_ name: String, wanted: Set<String>? = UnitStatus.propertyNames) async throws -> [String: BusValue] {
+    /// Properties of a unit from all its interfaces (`Unit`, `Service`, ...), read now in one round trip.
+    public func unitProperties(_ name: String, wanted: Set<String>?) async throws -> [String: BusValue] {
         try await bus.properties(path: Self.unitPath(name), interface: "", wanted: wanted)
     }
 
-    /// The state of a unit as systemd sees it.
+    /// The state of a unit as systemd sees it: its state properties come from the connection's cache, which
+    /// systemd's signals keep current (one `GetAll` fills it the first time).
     public func unitStatus(_ name: String) async throws -> UnitStatus {
-        UnitStatus(name: name, properties: try await unitProperties(name))
+        UnitStatus(name: name, properties: try await bus.unitProperties(path: Self.unitPath(name)))
     }
 }

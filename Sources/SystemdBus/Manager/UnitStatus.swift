@@ -1,11 +1,8 @@
-/// A unit's state, read from its D-Bus properties.
+/// A unit's state, from the properties systemd announces when they change (so they can be cached, see
+/// `BusConnection.unitProperties`).
 public struct UnitStatus: Sendable, Hashable {
-    /// The properties `unitStatus` asks systemd for.
-    public static let propertyNames: Set<String> = [
-        "LoadState", "ActiveState", "SubState", "MainPID", "ExecMainStatus", "ExecMainCode", "Result", "NRestarts",
-        "ActiveEnterTimestamp", "InactiveEnterTimestamp", "StateChangeTimestamp", "ExecMainStartTimestamp",
-        "MemoryCurrent", "MemoryMax", "CPUQuotaPerSecUSec", "UnitFileState", "FragmentPath", "InvocationID",
-    ]
+    /// The properties a status is made of.
+    public static var propertyNames: Set<String> { UnitPropertyCache.cacheable }
 
     public var name: String
     /// `loaded`, `not-found`, `bad-setting`, `error`, `masked`.
@@ -29,20 +26,8 @@ public struct UnitStatus: Sendable, Hashable {
     public var inactiveEnterTimestamp: UInt64
     public var stateChangeTimestamp: UInt64
     public var execMainStartTimestamp: UInt64
-    /// Bytes; nil when not accounted.
-    public var memoryCurrent: UInt64?
-    /// Bytes; nil when unlimited.
-    public var memoryMax: UInt64?
-    /// Microseconds of CPU per second; nil when unlimited.
-    public var cpuQuotaPerSecond: UInt64?
-    public var unitFileState: String
-    public var fragmentPath: String
 
     public init(name: String, properties p: [String: BusValue]) {
-        func limit(_ key: String) -> UInt64? {
-            guard let v = p[key]?.uint64, v != UInt64.max else { return nil }
-            return v
-        }
         self.name = name
         loadState = p["LoadState"]?.string ?? "not-found"
         activeState = p["ActiveState"]?.string ?? "inactive"
@@ -56,11 +41,6 @@ public struct UnitStatus: Sendable, Hashable {
         inactiveEnterTimestamp = p["InactiveEnterTimestamp"]?.uint64 ?? 0
         stateChangeTimestamp = p["StateChangeTimestamp"]?.uint64 ?? 0
         execMainStartTimestamp = p["ExecMainStartTimestamp"]?.uint64 ?? 0
-        memoryCurrent = limit("MemoryCurrent")
-        memoryMax = limit("MemoryMax")
-        cpuQuotaPerSecond = limit("CPUQuotaPerSecUSec")
-        unitFileState = p["UnitFileState"]?.string ?? ""
-        fragmentPath = p["FragmentPath"]?.string ?? ""
     }
 }
 

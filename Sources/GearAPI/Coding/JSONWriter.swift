@@ -1,0 +1,183 @@
+public import Foundation
+
+/// A fast JSON writer for the answers geard sends most (status and list): the same bytes `GearJSON.encoder()`
+/// writes (sorted keys, RFC 3339 dates with milliseconds), at a fraction of the cost of `JSONEncoder`.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    private var needsComma = false
+
+    public init(capacity: Int = 1024) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func beginObject() {
+        comma()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    public mutating func beginArray() {
+        comma()
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    /// A key; the caller writes keys of an object in sorted order.
+    public mutating func key(_ name: StaticString) {
+        comma()
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        needsComma = false
+    }
+
+    public mutating func string(_ value: String) {
+        comma()
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: Array("\\u00".utf8))
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    public mutating func int(_ value: some BinaryInteger) {
+        comma()
+        bytes.append(contentsOf: String(value).utf8)
+        needsComma = true
+    }
+
+    public mutating func double(_ value: Double) {
+        comma()
+        if value == value.rounded(), abs(value) < 1e15 {
+            bytes.append(contentsOf: String(Int64(value)).utf8)
+        } else {
+            bytes.append(contentsOf: value.description.utf8)
+        }
+        needsComma = true
+    }
+
+    public mutating func bool(_ value: Bool) {
+        comma()
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        needsComma = true
+    }
+
+    public mutating func date(_ value: Date) {
+        string(GearJSON.format(value))
+    }
+
+    /// Writes `key: value` only when `value` is not nil (as `JSONEncoder` leaves out nil optionals).
+    public mutating func optional<T>(_ name: StaticString, _ value: T?, _ write: (inout JSONWriter, T) -> Void) {
+        guard let value else { return }
+        key(name)
+        write(&self, value)
+    }
+
+    private mutating func comma() {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+    }
+}
+
+extension ContainerStatus {
+    /// Writes this status as `GearJSON.encoder()` would (keys in sorted order, nil fields left out).
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.optional("activeSince", activeSince) { $0.date($1) }
+        w.key("activeState")
+        w.string(activeState)
+        w.key("cmd")
+        w.beginArray()
+        for argument in cmd { w.string(argument) }
+        w.endArray()
+        w.optional("cpuLimit", cpuLimit) { $0.double($1) }
+        w.optional("exitStatus", exitStatus) { $0.int($1) }
+        w.key("id")
+        w.string(id)
+        w.optional("image", image) { $0.string($1) }
+        w.optional("inactiveSince", inactiveSince) { $0.date($1) }
+        w.key("loadState")
+        w.string(loadState)
+        w.optional("mainPID", mainPID) { $0.int($1) }
+        w.optional("memoryLimit", memoryLimit) { $0.int($1) }
+        w.key("ports")
+        w.beginArray()
+        for port in ports {
+            w.beginObject()
+            w.key("external")
+            w.int(port.externalPort)
+            w.key("internal")
+            w.int(port.internalPort)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("restartPolicy")
+        w.string(restartPolicy)
+        w.key("restarts")
+        w.int(restarts)
+        w.optional("result", result) { $0.string($1) }
+        w.key("runtime")
+        w.string(runtime)
+        w.key("started")
+        w.bool(started)
+        w.key("subState")
+        w.string(subState)
+        w.key("unit")
+        w.string(unit)
+        w.key("volumes")
+        w.beginArray()
+        for volume in volumes {
+            w.beginObject()
+            w.key("name")
+            w.string(volume.name)
+            w.key("path")
+            w.string(volume.path)
+            w.key("readOnly")
+            w.bool(volume.readOnly)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+    }
+}
+
+extension ContainerList {
+    /// Writes this list as `GearJSON.encoder()` would.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("containers")
+        w.beginArray()
+        for container in containers { container.write(to: &w) }
+        w.endArray()
+        w.optional("orphanUnits", orphanUnits) { w, units in
+            w.beginArray()
+            for unit in units { w.string(unit) }
+            w.endArray()
+        }
+        w.endObject()
+    }
+}

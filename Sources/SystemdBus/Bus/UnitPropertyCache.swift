@@ -1,0 +1,62 @@
+import Synchronization
+
+/// systemd unit properties kept current by signals, so that reading a unit's state costs no round trip.
+///
+/// An entry is filled from a `GetAll` reply and then changed by the unit's `PropertiesChanged` signals; both are
+/// applied on the bus thread in the order they arrived, so an entry is never older than what systemd sent last.
+/// systemd sends a unit's property changes before the `JobRemoved` of a job on it, so once a job's completion is
+/// seen, the entry already shows its effect. Only properties that systemd announces when they change
+/// (`emits-change`) are kept; `LoadState` changes only on a reload, and every reload, `UnitRemoved` and reconnect
+/// drops entries.
+final class UnitPropertyCache: Sendable {
+    /// The properties worth caching: those systemd emits changes for, plus `LoadState` (constant between reloads).
+    static let cacheable: Set<String> = [
+        "LoadState", "ActiveState", "SubState", "MainPID", "ExecMainStatus", "ExecMainCode", "Result", "NRestarts",
+        "ActiveEnterTimestamp", "InactiveEnterTimestamp", "StateChangeTimestamp", "ExecMainStartTimestamp", "InvocationID",
+    ]
+
+    private let entries = Mutex<[String: [String: BusValue]]>([:])
+    private let limit: Int
+
+    init(limit: Int = 16_384) {
+        self.limit = limit
+    }
+
+    /// The cached properties of the unit at `path`, if an entry exists.
+    func properties(_ path: String) -> [String: BusValue]? {
+        entries.withLock { $0[path] }
+    }
+
+    /// Stores what a `GetAll` answered (bus thread).
+    func store(_ path: String, _ properties: [String: BusValue]) {
+        let kept = properties.filter { Self.cacheable.contains($0.key) }
+        entries.withLock { entries in
+            if entries.count >= limit, entries[path] == nil { entries.removeAll(keepingCapacity: true) }
+            entries[path] = kept
+        }
+    }
+
+    /// Applies a `PropertiesChanged` signal (bus thread): changed values replace cached ones; an invalidated
+    /// property we keep drops the entry, so that the next read asks systemd.
+    func apply(path: String, changed: [String: BusValue], invalidated: [String]) {
+        entries.withLock { entries in
+            guard var entry = entries[path] else { return }
+            if invalidated.contains(where: Self.cacheable.contains) {
+                entries[path] = nil
+                return
+            }
+            for (name, value) in changed where Self.cacheable.contains(name) { entry[name] = value.unwrapped }
+            entries[path] = entry
+        }
+    }
+
+    func remove(_ path: String) {
+        entries.withLock { _ = $0.removeValue(forKey: path) }
+    }
+
+    func removeAll() {
+        entries.withLock { $0.removeAll() }
+    }
+
+    var count: Int { entries.withLock { $0.count } }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import GearAPI
+import Testing
+
+/// The fast writer writes byte for byte what `GearJSON.encoder()` writes.
+@Suite struct JSONWriterTests {
+    static func randomStatus(_ i: Int) -> ContainerStatus {
+        let maybe = Bool.random()
+        return ContainerStatus(
+            id: "c\(i)", unit: "ctr-c\(i).service", runtime: maybe ? "exec" : "podman", image: maybe ? nil : "localhost/busybox",
+            cmd: ["/bin/sh", "-c", "echo \"q\" \\ \t %n $HOME ünï ✓ /x"], started: Bool.random(), loadState: "loaded",
+            activeState: ["active", "inactive", "failed"].randomElement()!, subState: "running", mainPID: maybe ? Int.random(in: 1...99999) : nil,
+            result: maybe ? "success" : nil, exitStatus: maybe ? nil : 143, restarts: Int.random(in: 0...5),
+            activeSince: maybe ? Date(timeIntervalSince1970: Double.random(in: 1.6e9...1.9e9)) : nil,
+            inactiveSince: maybe ? nil : Date(timeIntervalSince1970: Double.random(in: 1.6e9...1.9e9)),
+            ports: maybe ? [] : [PortMapping(internal: 8080, external: 4000), PortMapping(internal: 9090, external: 4001)],
+            volumes: [VolumeStatus(name: "data", path: "/data", readOnly: maybe)], restartPolicy: "on-failure",
+            memoryLimit: maybe ? 64 << 20 : nil, cpuLimit: [nil, 0.5, 1, 1.5, 0.25, 0.33].randomElement()!)
+    }
+
+    @Test func statusAndListMatchTheEncoder() throws {
+        for i in 0..<200 {
+            let status = Self.randomStatus(i)
+            var writer = JSONWriter()
+            status.write(to: &writer)
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == String(decoding: try GearJSON.encoder().encode(status), as: UTF8.self))
+        }
+        for orphans in [nil, ["ctr-x.service"]] as [[String]?] {
+            let list = ContainerList(containers: (0..<20).map(Self.randomStatus), orphanUnits: orphans)
+            var writer = JSONWriter()
+            list.write(to: &writer)
+            #expect(writer.bytes == Array(try GearJSON.encoder().encode(list)))
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Foundation
+import GearCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import Testing
+
+@testable import GearHTTP
+
+/// docs/openapi.json tells the truth: it documents exactly the routes the router serves.
+@Suite struct OpenAPIDocumentTests {
+    @Test func theDocumentListsExactlyTheRoutes() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/openapi.json")
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        let paths = try #require(document?["paths"] as? [String: [String: Any]])
+        let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head"]
+        let documented = Set(paths.flatMap { path, operations in operations.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })
+
+        let root = NSTemporaryDirectory() + "gear-openapi-\(UUID().uuidString)"
+        let agent = NodeAgent(
+            configuration: AgentConfiguration(layout: try StateLayout(root: root)), systemd: MemorySystemd(unitDirectory: root),
+            logger: Logger(label: "test"))
+        let served = Set(
+            GearHTTPServer.makeRouter(agent: agent).routes.map { route in
+                let path = "\(route.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+                return "\(route.method.rawValue) /\(path)"
+            })
+        #expect(documented == served)
+    }
+}

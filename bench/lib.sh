@@ -1,0 +1,25 @@
+# Shared helpers of the benchmark scripts (sourced). They run inside the project's sandbox (make bench).
+GEARD=${GEARD:-$PWD/.build/release/geard}
+RESULTS=${RESULTS:-$PWD/bench/results}
+mkdir -p "$RESULTS"
+
+# start_geard PORT STATE_DIR [ARGS...]: starts geard, waits until it answers, sets GEARD_PID.
+start_geard() {
+    local port=$1 state=$2; shift 2
+    "$GEARD" --listen "127.0.0.1:$port" --socket none --state-dir "$state" "$@" > "$RESULTS/geard-$port.log" 2>&1 &
+    GEARD_PID=$!
+    for _ in $(seq 1 200); do curl -s -o /dev/null "127.0.0.1:$port/containers" && return 0; sleep 0.05; done
+    echo "geard did not start" >&2; cat "$RESULTS/geard-$port.log" >&2; return 1
+}
+
+stop_geard() { kill "$GEARD_PID" 2>/dev/null; wait "$GEARD_PID" 2>/dev/null || true; }
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# reloads_since TIMESTAMP: how many daemon-reloads systemd logged since then.
+reloads_since() { journalctl -q --no-pager -o cat _PID=1 --since "$1" | grep -c '^Reloading' || true; }
+
+machine() {
+    echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
+        "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -r), systemd $(systemctl --version | head -1 | cut -d' ' -f2)"
+}

@@ -1,0 +1,7 @@
+#!/bin/bash
+# All benchmarks of the core issue, inside the sandbox (make bench starts it). Results go to stdout and
+# bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench/status-latency.sh
+bench/install-burst.sh

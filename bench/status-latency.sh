@@ -1,0 +1,33 @@
+#!/bin/bash
+# Status and list calls under load: 100 installed containers (exec runtime, running), wrk with 64 connections for
+# 15 s against GET /container/{id}/status (ids spread over all 100) and GET /containers. Reports requests/s,
+# latency p50/p99/max and geard's resident memory. Runs inside the sandbox (make bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+COUNT=${COUNT:-100}
+DURATION=${DURATION:-15s}
+port=43401
+start_geard $port /var/lib/gear-bench-status
+rss_idle=$(rss_kib $GEARD_PID)
+seq 1 "$COUNT" | xargs -P 20 -I{} curl -s -o /dev/null -X PUT "127.0.0.1:$port/container/st-{}?wait=600" \
+    -d '{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true}'
+echo "$(systemctl list-units --no-legend --state=active 'ctr-st-*' | wc -l) containers running"
+cat > "$RESULTS/status.lua" <<LUA
+local count = $COUNT
+local i = 0
+request = function()
+  i = (i % count) + 1
+  return wrk.format("GET", "/container/st-" .. i .. "/status")
+end
+LUA
+machine
+echo "== GET /container/{id}/status, 64 connections, $DURATION"
+wrk -t2 -c64 -d"$DURATION" --latency -s "$RESULTS/status.lua" "http://127.0.0.1:$port" | tee "$RESULTS/status.txt" \
+    | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors'
+echo "== GET /containers ($COUNT containers), 64 connections, $DURATION"
+wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$port/containers" | tee "$RESULTS/list.txt" \
+    | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors'
+echo "geard RSS: $rss_idle KiB idle, $(rss_kib $GEARD_PID) KiB after $COUNT installs and the load"
+seq 1 "$COUNT" | xargs -P 8 -I{} curl -s -o /dev/null -X DELETE "127.0.0.1:$port/container/st-{}?wait=600"
+stop_geard
