@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "GearAPI",
                 "GearCore",
+                "SystemdJournal",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

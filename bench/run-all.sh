@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/status-latency.sh
 bench/install-burst.sh
+bench/log-throughput.sh

@@ -134,6 +134,81 @@ public struct GearClient: Sendable {
         try expect(try await send(.GET, all ? "/containers?all=1" : "/containers"), ContainerList.self)
     }
 
+    // MARK: logs
+
+    /// What part of a journal to read; nil fields are left to geard's defaults.
+    public struct LogOptions: Sendable {
+        public var lines: String?
+        public var since: String?
+        public var until: String?
+        public var cursor: String?
+        public var follow: Bool
+
+        public init(lines: String? = nil, since: String? = nil, until: String? = nil, cursor: String? = nil, follow: Bool = false) {
+            self.lines = lines
+            self.since = since
+            self.until = until
+            self.cursor = cursor
+            self.follow = follow
+        }
+
+        var query: String {
+            var items: [String] = ["format=ndjson"]
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:"))
+            for (name, value) in [("lines", lines), ("since", since), ("until", until), ("cursor", cursor)] {
+                if let value { items.append("\(name)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)") }
+            }
+            if follow { items.append("follow=1") }
+            return "?" + items.joined(separator: "&")
+        }
+    }
+
+    /// A container's journal entries as geard streams them (NDJSON); with `follow`, until the stream is
+    /// cancelled or the container is deleted.
+    public func logs(_ id: String, _ options: LogOptions) -> AsyncThrowingStream<LogEntry, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let requestID = Self.freshRequestID()
+                    var request = HTTPClientRequest(url: endpoint.baseURL + "/container/\(id)/log" + options.query)
+                    request.headers.add(name: GearAPI.requestIDHeader, value: requestID)
+                    let response: HTTPClientResponse
+                    do {
+                        response = try await http.execute(request, timeout: options.follow ? .hours(24 * 365) : timeout)
+                    } catch {
+                        throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
+                    }
+                    let echoed = response.headers.first(name: GearAPI.requestIDHeader)
+                    guard echoed?.lowercased() == requestID else {
+                        throw GearClientError.mismatchedRequestID(sent: requestID, received: echoed)
+                    }
+                    guard response.status == .ok else {
+                        var body = try await response.body.collect(upTo: 1 << 20)
+                        let answer = Answer(
+                            status: Int(response.status.code), headers: [], body: Data(body.readBytes(length: body.readableBytes) ?? []),
+                            requestID: requestID)
+                        throw GearClientError.from(answer)
+                    }
+                    let decoder = JSONDecoder()
+                    var pending: [UInt8] = []
+                    for try await chunk in response.body {
+                        pending += chunk.readableBytesView
+                        var start = 0
+                        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                            continuation.yield(try decoder.decode(LogEntry.self, from: Data(pending[start..<newline])))
+                            start = newline + 1
+                        }
+                        pending.removeFirst(start)
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     // MARK: jobs
 
     public func job(_ id: String) async throws -> Job {

@@ -84,6 +84,7 @@ struct Geard: AsyncParsableCommand {
         // Jobs of Swift concurrency run on NIO's event loops: requests are read, handled and answered on one
         // thread instead of hopping between the event loops and the cooperative pool.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        FileLimit.raise()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -16,6 +16,19 @@ import Testing
         }
     }
 
+    @Test func waitTakesJobLocatorsAndItsOwnTimeout() throws {
+        let wait = try #require(try Gear.parseAsRoot(["wait", "--wait-timeout", "5", "--timeout", "9", "node1/abc"]) as? Wait)
+        #expect(wait.jobs == ["node1/abc"] && wait.waitTimeout == 5 && wait.global.timeout == 9)
+    }
+
+    /// argument-parser checks a command's option names (no two alike) only when it parses that command.
+    @Test(arguments: Gear.configuration.subcommands.map { $0._commandName })
+    func everyCommandParsesItsHelp(_ name: String) throws {
+        #expect(throws: Never.self) { _ = try Gear.parseAsRoot([name, "--help"]) }
+        let command = try #require(Gear.configuration.subcommands.first { $0._commandName == name })
+        #expect(Gear.helpMessage(for: command).contains("USAGE: gear \(name)"))
+    }
+
     func check(_ install: Install) throws {
         let request = try install.request()
         #expect(install.locatorTexts == ["web", "node2:4000/web"])

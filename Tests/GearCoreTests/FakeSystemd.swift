@@ -96,7 +96,8 @@ final class FakeSystemd: SystemdControl, @unchecked Sendable {
 
     func reload() async throws {
         state.withLock { $0.reloads += 1 }
-        try await Task.sleep(for: .milliseconds(5))
+        // A real daemon-reload takes 100 ms or more; installs that arrive meanwhile share the next one.
+        try await Task.sleep(for: .milliseconds(30))
     }
 
     func start(_ unit: String) async throws -> String {

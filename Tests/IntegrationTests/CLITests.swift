@@ -62,4 +62,36 @@ struct CLITests {
         await a.stop()
         await b.stop()
     }
+
+    @Test func logsInterleaveSeveralHostsAndFollow() async throws {
+        let a = try await GeardProcess.start()
+        let b = try await GeardProcess.start()
+        let hostA = "127.0.0.1:\(a.port)"
+        let hostB = "127.0.0.1:\(b.port)"
+        let id = uniqueID("clilog")
+        let idB = id + "b"
+        let script = #"echo hello from $0; i=0; while true; do i=$((i+1)); echo beat-$i; sleep 0.2; done"#
+        #expect(try gear("install --runtime exec --start --wait \(hostA)/\(id) -- /bin/sh -c '\(script)' A").status == 0)
+        #expect(try gear("install --runtime exec --start --wait \(hostB)/\(idB) -- /bin/sh -c '\(script)' B").status == 0)
+        try await Task.sleep(for: .seconds(1))
+
+        let tail = try gear("logs --lines all \(hostA)/\(id) \(hostB)/\(idB)")
+        #expect(tail.status == 0, "\(tail.output)")
+        #expect(tail.output.contains("\(hostA)/\(id): hello from A") && tail.output.contains("\(hostB)/\(idB): hello from B"))
+
+        // -f keeps streaming new entries (timeout ends gear after 2 s).
+        let followed = try sh("timeout 2 \(Sandbox.gearPath) logs -f --lines 1 --output json \(hostA)/\(id)").output
+        let beats = followed.split(separator: "\n").compactMap { line -> String? in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            #expect(object["host"] as? String == hostA && object["id"] as? String == id && object["cursor"] != nil)
+            return object["message"] as? String
+        }
+        #expect(beats.count >= 5, "\(followed)")
+
+        let bad = try gear("logs --since yesterday \(hostA)/\(id)")
+        #expect(bad.status == 1 && bad.output.contains("since must be"))
+        #expect(try gear("delete --wait \(hostA)/\(id) \(hostB)/\(idB)").status == 0)
+        await a.stop()
+        await b.stop()
+    }
 }

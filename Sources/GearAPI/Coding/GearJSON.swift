@@ -19,12 +19,11 @@ public enum GearJSON {
     /// `date` in UTC with milliseconds, rounded to the nearest millisecond, so that a date read back from its text
     /// writes the same text again.
     public static func format(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let fraction = milliseconds - seconds * 1000
-        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(withoutFraction)
-        let digits = String(fraction)
-        return whole.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+        String(decoding: RFC3339.bytes(microseconds: milliseconds(date) * 1000, fractionDigits: 3), as: UTF8.self)
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
     /// A fresh decoder with the API's settings.

@@ -88,7 +88,11 @@ public struct JSONWriter {
     }
 
     public mutating func date(_ value: Date) {
-        string(GearJSON.format(value))
+        comma()
+        bytes.append(UInt8(ascii: "\""))
+        RFC3339.write(microseconds: GearJSON.milliseconds(value) * 1000, fractionDigits: 3, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
     }
 
     /// Writes `key: value` only when `value` is not nil (as `JSONEncoder` leaves out nil optionals).

@@ -2,6 +2,7 @@ import Foundation
 public import GearAPI
 public import Logging
 public import ServiceLifecycle
+import SystemdJournal
 
 /// The node agent: accepts container operations as jobs, runs them against systemd, and answers status.
 ///
@@ -64,6 +65,8 @@ public actor NodeAgent {
     }
     /// What readers see without entering the actor (see `DefinitionIndex`).
     nonisolated let index = DefinitionIndex()
+    /// Wakes log followers when the journal changes; stopped at shutdown, which ends every follow.
+    nonisolated let journalWatcher = JournalWatcher()
     var lanes: [ContainerID: [String]] = [:]
     var activeContainers: Set<ContainerID> = []
     var readyContainers: [ContainerID] = []
@@ -285,6 +288,7 @@ public actor NodeAgent {
     /// running ones.
     public func shutdown() async {
         accepting = false
+        journalWatcher.stop()
         for (container, ids) in lanes {
             for id in ids {
                 guard var record = records[id] else { continue }

@@ -10,6 +10,6 @@ struct JournalReaderBox {
 
     func tail(unit: String, lines: Int) throws -> [String] {
         try reader.matchUnit(unit)
-        return try reader.tail(lines).map(\.message)
+        return try reader.tail(lines).map(\.text)
     }
 }

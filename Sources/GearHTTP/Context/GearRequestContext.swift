@@ -13,6 +13,9 @@ public struct GearRequestContext: RequestContext {
     public var clientRequestID = false
     /// The connection the request came on (for peer credentials and TLS identity).
     public let channel: any Channel
+    /// True when the request came from one of geard's listeners (not an in-process test router): its body can
+    /// tell when the client closes the connection, which ends log follows.
+    public var liveConnection = false
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -16,7 +16,8 @@ public struct GearHTTPServer: Sendable {
         let router = Self.makeRouter(agent: agent)
         let routerResponder = router.buildResponder()
         self.responder = { request, responseWriter, channel in
-            let context = GearRequestContext(source: .init(channel: channel, logger: logger))
+            var context = GearRequestContext(source: .init(channel: channel, logger: logger))
+            context.liveConnection = true
             let response: Response
             do {
                 response = try await routerResponder.respond(to: request, context: context)
@@ -33,6 +34,7 @@ public struct GearHTTPServer: Sendable {
         router.add(middleware: APIMiddleware())
         ContainerRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
+        LogRoutes(agent: agent).register(on: router)
         return router
     }
 

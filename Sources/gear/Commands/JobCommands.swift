@@ -124,11 +124,11 @@ struct Wait: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Wait for jobs to end (wait-for-job).", discussion: "Example: gear wait node1/0123456789abcdef0123456789abcdef")
     @OptionGroup var global: GlobalOptions
-    @Option(name: .long, help: "Seconds to wait for each job.") var timeout: Double = 120
+    @Option(name: .customLong("wait-timeout"), help: "Seconds to wait for each job.") var waitTimeout: Double = 120
     @Argument(help: "[host[:port]/]job-id") var jobs: [String]
 
     func run() async throws {
-        let (global, timeout) = (global, timeout)
+        let (global, timeout) = (global, waitTimeout)
         let outcomes = await FanOut.run(try gear.locators(jobs), options: global) { client, locator in
             try failedJob(try await client.wait(job: locator.id, timeout: timeout))
         }

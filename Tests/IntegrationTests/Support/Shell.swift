@@ -69,5 +69,5 @@ func curl(_ method: String, _ url: String, body: String? = nil, headers: [(Strin
     }
     return CurlAnswer(
         status: Int(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1, headers: fields,
-        body: (try? String(contentsOfFile: "\(dir)/body", encoding: .utf8)) ?? "")
+        body: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/body"))) ?? Data(), as: UTF8.self))
 }
