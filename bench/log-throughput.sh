@@ -36,12 +36,14 @@ rss_before=$(rss_kib $GEARD_PID)
 t_cat=$(best journalctl -q -u "$unit" -o cat)
 t_text=$(best curl -s -o /dev/null "127.0.0.1:$port/container/$id/log?lines=all")
 t_json=$(best journalctl -q -u "$unit" -o json)
+t_json_fields=$(best journalctl -q -u "$unit" -o json --output-fields=MESSAGE,PRIORITY,_PID)
 t_ndjson=$(best curl -s -o /dev/null "127.0.0.1:$port/container/$id/log?lines=all&format=ndjson")
 rss_after=$(rss_kib $GEARD_PID)
 echo "journalctl -o cat:     $t_cat s  $(rate "$t_cat") lines/s"
 echo "geard text:            $t_text s  $(rate "$t_text") lines/s  ratio $(echo "scale=2; $t_cat / $t_text" | bc)x journalctl"
 echo "journalctl -o json:    $t_json s  $(rate "$t_json") lines/s"
-echo "geard NDJSON:          $t_ndjson s  $(rate "$t_ndjson") lines/s  ratio $(echo "scale=2; $t_json / $t_ndjson" | bc)x journalctl"
+echo "journalctl -o json --output-fields=MESSAGE,PRIORITY,_PID: $t_json_fields s  $(rate "$t_json_fields") lines/s"
+echo "geard NDJSON:          $t_ndjson s  $(rate "$t_ndjson") lines/s  ratio $(echo "scale=2; $t_json / $t_ndjson" | bc)x journalctl -o json, $(echo "scale=2; $t_json_fields / $t_ndjson" | bc)x with the same fields"
 echo "geard RSS: $rss_before KiB before the reads, $rss_after KiB after"
 
 # Time to the first byte of lines=100 on this journal (best of 5).

@@ -131,6 +131,11 @@ public final class BusConnection: @unchecked Sendable {
 
     /// The state properties of the unit at `path` (`UnitPropertyCache.cacheable`): from the cache that signals
     /// keep current, or with one `GetAll` that fills it.
+    /// The status of the unit at `path` when the cache holds it (nil: read `unitProperties(path:)`).
+    public func cachedUnitStatus(path: String) -> UnitStatus? {
+        unitCache.status(path)
+    }
+
     public func unitProperties(path: String) async throws -> [String: BusValue] {
         if let cached = unitCache.properties(path) { return cached }
         let call = MethodCall(path: path, interface: "org.freedesktop.DBus.Properties", member: "GetAll", arguments: [.string("")])

@@ -13,9 +13,21 @@ final class UnitPropertyCache: Sendable {
     static let cacheable: Set<String> = [
         "LoadState", "ActiveState", "SubState", "MainPID", "ExecMainStatus", "ExecMainCode", "Result", "NRestarts",
         "ActiveEnterTimestamp", "InactiveEnterTimestamp", "StateChangeTimestamp", "ExecMainStartTimestamp", "InvocationID",
+        "Id",
     ]
 
-    private let entries = Mutex<[String: [String: BusValue]]>([:])
+    /// The properties of one unit, and its status parsed from them once per change (not once per read).
+    private struct Entry {
+        var properties: [String: BusValue]
+        var status: UnitStatus
+
+        init(_ properties: [String: BusValue]) {
+            self.properties = properties
+            self.status = UnitStatus(name: properties["Id"]?.string ?? "", properties: properties)
+        }
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
     private let limit: Int
 
     init(limit: Int = 16_384) {
@@ -24,7 +36,12 @@ final class UnitPropertyCache: Sendable {
 
     /// The cached properties of the unit at `path`, if an entry exists.
     func properties(_ path: String) -> [String: BusValue]? {
-        entries.withLock { $0[path] }
+        entries.withLock { $0[path]?.properties }
+    }
+
+    /// The cached status of the unit at `path`, if an entry exists.
+    func status(_ path: String) -> UnitStatus? {
+        entries.withLock { $0[path]?.status }
     }
 
     /// Stores what a `GetAll` answered (bus thread).
@@ -32,7 +49,7 @@ final class UnitPropertyCache: Sendable {
         let kept = properties.filter { Self.cacheable.contains($0.key) }
         entries.withLock { entries in
             if entries.count >= limit, entries[path] == nil { entries.removeAll(keepingCapacity: true) }
-            entries[path] = kept
+            entries[path] = Entry(kept)
         }
     }
 
@@ -40,13 +57,13 @@ final class UnitPropertyCache: Sendable {
     /// property we keep drops the entry, so that the next read asks systemd.
     func apply(path: String, changed: [String: BusValue], invalidated: [String]) {
         entries.withLock { entries in
-            guard var entry = entries[path] else { return }
+            guard var properties = entries[path]?.properties else { return }
             if invalidated.contains(where: Self.cacheable.contains) {
                 entries[path] = nil
                 return
             }
-            for (name, value) in changed where Self.cacheable.contains(name) { entry[name] = value.unwrapped }
-            entries[path] = entry
+            for (name, value) in changed where Self.cacheable.contains(name) { properties[name] = value.unwrapped }
+            entries[path] = Entry(properties)
         }
     }
 

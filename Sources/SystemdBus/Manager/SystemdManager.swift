@@ -134,6 +134,11 @@ public struct SystemdManager: Sendable {
     /// The state of a unit as systemd sees it: its state properties come from the connection's cache, which
     /// systemd's signals keep current (one `GetAll` fills it the first time).
     public func unitStatus(_ name: String) async throws -> UnitStatus {
-        UnitStatus(name: name, properties: try await bus.unitProperties(path: Self.unitPath(name)))
+        let path = Self.unitPath(name)
+        if var status = bus.cachedUnitStatus(path: path) {
+            status.name = name
+            return status
+        }
+        return UnitStatus(name: name, properties: try await bus.unitProperties(path: path))
     }
 }
