@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 bench/status-latency.sh
 bench/install-burst.sh
 bench/log-throughput.sh
+bench/node-latency.sh

@@ -134,6 +134,15 @@ public struct GearClient: Sendable {
         try expect(try await send(.GET, all ? "/containers?all=1" : "/containers"), ContainerList.self)
     }
 
+    public func node() async throws -> NodeInfo {
+        try expect(try await send(.GET, "/node"), NodeInfo.self)
+    }
+
+    /// `/healthz` or `/readyz`: the report, whether it passed (200) or not (503).
+    public func health(ready: Bool = false) async throws -> HealthReport {
+        try expect(try await send(.GET, ready ? "/readyz" : "/healthz"), HealthReport.self, ok: [200, 503])
+    }
+
     // MARK: logs
 
     /// What part of a journal to read; nil fields are left to geard's defaults.

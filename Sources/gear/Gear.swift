@@ -13,7 +13,7 @@ struct Gear: AsyncParsableCommand {
             status is 1 when any call failed, 64 for a usage error.
             """,
         subcommands: [
-            Install.self, Start.self, Stop.self, Restart.self, Delete.self, Status.self, List.self, Ports.self, Logs.self, Wait.self,
+            Install.self, Start.self, Stop.self, Restart.self, Delete.self, Status.self, List.self, Ports.self, Logs.self, Node.self, Wait.self,
         ])
 }
 

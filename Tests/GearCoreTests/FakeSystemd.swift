@@ -156,5 +156,7 @@ final class FakeSystemd: SystemdControl, @unchecked Sendable {
         }
     }
     func recentLog(_ unit: String, lines: Int) async -> [String] { ["\(unit): simulated failure"] }
+    func version() async throws -> String { "252 (in-memory)" }
+
     func ping() async throws {}
 }

@@ -154,5 +154,7 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
         }
     }
     func recentLog(_ unit: String, lines: Int) async -> [String] { ["\(unit): simulated failure"] }
+    func version() async throws -> String { "252 (in-memory)" }
+
     func ping() async throws {}
 }

@@ -25,6 +25,8 @@ public protocol SystemdControl: Sendable {
     func recentLog(_ unit: String, lines: Int) async -> [String]
     /// A cheap round trip that proves systemd answers.
     func ping() async throws
+    /// systemd's version.
+    func version() async throws -> String
 }
 
 /// `SystemdControl` over a real `BusConnection` (and sd-journal for recent log lines).
@@ -45,6 +47,7 @@ public struct BusSystemdControl: SystemdControl {
     public func status(_ unit: String) async throws -> UnitStatus { try await manager.unitStatus(unit) }
     public func list(patterns: [String]) async throws -> [UnitListEntry] { try await manager.listUnits(patterns: patterns) }
     public func ping() async throws { try await manager.ping() }
+    public func version() async throws -> String { try await manager.version() }
 
     public func stop(_ unit: String) async throws -> String {
         do {

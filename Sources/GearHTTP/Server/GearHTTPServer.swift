@@ -35,6 +35,7 @@ public struct GearHTTPServer: Sendable {
         ContainerRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)
+        NodeRoutes(agent: agent).register(on: router)
         return router
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GearAPI
 import GearClient
 
@@ -87,5 +88,49 @@ struct List: AsyncParsableCommand {
             output.print(Output.table(rows))
         }
         try output.finish(outcomes)
+    }
+}
+
+struct Node: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what hosts have and what they granted: CPUs, memory, disk, ports, containers.",
+        discussion: "Examples: gear node; gear node node1 node2:43274 --output json")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "host[:port]; none for the default geard") var hosts: [String] = []
+
+    func run() async throws {
+        let targets = try gear.locators(hosts.isEmpty ? ["-"] : hosts.map { $0 + "/-" })
+        let outcomes = await FanOut.run(targets, options: global) { client, _ in try await client.node() }
+        let output = Output(options: global)
+        if global.output == .json {
+            output.json(outcomes)
+        } else {
+            var rows = [["HOST", "CPUS", "GRANTED", "MEMORY", "AVAILABLE", "GRANTED", "DISK FREE", "PORTS FREE", "CONTAINERS", "ACTIVE"]]
+            for outcome in outcomes {
+                guard case .success(let n) = outcome.result else { continue }
+                rows.append([
+                    n.hostname, String(n.cpus), Self.number(n.granted.cpus), Self.bytes(n.memory.totalBytes), Self.bytes(n.memory.availableBytes),
+                    Self.bytes(n.granted.memoryBytes), Self.bytes(n.disk.freeBytes), "\(n.ports.free)/\(n.ports.last - n.ports.first + 1)",
+                    String(n.containers.total), String(n.containers.byState["active"] ?? 0),
+                ])
+            }
+            if rows.count > 1 { output.print(Output.table(rows)) }
+        }
+        try output.finish(outcomes)
+    }
+
+    static func bytes(_ value: Int64) -> String {
+        let units = ["B", "K", "M", "G", "T"]
+        var amount = Double(value)
+        var unit = 0
+        while amount >= 1024, unit < units.count - 1 {
+            amount /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(value)B" : String(format: "%.1f", amount) + units[unit]
+    }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.2f", value)
     }
 }

@@ -1,0 +1,117 @@
+/// `GET /node`: what a scheduler needs to place work on this node.
+public struct NodeInfo: Codable, Sendable, Hashable {
+    public var hostname: String
+    public var machineID: String
+    public var bootID: String
+    public var kernel: String
+    public var systemdVersion: String
+    /// nil when podman is not installed or does not answer.
+    public var podmanVersion: String?
+    public var cpus: Int
+    public var memory: Memory
+    public var disk: Disk
+    public var ports: Ports
+    public var containers: Containers
+    /// What installed containers were granted, summed: a container without a limit adds nothing.
+    public var granted: Granted
+
+    public struct Memory: Codable, Sendable, Hashable {
+        public var totalBytes: Int64
+        public var availableBytes: Int64
+        public init(totalBytes: Int64, availableBytes: Int64) {
+            self.totalBytes = totalBytes
+            self.availableBytes = availableBytes
+        }
+    }
+
+    /// The file system of the state directory (volumes live there).
+    public struct Disk: Codable, Sendable, Hashable {
+        public var path: String
+        public var totalBytes: Int64
+        public var freeBytes: Int64
+        public init(path: String, totalBytes: Int64, freeBytes: Int64) {
+            self.path = path
+            self.totalBytes = totalBytes
+            self.freeBytes = freeBytes
+        }
+    }
+
+    public struct Ports: Codable, Sendable, Hashable {
+        public var first: Int
+        public var last: Int
+        /// External ports of the range that containers hold.
+        public var allocated: Int
+        /// Ports of the range no container holds (a host process may still hold some).
+        public var free: Int
+        public init(first: Int, last: Int, allocated: Int, free: Int) {
+            self.first = first
+            self.last = last
+            self.allocated = allocated
+            self.free = free
+        }
+    }
+
+    public struct Containers: Codable, Sendable, Hashable {
+        public var total: Int
+        /// Containers whose desired state is started.
+        public var started: Int
+        /// Counts by systemd `ActiveState` (`active`, `inactive`, `failed`, ...).
+        public var byState: [String: Int]
+        public init(total: Int, started: Int, byState: [String: Int]) {
+            self.total = total
+            self.started = started
+            self.byState = byState
+        }
+    }
+
+    public struct Granted: Codable, Sendable, Hashable {
+        public var memoryBytes: Int64
+        public var cpus: Double
+        public init(memoryBytes: Int64, cpus: Double) {
+            self.memoryBytes = memoryBytes
+            self.cpus = cpus
+        }
+    }
+
+    public init(
+        hostname: String, machineID: String, bootID: String, kernel: String, systemdVersion: String, podmanVersion: String?, cpus: Int,
+        memory: Memory, disk: Disk, ports: Ports, containers: Containers, granted: Granted
+    ) {
+        self.hostname = hostname
+        self.machineID = machineID
+        self.bootID = bootID
+        self.kernel = kernel
+        self.systemdVersion = systemdVersion
+        self.podmanVersion = podmanVersion
+        self.cpus = cpus
+        self.memory = memory
+        self.disk = disk
+        self.ports = ports
+        self.containers = containers
+        self.granted = granted
+    }
+}
+
+/// `GET /healthz` and `GET /readyz`: each check and whether it passed.
+public struct HealthReport: Codable, Sendable, Hashable {
+    public var status: String
+    public var checks: [Check]
+
+    public struct Check: Codable, Sendable, Hashable {
+        public var name: String
+        public var ok: Bool
+        public var message: String?
+        public init(name: String, ok: Bool, message: String? = nil) {
+            self.name = name
+            self.ok = ok
+            self.message = message
+        }
+    }
+
+    public init(checks: [Check]) {
+        self.checks = checks
+        self.status = checks.allSatisfy(\.ok) ? "ok" : "failing"
+    }
+
+    public var ok: Bool { checks.allSatisfy(\.ok) }
+}

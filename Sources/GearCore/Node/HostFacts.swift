@@ -1,0 +1,95 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Facts about the host read from the kernel and the file system (no subprocess but podman's version, asked once).
+enum HostFacts {
+    static func firstLine(_ path: String) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+        return String(text.split(separator: "\n").first ?? "").trimmingCharacters(in: .whitespaces)
+    }
+
+    static var hostname: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static var kernel: String {
+        var names = utsname()
+        uname(&names)
+        return withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    static var cpus: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    /// `MemTotal` and `MemAvailable` of /proc/meminfo, in bytes.
+    static var memory: (total: Int64, available: Int64) {
+        let fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return (0, 0) }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0 else { return (0, 0) }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        var total: Int64 = 0
+        var available: Int64 = 0
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 2, let kib = Int64(fields[1]) else { continue }
+            if fields[0] == "MemTotal:" { total = kib * 1024 }
+            if fields[0] == "MemAvailable:" { available = kib * 1024 }
+        }
+        return (total, available)
+    }
+
+    /// Size and free space (for unprivileged users, as `df` shows) of the file system holding `path`.
+    static func disk(_ path: String) -> (total: Int64, free: Int64)? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return nil }
+        let size = Int64(stats.f_frsize)
+        return (Int64(stats.f_blocks) * size, Int64(stats.f_bavail) * size)
+    }
+
+    /// What does not change while geard runs: read once (the versions change only with a restart of systemd
+    /// or an upgrade of podman, and geard reports what it first saw until it restarts).
+    struct Constant: Sendable {
+        var machineID: String
+        var bootID: String
+        var kernel: String
+        var systemdVersion: String
+        var podmanVersion: String?
+    }
+
+    private static let cached = Mutex<Constant?>(nil)
+
+    static func constant(systemd: any SystemdControl, podmanPath: String) async throws -> Constant {
+        if let known = cached.withLock({ $0 }) { return known }
+        let systemdVersion = try await systemd.version()
+        let constant = try await BlockingIO.run {
+            Constant(
+                machineID: firstLine("/etc/machine-id"), bootID: firstLine("/proc/sys/kernel/random/boot_id"), kernel: kernel,
+                systemdVersion: systemdVersion, podmanVersion: podmanVersion(podmanPath))
+        }
+        cached.withLock { $0 = constant }
+        return constant
+    }
+
+    /// `podman --version`'s number; nil when it cannot be run.
+    static func podmanVersion(_ path: String) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["--version"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+}

@@ -1,0 +1,31 @@
+import GearAPI
+import GearCore
+import Hummingbird
+
+/// `/node`, `/healthz`, `/readyz`: the node's capacity and geard's health, for schedulers and supervisors.
+struct NodeRoutes {
+    let agent: NodeAgent
+
+    func register(on router: Router<GearRequestContext>) {
+        router.get("/node", use: node)
+        router.get("/healthz", use: healthz)
+        router.get("/readyz", use: readyz)
+    }
+
+    @Sendable func node(_ request: Request, context: GearRequestContext) async throws -> Response {
+        JSONResponse.make(try await agent.nodeInfo())
+    }
+
+    /// 200 when every check passes, else 503 with the report (and `Retry-After`).
+    @Sendable func healthz(_ request: Request, context: GearRequestContext) async throws -> Response {
+        Self.report(await agent.health())
+    }
+
+    @Sendable func readyz(_ request: Request, context: GearRequestContext) async throws -> Response {
+        Self.report(await agent.readiness())
+    }
+
+    static func report(_ report: HealthReport) -> Response {
+        report.ok ? JSONResponse.make(report) : JSONResponse.make(report, status: .serviceUnavailable, headers: [.retryAfter: "5"])
+    }
+}
