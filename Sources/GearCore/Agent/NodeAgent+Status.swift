@@ -33,11 +33,8 @@ extension NodeAgent {
         let installed = index.sorted
         do {
             // Unit states come from the signal-fed cache: no round trip for units already seen.
-            var containers: [ContainerStatus] = []
-            containers.reserveCapacity(installed.count)
-            for definition in installed {
-                containers.append(Self.containerStatus(definition, unit: try await systemd.status(definition.id.unitName)))
-            }
+            let units = try await systemd.statuses(installed.map(\.id.unitName))
+            let containers = zip(installed, units).map { Self.containerStatus($0, unit: $1) }
             var orphans: [String]? = nil
             if includeOrphans {
                 let known = Set(installed.map(\.id.unitName))

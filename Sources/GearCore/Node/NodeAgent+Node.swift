@@ -19,7 +19,7 @@ extension NodeAgent {
         var byState: [String: Int] = [:]
         do {
             // Unit states come from the signal-fed cache, like the list's.
-            for definition in definitions { byState[try await systemd.status(definition.id.unitName).activeState, default: 0] += 1 }
+            for unit in try await systemd.statuses(definitions.map(\.id.unitName)) { byState[unit.activeState, default: 0] += 1 }
         } catch {
             throw Self.gearError(error)
         }

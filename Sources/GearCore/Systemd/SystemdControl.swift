@@ -19,6 +19,8 @@ public protocol SystemdControl: Sendable {
     func resetFailed(_ unit: String) async throws
     /// A unit's state.
     func status(_ unit: String) async throws -> UnitStatus
+    /// Several units' states, in order.
+    func statuses(_ units: [String]) async throws -> [UnitStatus]
     /// Loaded units matching glob patterns.
     func list(patterns: [String]) async throws -> [UnitListEntry]
     /// The last `lines` journal messages of a unit, oldest first (empty when the journal cannot be read).
@@ -27,6 +29,14 @@ public protocol SystemdControl: Sendable {
     func ping() async throws
     /// systemd's version.
     func version() async throws -> String
+}
+
+extension SystemdControl {
+    public func statuses(_ units: [String]) async throws -> [UnitStatus] {
+        var result: [UnitStatus] = []
+        for unit in units { result.append(try await status(unit)) }
+        return result
+    }
 }
 
 /// `SystemdControl` over a real `BusConnection` (and sd-journal for recent log lines).
@@ -45,6 +55,7 @@ public struct BusSystemdControl: SystemdControl {
     public func restart(_ unit: String) async throws -> String { try await manager.restartUnit(unit).result }
     public func resetFailed(_ unit: String) async throws { try await manager.resetFailedUnit(unit) }
     public func status(_ unit: String) async throws -> UnitStatus { try await manager.unitStatus(unit) }
+    public func statuses(_ units: [String]) async throws -> [UnitStatus] { try await manager.unitStatuses(units) }
     public func list(patterns: [String]) async throws -> [UnitListEntry] { try await manager.listUnits(patterns: patterns) }
     public func ping() async throws { try await manager.ping() }
     public func version() async throws -> String { try await manager.version() }

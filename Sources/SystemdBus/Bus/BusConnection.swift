@@ -136,6 +136,11 @@ public final class BusConnection: @unchecked Sendable {
         unitCache.status(path)
     }
 
+    /// The statuses the cache holds for `paths`, in order (nil where it holds none).
+    public func cachedUnitStatuses(paths: [String]) -> [UnitStatus?] {
+        unitCache.statuses(paths)
+    }
+
     public func unitProperties(path: String) async throws -> [String: BusValue] {
         if let cached = unitCache.properties(path) { return cached }
         let call = MethodCall(path: path, interface: "org.freedesktop.DBus.Properties", member: "GetAll", arguments: [.string("")])

@@ -44,6 +44,11 @@ final class UnitPropertyCache: Sendable {
         entries.withLock { $0[path]?.status }
     }
 
+    /// The cached statuses of the units at `paths` (nil where there is no entry), under one lock.
+    func statuses(_ paths: [String]) -> [UnitStatus?] {
+        entries.withLock { entries in paths.map { entries[$0]?.status } }
+    }
+
     /// Stores what a `GetAll` answered (bus thread).
     func store(_ path: String, _ properties: [String: BusValue]) {
         let kept = properties.filter { Self.cacheable.contains($0.key) }

@@ -131,6 +131,23 @@ public struct SystemdManager: Sendable {
         try await bus.properties(path: Self.unitPath(name), interface: "", wanted: wanted)
     }
 
+    /// The states of several units, in order: one cache read for all, a `GetAll` for each unit not cached yet.
+    public func unitStatuses(_ names: [String]) async throws -> [UnitStatus] {
+        let paths = names.map(Self.unitPath)
+        let cached = bus.cachedUnitStatuses(paths: paths)
+        var result: [UnitStatus] = []
+        result.reserveCapacity(names.count)
+        for (index, status) in cached.enumerated() {
+            if var status {
+                status.name = names[index]
+                result.append(status)
+            } else {
+                result.append(UnitStatus(name: names[index], properties: try await bus.unitProperties(path: paths[index])))
+            }
+        }
+        return result
+    }
+
     /// The state of a unit as systemd sees it: its state properties come from the connection's cache, which
     /// systemd's signals keep current (one `GetAll` fills it the first time).
     public func unitStatus(_ name: String) async throws -> UnitStatus {
