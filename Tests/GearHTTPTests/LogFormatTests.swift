@@ -1,6 +1,5 @@
 import Foundation
 import GearAPI
-import NIOCore
 import SystemdJournal
 import Testing
 
@@ -15,9 +14,9 @@ import Testing
     ]
 
     func written(_ format: LogFormat) -> [UInt8] {
-        var buffer = ByteBuffer()
-        for entry in Self.entries { format.write(entry, to: &buffer) }
-        return Array(buffer.readableBytesView)
+        var writer = JSONWriter()
+        for entry in Self.entries { format.write(entry, to: &writer) }
+        return writer.bytes
     }
 
     @Test func textIsTheMessageBytesOnALine() {

@@ -1,7 +1,8 @@
 public import Foundation
 
-/// A fast JSON writer for the answers geard sends most (status and list): the same bytes `GearJSON.encoder()`
-/// writes (sorted keys, RFC 3339 dates with milliseconds), at a fraction of the cost of `JSONEncoder`.
+/// A fast JSON writer for the answers geard sends most (status, list, log lines): for status and list the same
+/// bytes `GearJSON.encoder()` writes (sorted keys, RFC 3339 dates with milliseconds), at a fraction of the cost of
+/// `JSONEncoder`.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
     private var needsComma = false
@@ -42,23 +43,45 @@ public struct JSONWriter {
     }
 
     public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { string(utf8: $0) }
+    }
+
+    /// A string given as bytes that are valid UTF-8 (the caller checks).
+    public mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
         comma()
         bytes.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { utf8 in
-            // Copy runs of bytes that need no escape at once; escape the rest one by one.
-            var start = 0
-            for i in 0..<utf8.count {
-                let byte = utf8[i]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                if start < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i])) }
-                escape(byte)
-                start = i + 1
-            }
-            if start < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...])) }
+        // Copy runs of bytes that need no escape at once; escape the rest one by one.
+        var start = 0
+        for i in 0..<utf8.count {
+            let byte = utf8[i]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            if start < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i])) }
+            escape(byte)
+            start = i + 1
         }
+        if start < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...])) }
         bytes.append(UInt8(ascii: "\""))
         needsComma = true
+    }
+
+    /// Bytes written as they are, outside any JSON value (line breaks between NDJSON objects, SSE fields); the
+    /// next value starts without a comma.
+    /// (Concrete overloads: a generic one is not specialized across modules, and it runs per log line.)
+    public mutating func raw(_ value: [UInt8]) {
+        bytes.append(contentsOf: value)
+        needsComma = false
+    }
+
+    public mutating func raw(_ value: String) {
+        var value = value
+        value.withUTF8 { bytes.append(contentsOf: $0) }
+        needsComma = false
+    }
+
+    public mutating func raw(_ byte: UInt8) {
+        bytes.append(byte)
+        needsComma = false
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
@@ -82,23 +105,15 @@ public struct JSONWriter {
     public mutating func int(_ value: some BinaryInteger) {
         comma()
         if let small = Int64(exactly: value) {
-            var magnitude = small.magnitude
             if small < 0 { bytes.append(UInt8(ascii: "-")) }
-            var digits:
-                (
-                    UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                    UInt8, UInt8
-                ) =
-                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            var count = 0
-            withUnsafeMutableBytes(of: &digits) { buffer in
-                repeat {
-                    buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                    magnitude /= 10
-                    count += 1
-                } while magnitude > 0
-                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(20 - count)...]))
-            }
+            // Digits from the last, then turned around: no String per number.
+            let start = bytes.count
+            var magnitude = small.magnitude
+            repeat {
+                bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                magnitude /= 10
+            } while magnitude > 0
+            bytes[start...].reverse()
         } else {
             bytes.append(contentsOf: String(value).utf8)
         }
@@ -122,9 +137,14 @@ public struct JSONWriter {
     }
 
     public mutating func date(_ value: Date) {
+        timestamp(microseconds: GearJSON.milliseconds(value) * 1000, fractionDigits: 3)
+    }
+
+    /// An RFC 3339 UTC time with 3 or 6 fraction digits.
+    public mutating func timestamp(microseconds: Int64, fractionDigits: Int) {
         comma()
         bytes.append(UInt8(ascii: "\""))
-        RFC3339.write(microseconds: GearJSON.milliseconds(value) * 1000, fractionDigits: 3, to: &bytes)
+        RFC3339.write(microseconds: microseconds, fractionDigits: fractionDigits, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
         needsComma = true
     }

@@ -51,11 +51,10 @@ extension LogRoutes {
     /// Writes the stream's batches as they come. Awaiting each write is the backpressure: nothing more is read
     /// from the journal while the client is slow.
     static func pump(_ stream: LogStream, _ format: LogFormat, _ writer: inout some ResponseBodyWriter) async throws {
-        var buffer = ByteBuffer()
         while let entries = try await stream.next() {
-            buffer.clear()
-            for entry in entries { format.write(entry, to: &buffer) }
-            try await writer.write(buffer)
+            var batch = JSONWriter(capacity: LogStream.batchBytes + 64 * entries.count)
+            for entry in entries { format.write(entry, to: &batch) }
+            try await writer.write(ByteBuffer(bytes: batch.bytes))
         }
     }
 }
@@ -105,53 +104,44 @@ enum LogFormat: Sendable, Equatable {
         return (.text, false)
     }
 
-    func write(_ entry: JournalEntry, to buffer: inout ByteBuffer) {
+    func write(_ entry: JournalEntry, to w: inout JSONWriter) {
         switch self {
         case .text:
-            buffer.writeBytes(entry.message)
-            buffer.writeInteger(UInt8(ascii: "\n"))
+            w.raw(entry.message)
+            w.raw(UInt8(ascii: "\n"))
         case .ndjson:
-            Self.writeJSON(entry, to: &buffer)
-            buffer.writeInteger(UInt8(ascii: "\n"))
+            Self.writeJSON(entry, to: &w)
+            w.raw(UInt8(ascii: "\n"))
         case .sse:
-            buffer.writeString("id: ")
-            buffer.writeString(entry.cursor)
-            buffer.writeString("\ndata: ")
-            Self.writeJSON(entry, to: &buffer)
-            buffer.writeString("\n\n")
+            w.raw("id: ")
+            w.raw(entry.cursor)
+            w.raw("\ndata: ")
+            Self.writeJSON(entry, to: &w)
+            w.raw("\n\n")
         }
     }
 
     /// `{"timestamp":...,"cursor":...,"priority":6,"pid":42,"message":...}`; when the message is not valid
     /// UTF-8, `message` holds it with U+FFFD replacements and `messageBase64` the exact bytes.
-    static func writeJSON(_ entry: JournalEntry, to buffer: inout ByteBuffer) {
-        buffer.writeString(#"{"timestamp":""#)
-        buffer.writeBytes(RFC3339.bytes(microseconds: Int64(clamping: entry.realtime), fractionDigits: 6))
-        buffer.writeString(#"","cursor":"#)
-        JSONBytes.writeString(Array(entry.cursor.utf8), to: &buffer)
-        if let priority = entry.priority {
-            buffer.writeString(#","priority":"#)
-            buffer.writeString(String(priority))
-        }
-        if let pid = entry.pid {
-            buffer.writeString(#","pid":"#)
-            buffer.writeString(String(pid))
-        }
-        buffer.writeString(#","message":"#)
-        if JSONBytes.isValidUTF8(entry.message) {
-            JSONBytes.writeString(entry.message, to: &buffer)
+    static func writeJSON(_ entry: JournalEntry, to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("timestamp")
+        w.timestamp(microseconds: Int64(clamping: entry.realtime), fractionDigits: 6)
+        w.key("cursor")
+        w.string(entry.cursor)
+        w.optional("priority", entry.priority) { $0.int($1) }
+        w.optional("pid", entry.pid) { $0.int($1) }
+        w.key("message")
+        if isValidUTF8(entry.message) {
+            entry.message.withUnsafeBufferPointer { w.string(utf8: $0) }
         } else {
-            JSONBytes.writeString(Array(entry.text.utf8), to: &buffer)
-            buffer.writeString(#","messageBase64":""#)
-            buffer.writeString(Data(entry.message).base64EncodedString())
-            buffer.writeInteger(UInt8(ascii: "\""))
+            w.string(entry.text)
+            w.key("messageBase64")
+            w.string(Data(entry.message).base64EncodedString())
         }
-        buffer.writeInteger(UInt8(ascii: "}"))
+        w.endObject()
     }
-}
 
-/// JSON strings from bytes that are known to be UTF-8.
-enum JSONBytes {
     static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
         if bytes.allSatisfy({ $0 < 0x80 }) { return true }
         var iterator = bytes.makeIterator()
@@ -163,29 +153,5 @@ enum JSONBytes {
             case .error: return false
             }
         }
-    }
-
-    private static let hex = Array("0123456789abcdef".utf8)
-
-    static func writeString(_ bytes: [UInt8], to buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        var start = 0
-        for (i, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-            buffer.writeBytes(bytes[start..<i])
-            switch byte {
-            case UInt8(ascii: "\""): buffer.writeString("\\\"")
-            case UInt8(ascii: "\\"): buffer.writeString("\\\\")
-            case 0x0A: buffer.writeString("\\n")
-            case 0x0D: buffer.writeString("\\r")
-            case 0x09: buffer.writeString("\\t")
-            default:
-                buffer.writeString("\\u00")
-                buffer.writeInteger(hex[Int(byte >> 4)])
-                buffer.writeInteger(hex[Int(byte & 0xF)])
-            }
-            start = i + 1
-        }
-        buffer.writeBytes(bytes[start...])
-        buffer.writeInteger(UInt8(ascii: "\""))
     }
 }
