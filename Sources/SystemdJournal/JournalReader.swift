@@ -110,16 +110,11 @@ public final class JournalReader {
         try check(r, "sd_journal_add_match")
     }
 
-    /// Makes the reader watch the journal directories (inotify), so that `process()` picks up files that
-    /// appear later (rotation) and lets go of removed ones. Needed by readers that follow.
+    /// Makes the reader watch the journal directories (inotify), so that `wait(...)` sees appends and files that
+    /// come and go (rotation, vacuuming). Each watch is an inotify instance, of which the kernel allows 128 per user
+    /// by default: `JournalWatcher` holds the one geard needs.
     public func watch() throws(JournalError) {
         try check(sd_journal_get_fd(journal), "sd_journal_get_fd")
-    }
-
-    /// Handles what the watch saw since the last call, without blocking.
-    @discardableResult
-    public func process() -> JournalChange {
-        Self.change(sd_journal_process(journal))
     }
 
     /// Blocks until the journal changes or `timeoutMicroseconds` pass.
@@ -141,18 +136,26 @@ public final class JournalReader {
         standsOnUnreadEntry = false
     }
 
-    /// Positions after the last entry: a read returns only entries that arrive later.
-    public func seekTail() throws(JournalError) {
-        try check(sd_journal_seek_tail(journal), "sd_journal_seek_tail")
-        // Step onto the last entry (if any), so that the position is a real entry and the next read moves on.
-        try check(sd_journal_previous(journal), "sd_journal_previous")
-        standsOnUnreadEntry = false
-    }
-
     /// Positions on the `count`-th entry from the end (or the first, if there are fewer): a read returns the
     /// last `count` entries, then what arrives later. It steps back over entries, it does not scan the journal.
     public func seekBack(_ count: Int) throws(JournalError) {
         try check(sd_journal_seek_tail(journal), "sd_journal_seek_tail")
+        try stepBack(count)
+    }
+
+    /// Positions on the `count`-th entry before the first entry at or after `realtime`: a read returns the last
+    /// `count` entries older than `realtime`, then what follows them.
+    public func seekBack(_ count: Int, before realtime: UInt64) throws(JournalError) {
+        try seek(realtime: realtime)
+        // Nothing at or after `realtime`: the same as counting back from the end.
+        guard standsOnUnreadEntry else { return try seekBack(count) }
+        try stepBack(count)
+        // With nothing before it, the reader stays on the later entry, which `read(until:)` stops at.
+        if count > 0 { standsOnUnreadEntry = true }
+    }
+
+    /// Steps back `count` entries from the position; with 0, onto the entry before it, marked read.
+    private func stepBack(_ count: Int) throws(JournalError) {
         guard count > 0 else {
             try check(sd_journal_previous(journal), "sd_journal_previous")
             standsOnUnreadEntry = false
@@ -161,26 +164,6 @@ public final class JournalReader {
         let skipped = sd_journal_previous_skip(journal, UInt64(count))
         try check(skipped, "sd_journal_previous_skip")
         standsOnUnreadEntry = skipped > 0
-    }
-
-    /// Positions on the `count`-th entry before the first entry at or after `realtime`: a read returns the last
-    /// `count` entries older than `realtime`, then what follows them.
-    public func seekBack(_ count: Int, before realtime: UInt64) throws(JournalError) {
-        try seek(realtime: realtime)
-        guard standsOnUnreadEntry else {
-            // Nothing at or after `realtime`: the same as counting back from the end.
-            try seekBack(count)
-            return
-        }
-        guard count > 0 else {
-            try check(sd_journal_previous(journal), "sd_journal_previous")
-            standsOnUnreadEntry = false
-            return
-        }
-        let skipped = sd_journal_previous_skip(journal, UInt64(count))
-        try check(skipped, "sd_journal_previous_skip")
-        // With nothing before it, the reader stays on the later entry, which `read(until:)` stops at.
-        standsOnUnreadEntry = true
     }
 
     /// Positions on the first entry at or after `realtime` (microseconds since the epoch).

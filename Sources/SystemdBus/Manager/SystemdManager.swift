@@ -134,28 +134,25 @@ public struct SystemdManager: Sendable {
     /// The states of several units, in order: one cache read for all, a `GetAll` for each unit not cached yet.
     public func unitStatuses(_ names: [String]) async throws -> [UnitStatus] {
         let paths = names.map(Self.unitPath)
-        let cached = bus.cachedUnitStatuses(paths: paths)
         var result: [UnitStatus] = []
         result.reserveCapacity(names.count)
-        for (index, status) in cached.enumerated() {
-            if var status {
-                status.name = names[index]
-                result.append(status)
-            } else {
-                result.append(UnitStatus(name: names[index], properties: try await bus.unitProperties(path: paths[index])))
-            }
+        for (index, cached) in bus.cachedUnitStatuses(paths: paths).enumerated() {
+            result.append(try await status(names[index], path: paths[index], cached: cached))
         }
         return result
+    }
+
+    /// A unit's status from the cache (named as asked: the cache holds systemd's `Id`), or read now.
+    private func status(_ name: String, path: String, cached: UnitStatus?) async throws -> UnitStatus {
+        guard var status = cached else { return UnitStatus(name: name, properties: try await bus.unitProperties(path: path)) }
+        status.name = name
+        return status
     }
 
     /// The state of a unit as systemd sees it: its state properties come from the connection's cache, which
     /// systemd's signals keep current (one `GetAll` fills it the first time).
     public func unitStatus(_ name: String) async throws -> UnitStatus {
         let path = Self.unitPath(name)
-        if var status = bus.cachedUnitStatus(path: path) {
-            status.name = name
-            return status
-        }
-        return UnitStatus(name: name, properties: try await bus.unitProperties(path: path))
+        return try await status(name, path: path, cached: bus.cachedUnitStatus(path: path))
     }
 }
