@@ -23,3 +23,13 @@ machine() {
     echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
         "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -r), systemd $(systemctl --version | head -1 | cut -d' ' -f2)"
 }
+
+# install_containers PORT PREFIX COUNT BODY: installs PREFIX-1..PREFIX-COUNT with BODY, 20 at a time, waiting for each.
+install_containers() {
+    seq 1 "$3" | xargs -P 20 -I{} curl -s -o /dev/null -X PUT "127.0.0.1:$1/container/$2-{}?wait=600" -d "$4"
+}
+
+# delete_containers PORT PREFIX COUNT
+delete_containers() {
+    seq 1 "$3" | xargs -P 8 -I{} curl -s -o /dev/null -X DELETE "127.0.0.1:$1/container/$2-{}?wait=600"
+}

@@ -8,8 +8,7 @@ COUNT=${COUNT:-100}
 DURATION=${DURATION:-15s}
 port=43404
 start_geard $port /var/lib/gear-bench-node
-seq 1 "$COUNT" | xargs -P 20 -I{} curl -s -o /dev/null -X PUT "127.0.0.1:$port/container/nd-{}?wait=600" \
-    -d '{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true,"Memory":"16M","CPUs":0.1}'
+install_containers $port nd "$COUNT" '{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true,"Memory":"16M","CPUs":0.1}'
 machine
 curl -s "127.0.0.1:$port/node" > /dev/null
 for path in /node /healthz; do
@@ -21,5 +20,5 @@ LUA
     echo "== GET $path at saturation (64 connections), $DURATION"
     wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$port$path" | grep -E 'Requests/sec|50%|99%|Non-2xx|Socket errors'
 done
-seq 1 "$COUNT" | xargs -P 8 -I{} curl -s -o /dev/null -X DELETE "127.0.0.1:$port/container/nd-{}?wait=600"
+delete_containers $port nd "$COUNT"
 stop_geard

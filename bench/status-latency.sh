@@ -10,8 +10,7 @@ DURATION=${DURATION:-15s}
 port=43401
 start_geard $port /var/lib/gear-bench-status
 rss_idle=$(rss_kib $GEARD_PID)
-seq 1 "$COUNT" | xargs -P 20 -I{} curl -s -o /dev/null -X PUT "127.0.0.1:$port/container/st-{}?wait=600" \
-    -d '{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true}'
+install_containers $port st "$COUNT" '{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true}'
 echo "$(systemctl list-units --no-legend --state=active 'ctr-st-*' | wc -l) containers running"
 cat > "$RESULTS/status.lua" <<LUA
 local count = $COUNT
@@ -48,5 +47,5 @@ LUA
         | tee "$RESULTS/$kind-rate.txt" | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors'
 done
 echo "geard RSS: $rss_idle KiB idle, $(rss_kib $GEARD_PID) KiB after $COUNT installs and the load"
-seq 1 "$COUNT" | xargs -P 8 -I{} curl -s -o /dev/null -X DELETE "127.0.0.1:$port/container/st-{}?wait=600"
+delete_containers $port st "$COUNT"
 stop_geard
