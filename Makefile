@@ -6,7 +6,7 @@
 
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
-               curl iproute2 util-linux procps wrk hyperfine bc
+               curl openssl iproute2 util-linux procps wrk hyperfine bc
 SANDBOX = contrib/sandbox/gear-sandbox
 
 .PHONY: all deps build build-tests run test unit-tests integration-tests lint format bench clean
@@ -36,7 +36,7 @@ run: build
 test: build-tests unit-tests integration-tests lint
 
 unit-tests:
-	$(SWIFT) test --skip-build --filter 'GearAPITests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests'
+	$(SWIFT) test --skip-build --filter 'GearAPITests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests'
 
 integration-tests:
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- contrib/sandbox/integration-tests.sh

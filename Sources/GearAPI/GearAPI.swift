@@ -6,6 +6,8 @@
 public enum GearAPI {
     /// The TCP port geard listens on by default.
     public static let defaultPort = 43273
+    /// The HTTPS port (client certificates required).
+    public static let defaultTLSPort = 43274
     /// The unix socket geard listens on by default.
     public static let defaultSocketPath = "/run/gear/geard.sock"
     /// The header that carries a request (and job) id.

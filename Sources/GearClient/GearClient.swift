@@ -255,6 +255,8 @@ public enum GearClientError: Error, Sendable, CustomStringConvertible {
     case unreachable(endpoint: String, reason: String)
     /// The answer did not echo the request id, so it cannot be attributed to this request.
     case mismatchedRequestID(sent: String, received: String?)
+    /// The client's TLS material could not be used.
+    case tls(String)
 
     static func from(_ answer: GearClient.Answer) -> GearClientError {
         if let error = try? answer.decode(APIError.self) { return .api(status: answer.status, error: error) }
@@ -267,6 +269,7 @@ public enum GearClientError: Error, Sendable, CustomStringConvertible {
         case .unexpected(let status, let body): "unexpected answer \(status): \(body)"
         case .unreachable(let endpoint, let reason): "cannot reach geard at \(endpoint): \(reason)"
         case .mismatchedRequestID(let sent, let received): "the answer's request id \(received ?? "(none)") is not the one sent (\(sent))"
+        case .tls(let message): message
         }
     }
 }

@@ -1,7 +1,8 @@
-/// Where a geard is: its unix socket, or a host and port over plain HTTP.
+/// Where a geard is: its unix socket, a host and port over plain HTTP, or over HTTPS with a client certificate.
 public enum GearEndpoint: Sendable, Hashable, CustomStringConvertible {
     case unix(path: String)
     case http(host: String, port: Int)
+    case https(host: String, port: Int)
 
     /// The local geard's default socket.
     public static let local = GearEndpoint.unix(path: "/run/gear/geard.sock")
@@ -17,13 +18,15 @@ public enum GearEndpoint: Sendable, Hashable, CustomStringConvertible {
             return "http+unix://\(encoded)"
         case .http(let host, let port):
             return host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+        case .https(let host, let port):
+            return host.contains(":") ? "https://[\(host)]:\(port)" : "https://\(host):\(port)"
         }
     }
 
     public var description: String {
         switch self {
         case .unix(let path): path
-        case .http(let host, let port): "\(host):\(port)"
+        case .http(let host, let port), .https(let host, let port): "\(host):\(port)"
         }
     }
 }

@@ -11,25 +11,24 @@ enum FanOut {
     static func run<T: Sendable>(
         _ locators: [Locator], options: GlobalOptions, _ call: @escaping @Sendable (GearClient, Locator) async throws -> T
     ) async -> [Outcome<T>] {
-        let fallback = options.defaultEndpoint
         var byEndpoint: [GearEndpoint: [(Int, Locator)]] = [:]
         var order: [GearEndpoint] = []
         for (index, locator) in locators.enumerated() {
-            let endpoint = locator.endpoint(fallback: fallback)
+            let endpoint = locator.endpoint(options)
             if byEndpoint[endpoint] == nil { order.append(endpoint) }
             byEndpoint[endpoint, default: []].append((index, locator))
         }
         var results = [Outcome<T>?](repeating: nil, count: locators.count)
         await withTaskGroup(of: [(Int, Outcome<T>)].self) { group in
             for endpoint in order {
-                let client = options.client(for: endpoint)
+                let client = Result { try options.client(for: endpoint) }
                 let items = byEndpoint[endpoint]!
                 group.addTask {
                     var done: [(Int, Outcome<T>)] = []
                     for (index, locator) in items {
                         let result: Result<T, any Error>
                         do {
-                            result = .success(try await call(client, locator))
+                            result = .success(try await call(try client.get(), locator))
                         } catch {
                             result = .failure(error)
                         }

@@ -1,11 +1,22 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import GearClient
+import Synchronization
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "The geard to use for locators without a host: HOST[:PORT] over HTTP, or a unix socket path (env GEAR_HOST).")
     var host: String?
+
+    @Option(name: .long, help: "CA certificate (PEM) that nodes' certificates chain to; with --cert, hosts are called over HTTPS (env GEAR_CA).")
+    var ca: String?
+
+    @Option(name: .long, help: "Client certificate (PEM) to present to nodes over HTTPS (env GEAR_CERT).")
+    var cert: String?
+
+    @Option(name: .long, help: "Private key (PEM) of --cert (env GEAR_KEY).")
+    var key: String?
 
     @Option(name: .long, help: "table (default) or json.")
     var output: OutputFormat = .table
@@ -30,6 +41,25 @@ struct GlobalOptions: ParsableArguments {
             guard hex || uuid else { throw ValidationError("--request-id must be 32 hexadecimal characters or a UUID") }
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        let given = [tlsValue(ca, "GEAR_CA"), tlsValue(cert, "GEAR_CERT"), tlsValue(key, "GEAR_KEY")].compactMap { $0 }.count
+        guard given == 0 || given == 3 else { throw ValidationError("HTTPS needs all of --ca, --cert and --key (or GEAR_CA, GEAR_CERT, GEAR_KEY)") }
+    }
+
+    private func tlsValue(_ flag: String?, _ variable: String) -> String? {
+        if let flag, !flag.isEmpty { return flag }
+        if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return value }
+        return nil
+    }
+
+    /// The client certificate material, when hosts are to be called over HTTPS.
+    var tlsFiles: ClientTLSFiles? {
+        guard let ca = tlsValue(ca, "GEAR_CA"), let cert = tlsValue(cert, "GEAR_CERT"), let key = tlsValue(key, "GEAR_KEY") else { return nil }
+        return ClientTLSFiles(certificateAuthority: ca, certificate: cert, key: key)
+    }
+
+    /// The endpoint of a host: HTTPS (default port 43274) when TLS material is given, else plain HTTP (43273).
+    func endpoint(host: String, port: Int?) -> GearEndpoint {
+        tlsFiles == nil ? .http(host: host, port: port ?? Locator.defaultPort) : .https(host: host, port: port ?? Locator.defaultTLSPort)
     }
 
     /// The endpoint for locators without a host.
@@ -38,12 +68,30 @@ struct GlobalOptions: ParsableArguments {
         guard let text, !text.isEmpty else { return .local }
         if text.hasPrefix("/") { return .unix(path: text) }
         if let locator = try? Locator(parsing: text + "/x"), let host = locator.host {
-            return .http(host: host, port: locator.port ?? Locator.defaultPort)
+            return endpoint(host: host, port: locator.port)
         }
-        return .http(host: text, port: Locator.defaultPort)
+        return endpoint(host: text, port: nil)
     }
 
-    func client(for endpoint: GearEndpoint) -> GearClient {
-        GearClient(endpoint: endpoint, timeout: .milliseconds(Int64(timeout * 1000)))
+    /// A client of `endpoint`; over HTTPS it presents the client certificate. Throws when the TLS files cannot be
+    /// read.
+    func client(for endpoint: GearEndpoint) throws -> GearClient {
+        let timeout = Duration.milliseconds(Int64(timeout * 1000))
+        guard case .https = endpoint, let files = tlsFiles else { return GearClient(endpoint: endpoint, timeout: timeout) }
+        return GearClient(endpoint: endpoint, httpClient: try TLSClients.client(for: files), timeout: timeout)
+    }
+}
+
+/// One HTTPS client per set of TLS files for the life of the process (gear runs one command and exits).
+enum TLSClients {
+    private static let clients = Mutex<[ClientTLSFiles: HTTPClient]>([:])
+
+    static func client(for files: ClientTLSFiles) throws -> HTTPClient {
+        try clients.withLock { clients in
+            if let client = clients[files] { return client }
+            let client = try GearClient.makeHTTPClient(tls: files)
+            clients[files] = client
+            return client
+        }
     }
 }

@@ -8,6 +8,7 @@ struct Locator: Hashable, CustomStringConvertible {
     var id: String
 
     static let defaultPort = 43273
+    static let defaultTLSPort = 43274
 
     init(parsing text: String) throws(LocatorError) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
@@ -39,10 +40,11 @@ struct Locator: Hashable, CustomStringConvertible {
         guard !id.isEmpty else { throw LocatorError(text, "the id is empty") }
     }
 
-    /// The endpoint to call: the host over HTTP, or `fallback` (the local socket or GEAR_HOST).
-    func endpoint(fallback: GearEndpoint) -> GearEndpoint {
-        guard let host else { return fallback }
-        return .http(host: host, port: port ?? Self.defaultPort)
+    /// The endpoint to call: the host (over HTTPS when the options carry a client certificate), or the default
+    /// endpoint (the local socket, --host or GEAR_HOST).
+    func endpoint(_ options: GlobalOptions) -> GearEndpoint {
+        guard let host else { return options.defaultEndpoint }
+        return options.endpoint(host: host, port: port)
     }
 
     var description: String {

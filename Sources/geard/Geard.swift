@@ -17,15 +17,43 @@ struct Geard: AsyncParsableCommand {
         abstract: "The gear node agent: a REST API over containers run by systemd.",
         discussion: """
             geard listens on 127.0.0.1:\(GearAPI.defaultPort) and on the unix socket \(GearAPI.defaultSocketPath) (root only) \
-            unless told otherwise. Under systemd socket activation (LISTEN_FDS) it serves the sockets it is given instead.
+            unless told otherwise. Under systemd socket activation (LISTEN_FDS) it serves the sockets it is given instead \
+            (a socket named "https" by FileDescriptorName= is served with TLS).
+
+            With --tls-cert, --tls-key and --tls-ca it also serves HTTPS on :\(GearAPI.defaultTLSPort) (or --https): every \
+            client must present a certificate that chains to a CA of --tls-ca; its OU names its role (admin, operator, \
+            reader) unless a --policy file says otherwise. SIGHUP reloads the certificate, key, CAs, deny list and policy.
 
             Examples:
               geard
               geard --listen 127.0.0.1:8080 --socket none --state-dir /tmp/gear-state
+              geard --tls-cert /etc/gear/node1.crt --tls-key /etc/gear/node1.key --tls-ca /etc/gear/ca.crt
             """)
 
     @Option(name: .long, help: "A TCP address to serve plain HTTP on, HOST:PORT; repeat for several; 'none' for none.")
     var listen: [String] = []
+
+    @Option(
+        name: .long,
+        help:
+            "A TCP address to serve HTTPS with client certificates on, HOST:PORT; repeat for several (default :\(GearAPI.defaultTLSPort) with --tls-cert)."
+    )
+    var https: [String] = []
+
+    @Option(name: .customLong("tls-cert"), help: "This node's certificate chain (PEM) for HTTPS.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "This node's private key (PEM) for HTTPS.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-ca"), help: "CA certificates (PEM) that client certificates must chain to; repeat for several bundles.")
+    var tlsCA: [String] = []
+
+    @Option(name: .customLong("tls-deny"), help: "Revoked client certificates: a file of serial:HEX or fingerprint:HEX lines.")
+    var tlsDeny: String?
+
+    @Option(name: .long, help: "An access policy (JSON) mapping certificate identities to roles and container patterns.")
+    var policy: String?
 
     @Option(name: .long, help: "The unix socket to serve on; 'none' for none.")
     var socket: String = GearAPI.defaultSocketPath
@@ -65,6 +93,14 @@ struct Geard: AsyncParsableCommand {
         guard ["auto", "private", "system"].contains(bus) else { throw ValidationError("--bus must be auto, private or system") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        for address in https {
+            guard ListenAddress.parseTCP(address) != nil else { throw ValidationError("--https must be HOST:PORT, not '\(address)'") }
+        }
+        let tls = [tlsCert, tlsKey, tlsCA.first].compactMap { $0 }.count
+        guard tls == 0 || tls == 3 else { throw ValidationError("HTTPS needs all of --tls-cert, --tls-key and --tls-ca") }
+        guard tls == 3 || (https.isEmpty && tlsDeny == nil) else {
+            throw ValidationError("--https and --tls-deny need --tls-cert, --tls-key and --tls-ca")
+        }
         do {
             _ = try StateLayout(root: stateDir, systemdUnitDirectory: unitDir)
         } catch {
@@ -112,15 +148,23 @@ struct Geard: AsyncParsableCommand {
         let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: logger)
         try await agent.prepare()
 
-        let server = GearHTTPServer(agent: agent, logger: logger)
-        let addresses = listenAddresses(logger: logger)
-        guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen or --socket") }
+        let tls = try tlsStore()
+        let policies: PolicyStore
+        do {
+            policies = try PolicyStore(path: policy)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        let server = GearHTTPServer(agent: agent, logger: logger, policy: policies, audit: JournalAuditSink())
+        let addresses = listenAddresses(logger: logger, tls: tls)
+        guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen, --socket or --https") }
         let notifier = ServiceNotifier()
         let readiness = Readiness(expected: addresses.count) {
-            notifier.ready(status: "serving on \(addresses.map(\.description).joined(separator: ", "))")
+            notifier.ready(status: "serving on \(addresses.map(\.0.description).joined(separator: ", "))")
         }
         var services: [any Service] = [agent]
-        services += addresses.map { address in server.listener(address) { _ in readiness.bound() } }
+        services += addresses.map { address, security in server.listener(address, security: security) { _ in readiness.bound() } }
+        services.append(Reloader(tls: tls, policy: policies, logger: logger))
         if let interval = notifier.watchdogInterval() {
             services.append(Watchdog(interval: interval, systemd: systemd, notifier: notifier, logger: logger))
         }
@@ -134,12 +178,37 @@ struct Geard: AsyncParsableCommand {
         notifier.stopping()
     }
 
-    private func listenAddresses(logger: Logger) -> [ListenAddress] {
+    /// The HTTPS material, loaded (errors are reported as bad flags, before anything listens).
+    private func tlsStore() throws -> TLSContextStore? {
+        guard let tlsCert, let tlsKey, !tlsCA.isEmpty else { return nil }
+        do {
+            return try TLSContextStore(files: TLSFiles(certificate: tlsCert, key: tlsKey, certificateAuthorities: tlsCA, denyList: tlsDeny))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    private func listenAddresses(logger: Logger, tls: TLSContextStore?) -> [(ListenAddress, ListenerSecurity)] {
         let activated = ActivatedSocket.fromEnvironment()
         if !activated.isEmpty {
-            return activated.map { .activated(fd: $0.fd, name: $0.name) }
+            return activated.map { socket in
+                let security: ListenerSecurity = socket.name == "https" ? tls.map { .mutualTLS($0) } ?? .trusted : .trusted
+                return (.activated(fd: socket.fd, name: socket.name), security)
+            }.filter { address, security in
+                // An "https" socket without TLS material is not served in the clear.
+                if case .activated(_, "https") = address, case .trusted = security {
+                    logger.error("socket 'https' given but no --tls-cert/--tls-key/--tls-ca: not serving it")
+                    return false
+                }
+                return true
+            }
         }
-        var result: [ListenAddress] = []
+        var result: [(ListenAddress, ListenerSecurity)] = []
+        if let tls {
+            for text in https.isEmpty ? [":\(GearAPI.defaultTLSPort)"] : https {
+                if let address = ListenAddress.parseTCP(text) { result.append((address, .mutualTLS(tls))) }
+            }
+        }
         let tcp = listen.isEmpty ? ["127.0.0.1:\(GearAPI.defaultPort)"] : listen
         for text in tcp where text != "none" {
             guard let address = ListenAddress.parseTCP(text) else { continue }
@@ -147,9 +216,9 @@ struct Geard: AsyncParsableCommand {
                 logger.warning(
                     "plain HTTP on a non-loopback address: anyone who reaches it controls this node", metadata: ["listen.address": "\(address)"])
             }
-            result.append(address)
+            result.append((address, .trusted))
         }
-        if socket != "none" { result.append(.unix(path: socket)) }
+        if socket != "none" { result.append((.unix(path: socket), .trusted)) }
         return result
     }
 }

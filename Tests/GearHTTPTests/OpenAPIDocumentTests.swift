@@ -27,4 +27,18 @@ import Testing
             })
         #expect(documented == served)
     }
+
+    /// Each operation's `x-gear-operation` is the operation authorization uses for its route.
+    @Test func theDocumentNamesEachRoutesOperation() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/openapi.json")
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        let paths = try #require(document?["paths"] as? [String: [String: Any]])
+        for (path, operations) in paths {
+            for (method, value) in operations {
+                guard let operation = value as? [String: Any], let name = HTTPRequest.Method(method.uppercased()) else { continue }
+                let documented = operation["x-gear-operation"] as? String
+                #expect(documented == Operation.of(method: name, path: path)?.rawValue, "\(method) \(path)")
+            }
+        }
+    }
 }

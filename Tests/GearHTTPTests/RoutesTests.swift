@@ -26,7 +26,7 @@ import Testing
         configuration.hostPortIsFree = { _ in true }
         let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: Logger(label: "test"))
         try await agent.prepare()
-        let app = Application(router: GearHTTPServer.makeRouter(agent: agent))
+        let app = Application(responder: CallerResponder(caller: .local(listener: "test"), router: GearHTTPServer.makeRouter(agent: agent)))
         try await app.test(.router, test)
     }
 

@@ -16,6 +16,10 @@ public struct GearRequestContext: RequestContext {
     /// True when the request came from one of geard's listeners (not an in-process test router): its body can
     /// tell when the client closes the connection, which ends log follows.
     public var liveConnection = false
+    /// Who sent the request, as its listener established it; nobody until a listener says so.
+    public var caller: Caller = .unauthenticated
+    /// The containers the caller may see for this request's operation (lists are filtered to it).
+    public var containerScope: ContainerScope = .all
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

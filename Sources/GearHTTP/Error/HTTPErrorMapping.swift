@@ -29,6 +29,10 @@ enum HTTPErrorMapping {
         switch error {
         case let error as GearError:
             return (status(for: error.code), APIError(error: error.code.rawValue, message: error.message, requestId: requestID))
+        case AuthorizationError.unauthenticated(let message):
+            return (.unauthorized, APIError(error: "unauthenticated", message: message, requestId: requestID))
+        case AuthorizationError.forbidden(let message):
+            return (.forbidden, APIError(error: "forbidden", message: message, requestId: requestID))
         case let error as DecodingError:
             return (.badRequest, APIError(error: GearError.Code.invalidRequest.rawValue, message: describe(error), requestId: requestID))
         case is NIOTooManyBytesError:

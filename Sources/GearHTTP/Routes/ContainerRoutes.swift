@@ -74,7 +74,12 @@ struct ContainerRoutes {
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         let all = try QueryFlags.bool(request, "all") ?? false
-        let list = try await agent.list(includeOrphans: all)
+        var list = try await agent.list(includeOrphans: all)
+        if context.containerScope != .all {
+            // A caller limited to some containers sees only those, and no orphan units.
+            list.containers.removeAll { !context.containerScope.contains($0.id) }
+            list.orphanUnits = nil
+        }
         if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.list(list)) }
         var writer = JSONWriter(capacity: 640 * list.containers.count + 64)
         list.write(to: &writer)

@@ -19,13 +19,15 @@ struct JobRoutes {
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         let container = try request.uri.queryParameters.get("container").map { raw throws in try ContainerID(raw) }
-        return JSONResponse.make(JobList(jobs: await agent.jobs(container: container)))
+        var jobs = await agent.jobs(container: container)
+        if context.containerScope != .all { jobs.removeAll { !context.containerScope.contains($0.container) } }
+        return JSONResponse.make(JobList(jobs: jobs))
     }
 
     /// The job as it is now; 200 whatever its state (the request for the job succeeded).
     @Sendable func job(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try jobID(context)
-        guard let job = await agent.job(id) else { throw GearError(.notFound, "no job \(id)") }
+        guard let job = await agent.job(id), context.containerScope.contains(job.container) else { throw GearError(.notFound, "no job \(id)") }
         return JSONResponse.make(job)
     }
 
@@ -34,6 +36,10 @@ struct JobRoutes {
     @Sendable func wait(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try jobID(context)
         let timeout = try QueryFlags.seconds(request, "timeout", default: 30, range: 0...JobResponses.maxWait)
+        // A caller limited to some containers waits only on their jobs; others look unknown.
+        guard let known = await agent.job(id)?.container, context.containerScope.contains(known) else {
+            throw GearError(.notFound, "no job \(id)")
+        }
         guard let job = await agent.wait(id, timeout: .milliseconds(Int64(timeout * 1000))) else {
             throw GearError(.notFound, "no job \(id)")
         }

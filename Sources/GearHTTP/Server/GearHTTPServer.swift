@@ -8,16 +8,41 @@ import NIOCore
 public struct GearHTTPServer: Sendable {
     public let agent: NodeAgent
     private let logger: Logger
-    private let responder: HTTPChannelHandler.Responder
+    private let routerResponder: RouterResponder<GearRequestContext>
 
-    public init(agent: NodeAgent, logger: Logger) {
+    /// - Parameters:
+    ///   - policy: what certificate callers may do.
+    ///   - audit: where authorization decisions are recorded.
+    public init(agent: NodeAgent, logger: Logger, policy: PolicyStore = PolicyStore(policy: .default), audit: (any AuditSink)? = nil) {
         self.agent = agent
         self.logger = logger
-        let router = Self.makeRouter(agent: agent)
-        let routerResponder = router.buildResponder()
-        self.responder = { request, responseWriter, channel in
+        self.routerResponder = Self.makeRouter(agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger)).buildResponder()
+    }
+
+    /// The routes, behind the middleware that checks request ids and maps errors, then the one that authorizes.
+    static func makeRouter(
+        agent: NodeAgent, policy: PolicyStore = PolicyStore(policy: .default), audit: any AuditSink = LoggerAuditSink(logger: Logger(label: "geard"))
+    )
+        -> Router<GearRequestContext>
+    {
+        let router = Router(context: GearRequestContext.self)
+        router.add(middleware: APIMiddleware())
+        router.add(middleware: AuthorizationMiddleware(policy: policy, audit: audit))
+        ContainerRoutes(agent: agent).register(on: router)
+        JobRoutes(agent: agent).register(on: router)
+        LogRoutes(agent: agent).register(on: router)
+        NodeRoutes(agent: agent).register(on: router)
+        return router
+    }
+
+    /// The responder for the requests of one caller.
+    func responder(for caller: Caller) -> HTTPChannelHandler.Responder {
+        let routerResponder = self.routerResponder
+        let logger = self.logger
+        return { request, responseWriter, channel in
             var context = GearRequestContext(source: .init(channel: channel, logger: logger))
             context.liveConnection = true
+            context.caller = caller
             let response: Response
             do {
                 response = try await routerResponder.respond(to: request, context: context)
@@ -28,19 +53,13 @@ public struct GearHTTPServer: Sendable {
         }
     }
 
-    /// The routes, behind the middleware that checks request ids and maps errors.
-    static func makeRouter(agent: NodeAgent) -> Router<GearRequestContext> {
-        let router = Router(context: GearRequestContext.self)
-        router.add(middleware: APIMiddleware())
-        ContainerRoutes(agent: agent).register(on: router)
-        JobRoutes(agent: agent).register(on: router)
-        LogRoutes(agent: agent).register(on: router)
-        NodeRoutes(agent: agent).register(on: router)
-        return router
-    }
-
-    /// A listener service on `address`.
-    public func listener(_ address: ListenAddress, onBound: @escaping @Sendable (Int?) -> Void = { _ in }) -> HTTPListener {
-        HTTPListener(address: address, responder: responder, logger: logger, onBound: onBound)
+    /// A listener service on `address`: trusted (plain HTTP) or HTTPS with client certificates.
+    public func listener(
+        _ address: ListenAddress, security: ListenerSecurity = .trusted, onBound: @escaping @Sendable (Int?) -> Void = { _ in }
+    )
+        -> HTTPListener
+    {
+        let server = self
+        return HTTPListener(address: address, security: security, responder: { server.responder(for: $0) }, logger: logger, onBound: onBound)
     }
 }

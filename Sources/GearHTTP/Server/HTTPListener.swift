@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdCore
+import HummingbirdHTTP2
 import Logging
 import NIOCore
 import NIOExtras
@@ -10,30 +11,62 @@ public import ServiceLifecycle
     import Glibc
 #endif
 
-/// One listening socket serving HTTP/1.1 with a shared responder: TCP, a unix socket, or a socket handed over by
-/// systemd. On graceful shutdown it stops accepting and lets open connections finish their current request.
+/// One listening socket: plain HTTP/1.1 for trusted local callers, or HTTPS with client certificates (HTTP/2 and
+/// HTTP/1.1) on TCP, a unix socket, or a socket handed over by systemd. On graceful shutdown it stops accepting and lets open connections finish their current request.
 public final class HTTPListener: Service, Sendable {
     public let address: ListenAddress
-    private let responder: HTTPChannelHandler.Responder
-    private let logger: Logger
+    public let security: ListenerSecurity
+    let responderFactory: @Sendable (Caller) -> HTTPChannelHandler.Responder
+    let logger: Logger
     private let group: any EventLoopGroup
     private let onBound: @Sendable (Int?) -> Void
 
-    /// - Parameter onBound: called with the bound TCP port once listening (nil for unix sockets).
+    /// How long a TLS client may take to complete its handshake.
+    static let handshakeTimeout = TimeAmount.seconds(10)
+    static let idleTimeout = TimeAmount.seconds(120)
+
+    /// - Parameters:
+    ///   - responder: the responder for the requests of one caller (each TLS connection has its own).
+    ///   - onBound: called with the bound TCP port once listening (nil for unix sockets).
     init(
-        address: ListenAddress, responder: @escaping HTTPChannelHandler.Responder, logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, onBound: @escaping @Sendable (Int?) -> Void = { _ in }
+        address: ListenAddress, security: ListenerSecurity, responder: @escaping @Sendable (Caller) -> HTTPChannelHandler.Responder,
+        logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, onBound: @escaping @Sendable (Int?) -> Void = { _ in }
     ) {
         self.address = address
-        self.responder = responder
+        self.security = security
+        self.responderFactory = responder
         self.logger = logger
         self.group = group
         self.onBound = onBound
     }
 
     public func run() async throws {
+        switch security {
+        case .trusted:
+            let http = HTTP1Channel(
+                responder: responderFactory(.local(listener: address.description)), configuration: .init(idleTimeout: Self.idleTimeout))
+            try await serve(setup: { http.setup(channel: $0, logger: self.logger) }, handle: { await http.handle(value: $0, logger: self.logger) })
+        case .mutualTLS(let store):
+            try await serve(
+                setup: { channel in self.setUpTLS(channel, store: store) },
+                handle: { negotiated in
+                    do {
+                        switch try await negotiated.get() {
+                        case .http1(let http, let value): await http.handle(value: value, logger: self.logger)
+                        case .http2(let http, let value): await http.handle(value: value, logger: self.logger)
+                        }
+                    } catch {
+                        self.logger.debug("TLS connection failed", metadata: ["error": "\(error)"])
+                    }
+                })
+        }
+    }
+
+    /// Binds, accepts, and hands each connection to `handle` in a task of its own until shut down.
+    private func serve<Connection: Sendable>(
+        setup: @escaping @Sendable (any Channel) -> EventLoopFuture<Connection>, handle: @escaping @Sendable (Connection) async -> Void
+    ) async throws {
         let quiescing = ServerQuiescingHelper(group: group)
-        let http = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .seconds(120)))
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 512)
@@ -44,18 +77,20 @@ public final class HTTPListener: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
-        let server: NIOAsyncChannel<HTTP1Channel.Value, Never>
+        let server: NIOAsyncChannel<Connection, Never>
         switch address {
         case .tcp(let host, let port):
-            server = try await bootstrap.bind(host: host, port: port) { http.setup(channel: $0, logger: logger) }
+            server = try await bootstrap.bind(host: host, port: port, childChannelInitializer: setup)
         case .unix(let path, let mode):
             let fd = try Self.bindUnixSocket(path: path, mode: mode)
-            server = try await bootstrap.bind(fd) { http.setup(channel: $0, logger: logger) }
+            server = try await bootstrap.bind(fd, childChannelInitializer: setup)
         case .activated(let fd, _):
-            server = try await bootstrap.bind(fd) { http.setup(channel: $0, logger: logger) }
+            server = try await bootstrap.bind(fd, childChannelInitializer: setup)
         }
         let port = server.channel.localAddress?.port
-        logger.info("listening", metadata: ["listen.address": "\(address)", "listen.port": "\(port.map(String.init) ?? "-")"])
+        logger.info(
+            "listening",
+            metadata: ["listen.address": "\(address)", "listen.port": "\(port.map(String.init) ?? "-")", "listen.security": "\(security)"])
         onBound(port)
         let group = self.group
         await withGracefulShutdownHandler {
@@ -63,7 +98,7 @@ public final class HTTPListener: Service, Sendable {
                 do {
                     try await server.executeThenClose { inbound in
                         for try await connection in inbound {
-                            tasks.addTask { await http.handle(value: connection, logger: logger) }
+                            tasks.addTask { await handle(connection) }
                         }
                     }
                 } catch is CancellationError {

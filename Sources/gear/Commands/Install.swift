@@ -94,7 +94,7 @@ struct Install: AsyncParsableCommand {
 /// One request id names one job: with --request-id, each geard may get only one locator.
 func checkRequestID(_ global: GlobalOptions, _ targets: [Locator]) throws {
     guard global.requestID != nil else { return }
-    let endpoints = targets.map { $0.endpoint(fallback: global.defaultEndpoint) }
+    let endpoints = targets.map { $0.endpoint(global) }
     guard Set(endpoints).count == endpoints.count else {
         throw ValidationError("--request-id names one job: give at most one locator per host")
     }

@@ -31,8 +31,7 @@ struct Logs: AsyncParsableCommand {
 
     func run() async throws {
         let parsed = try gear.locators(locators)
-        let fallback = global.defaultEndpoint
-        let endpoints = parsed.map { $0.endpoint(fallback: fallback) }
+        let endpoints = parsed.map { $0.endpoint(self.global) }
         let manyHosts = Set(endpoints).count > 1
         let prefix = parsed.count > 1
         let options = GearClient.LogOptions(lines: lines, since: since, until: until, cursor: cursor, follow: follow)
@@ -41,9 +40,9 @@ struct Logs: AsyncParsableCommand {
         let failures = await withTaskGroup(of: String?.self) { group in
             for (locator, endpoint) in zip(parsed, endpoints) {
                 group.addTask {
-                    let client = global.client(for: endpoint)
                     let label = manyHosts ? "\(endpoint)/\(locator.id)" : locator.id
                     do {
+                        let client = try global.client(for: endpoint)
                         for try await entry in client.logs(locator.id, options) {
                             var line = Data()
                             if json {

@@ -47,11 +47,11 @@ struct CurlAnswer {
 }
 
 /// Sends a request with curl; the body is passed through a file so that any bytes arrive as given.
-func curl(_ method: String, _ url: String, body: String? = nil, headers: [(String, String)] = []) throws -> CurlAnswer {
+func curl(_ method: String, _ url: String, body: String? = nil, headers: [(String, String)] = [], options: String = "") throws -> CurlAnswer {
     let dir = NSTemporaryDirectory() + "curl-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    var command = "curl -s -g --path-as-is -X \(method) -D \(dir)/headers -o \(dir)/body -w '%{http_code}'"
+    var command = "curl -s -g --path-as-is \(options) -X \(method) -D \(dir)/headers -o \(dir)/body -w '%{http_code}'"
     for (name, value) in headers {
         command += " -H '\(name): \(value.replacingOccurrences(of: "'", with: "'\\''"))'"
     }

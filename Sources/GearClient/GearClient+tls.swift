@@ -1,0 +1,41 @@
+public import AsyncHTTPClient
+import NIOCore
+public import NIOSSL
+
+/// The TLS material a client presents to geard's HTTPS listener.
+public struct ClientTLSFiles: Sendable, Hashable {
+    /// CA certificates (PEM) the node's certificate must chain to.
+    public var certificateAuthority: String
+    /// The client's certificate (PEM).
+    public var certificate: String
+    /// The client's private key (PEM).
+    public var key: String
+
+    public init(certificateAuthority: String, certificate: String, key: String) {
+        self.certificateAuthority = certificateAuthority
+        self.certificate = certificate
+        self.key = key
+    }
+}
+
+extension GearClient {
+    /// An HTTP client that presents `files`' certificate and trusts only its CA (the node's name must be in its
+    /// certificate), TLS 1.2 or later, HTTP/2 when the node offers it.
+    public static func makeHTTPClient(tls files: ClientTLSFiles) throws -> HTTPClient {
+        func loading<T>(_ what: String, _ path: String, _ body: () throws -> T) throws -> T {
+            do { return try body() } catch { throw GearClientError.tls("cannot load the \(what) \(path): \(error)") }
+        }
+        let roots = try loading("CA bundle", files.certificateAuthority) { try NIOSSLCertificate.fromPEMFile(files.certificateAuthority) }
+        let chain = try loading("certificate", files.certificate) { try NIOSSLCertificate.fromPEMFile(files.certificate) }
+        let key = try loading("key", files.key) { try NIOSSLPrivateKey(file: files.key, format: .pem) }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.trustRoots = .certificates(roots)
+        tls.certificateChain = chain.map { .certificate($0) }
+        tls.privateKey = .privateKey(key)
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+}

@@ -1,0 +1,35 @@
+public import Logging
+
+/// One authorization decision.
+public struct AuditRecord: Sendable {
+    public var identity: String
+    public var fingerprint: String?
+    public var operation: String
+    public var container: String?
+    public var requestID: String
+    public var allowed: Bool
+    public var reason: String
+    public var roles: [String]
+    public var method: String
+    public var path: String
+}
+
+/// Where authorization decisions go. geard sends them to the journal with structured fields; tests keep them.
+public protocol AuditSink: Sendable {
+    func record(_ record: AuditRecord)
+}
+
+/// Decisions as log lines (when there is no journal).
+public struct LoggerAuditSink: AuditSink {
+    let logger: Logger
+    public init(logger: Logger) { self.logger = logger }
+
+    public func record(_ record: AuditRecord) {
+        logger.log(
+            level: record.allowed ? .info : .notice, "\(record.allowed ? "allowed" : "denied") \(record.operation)",
+            metadata: [
+                "auth.identity": "\(record.identity)", "auth.operation": "\(record.operation)", "auth.container": "\(record.container ?? "-")",
+                "auth.allowed": "\(record.allowed)", "auth.reason": "\(record.reason)", "request.id": "\(record.requestID)",
+            ])
+    }
+}

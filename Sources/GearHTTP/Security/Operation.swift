@@ -1,0 +1,61 @@
+import HTTPTypes
+
+/// What a request does, in the words of an access policy: `container.install`, `logs.read`, ...
+/// Every route maps to exactly one; a route missing from `Operation.route` is refused to certificate callers
+/// (the middleware fails closed), and a unit test checks that every route of the router is here.
+public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public static let containerInstall = Operation(rawValue: "container.install")
+    public static let containerDelete = Operation(rawValue: "container.delete")
+    public static let containerStart = Operation(rawValue: "container.start")
+    public static let containerStop = Operation(rawValue: "container.stop")
+    public static let containerRestart = Operation(rawValue: "container.restart")
+    public static let containerRead = Operation(rawValue: "container.read")
+    public static let containerList = Operation(rawValue: "container.list")
+    public static let logsRead = Operation(rawValue: "logs.read")
+    public static let jobsRead = Operation(rawValue: "jobs.read")
+    public static let nodeRead = Operation(rawValue: "node.read")
+
+    /// Every operation geard knows.
+    public static let all: [Operation] = [
+        .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
+        .logsRead, .jobsRead, .nodeRead,
+    ]
+
+    /// Operations that only read.
+    public static let reads: Set<Operation> = [.containerRead, .containerList, .logsRead, .jobsRead, .nodeRead]
+
+    /// The lifecycle of containers (what `operator` adds to `reader`).
+    public static let lifecycle: Set<Operation> = [.containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart]
+
+    /// Whether a grant's container patterns apply: the operation acts on one container (or lists them).
+    public var isContainerScoped: Bool { self != .nodeRead }
+
+    /// The operation of each route, by method and the router's path pattern.
+    static let route: [String: Operation] = [
+        "PUT /container/{id}": .containerInstall,
+        "DELETE /container/{id}": .containerDelete,
+        "PUT /container/{id}/started": .containerStart,
+        "PUT /container/{id}/stopped": .containerStop,
+        "POST /container/{id}/restart": .containerRestart,
+        "GET /container/{id}/status": .containerRead,
+        "GET /container/{id}/ports": .containerRead,
+        "GET /containers": .containerList,
+        "GET /container/{id}/log": .logsRead,
+        "GET /jobs": .jobsRead,
+        "GET /jobs/{id}": .jobsRead,
+        "GET /jobs/{id}/wait": .jobsRead,
+        "GET /node": .nodeRead,
+        "GET /healthz": .nodeRead,
+        "GET /readyz": .nodeRead,
+    ]
+
+    /// The operation of a matched route (HEAD reads like GET).
+    static func of(method: HTTPRequest.Method, path: String) -> Operation? {
+        let name = method == .head ? "GET" : method.rawValue
+        return route["\(name) \(path)"]
+    }
+}
