@@ -7,6 +7,7 @@
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
                curl openssl iproute2 util-linux procps wrk hyperfine bc
+BENCH_PACKAGES = nginx-light apache2-utils
 SANDBOX = contrib/sandbox/gear-sandbox
 
 .PHONY: all deps build build-tests run test unit-tests integration-tests lint format bench clean
@@ -48,6 +49,8 @@ format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests bench
 
 bench: deps
+	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	$(SWIFT) build -c release
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- bench/run-all.sh
 

@@ -7,3 +7,4 @@ bench/status-latency.sh
 bench/install-burst.sh
 bench/log-throughput.sh
 bench/node-latency.sh
+bench/tls.sh

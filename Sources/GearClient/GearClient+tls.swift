@@ -1,6 +1,6 @@
 public import AsyncHTTPClient
 import NIOCore
-public import NIOSSL
+import NIOSSL
 
 /// The TLS material a client presents to geard's HTTPS listener.
 public struct ClientTLSFiles: Sendable, Hashable {

@@ -12,6 +12,8 @@ public struct GearClient: Sendable {
     public let endpoint: GearEndpoint
     private let http: HTTPClient
     private let timeout: TimeAmount
+    /// A delegation token sent as `Authorization: Bearer` with every call (HTTPS only).
+    public var bearerToken: String?
 
     /// An HTTP client that fails at once when a geard is not listening (no retries of refused connections) and
     /// gives up connecting after 5 seconds, so that one unreachable host is reported quickly.
@@ -63,6 +65,7 @@ public struct GearClient: Sendable {
         var request = HTTPClientRequest(url: endpoint.baseURL + path)
         request.method = method
         request.headers.add(name: GearAPI.requestIDHeader, value: id)
+        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -181,6 +184,7 @@ public struct GearClient: Sendable {
                     let requestID = Self.freshRequestID()
                     var request = HTTPClientRequest(url: endpoint.baseURL + "/container/\(id)/log" + options.query)
                     request.headers.add(name: GearAPI.requestIDHeader, value: requestID)
+                    if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
                     let response: HTTPClientResponse
                     do {
                         response = try await http.execute(request, timeout: options.follow ? .hours(24 * 365) : timeout)

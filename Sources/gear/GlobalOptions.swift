@@ -18,6 +18,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Private key (PEM) of --cert (env GEAR_KEY).")
     var key: String?
 
+    @Option(name: .long, help: "A delegation token to present over HTTPS, from gear token issue (env GEAR_TOKEN).")
+    var token: String?
+
     @Option(name: .long, help: "table (default) or json.")
     var output: OutputFormat = .table
 
@@ -78,7 +81,9 @@ struct GlobalOptions: ParsableArguments {
     func client(for endpoint: GearEndpoint) throws -> GearClient {
         let timeout = Duration.milliseconds(Int64(timeout * 1000))
         guard case .https = endpoint, let files = tlsFiles else { return GearClient(endpoint: endpoint, timeout: timeout) }
-        return GearClient(endpoint: endpoint, httpClient: try TLSClients.client(for: files), timeout: timeout)
+        var client = GearClient(endpoint: endpoint, httpClient: try TLSClients.client(for: files), timeout: timeout)
+        client.bearerToken = tlsValue(token, "GEAR_TOKEN")
+        return client
     }
 }
 

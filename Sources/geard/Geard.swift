@@ -155,7 +155,10 @@ struct Geard: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.message)
         }
-        let server = GearHTTPServer(agent: agent, logger: logger, policy: policies, audit: JournalAuditSink())
+        let delegation = try tls.map { tls in
+            DelegationVerifier(trust: { tls.tokenTrust }, ledger: try UsedTokenLedger(path: configuration.layout.usedTokens))
+        }
+        let server = GearHTTPServer(agent: agent, logger: logger, policy: policies, audit: JournalAuditSink(), delegation: delegation)
         let addresses = listenAddresses(logger: logger, tls: tls)
         guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen, --socket or --https") }
         let notifier = ServiceNotifier()

@@ -34,6 +34,8 @@ struct TLSTests {
             "certs init --out \(pki)",
             "certs issue node node1 --ip 127.0.0.1 --out \(pki)",
             "certs issue client root --role admin --out \(pki)",
+            "certs issue node node2 --out \(pki)",
+            "certs issue client orchestrator --role operator --out \(pki)",
             "certs issue client ci --role reader --out \(pki)",
             "certs issue client tenant-a --out \(pki)",
             "certs issue client lost --role admin --out \(pki)",
@@ -70,14 +72,20 @@ struct TLSTests {
 
     /// curl over HTTPS as `client` (a certificate name in the PKI, or nil for none).
     static func call(
-        _ setup: Setup, _ method: String, _ path: String, as client: String?, body: String? = nil, pki: String? = nil
-    ) throws
-        -> CurlAnswer
-    {
+        _ setup: Setup, _ method: String, _ path: String, as client: String?, body: String? = nil, pki: String? = nil, token: String? = nil
+    ) throws -> CurlAnswer {
         let dir = pki ?? setup.pki
         var options = "--cacert \(setup.pki)/ca.crt"
         if let client { options += " --cert \(dir)/\(client).crt --key \(dir)/\(client).key" }
-        return try curl(method, setup.base + path, body: body, options: options)
+        return try curl(method, setup.base + path, body: body, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [], options: options)
+    }
+
+    /// A token from the orchestrator (an operator) for node2 to call node1.
+    static func token(_ setup: Setup, _ arguments: String) throws -> String {
+        let result = try gear(
+            "token issue --cert \(setup.pki)/orchestrator.crt --key \(setup.pki)/orchestrator.key --holder cn:node2 \(arguments)")
+        guard result.status == 0 else { throw TestFailure("gear token issue: \(result.output)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static let sleeper = #"{"Runtime":"exec","Cmd":["/bin/sleep","1000"],"Started":true}"#
@@ -216,4 +224,57 @@ struct TLSTests {
         #expect(follower.isRunning)
         _ = try await setup.geard.client.delete(id, wait: 30)
     }
+
+    @Test func aDelegationTokenLetsOneNodeCallAnotherAndNothingMore() async throws {
+        let setup = try await Self.shared.value
+        let id = uniqueID("tls-tok")
+        #expect(try Self.call(setup, "PUT", "/container/\(id)?wait=30", as: "root", body: Self.sleeper).status == 200)
+        let pid = try await setup.geard.client.status(id).mainPID
+
+        // node2's own certificate names no role: alone it may do nothing.
+        #expect(try Self.call(setup, "GET", "/container/\(id)/status", as: "node2").status == 403)
+
+        let grant = "--op container.read --op container.restart --container 'tls-tok-*' --ttl 120"
+        let once = try Self.token(setup, "--audience node1 \(grant) --once")
+        let restart = try Self.call(setup, "POST", "/container/\(id)/restart?wait=30", as: "node2", token: once)
+        #expect(restart.status == 200, "\(restart.body)")
+        #expect(try await setup.geard.client.status(id).mainPID != pid)
+        let replay = try Self.call(setup, "POST", "/container/\(id)/restart", as: "node2", token: once)
+        #expect(replay.status == 401 && replay.body.contains("already used"), "\(replay.body)")
+
+        let reusable = try Self.token(setup, "--audience node1 \(grant)")
+        #expect(try Self.call(setup, "GET", "/container/\(id)/status", as: "node2", token: reusable).status == 200)
+        // Beyond the token: another operation, another container.
+        #expect(try Self.call(setup, "PUT", "/container/\(id)/stopped", as: "node2", token: reusable).status == 403)
+        #expect(try Self.call(setup, "GET", "/container/other/status", as: "node2", token: reusable).status == 403)
+
+        var tampered = Array(reusable)
+        tampered[tampered.count - 3] = tampered[tampered.count - 3] == "A" ? "B" : "A"
+        let refusals: [(String, String, String)] = [
+            (String(tampered), "node2", "signature"),
+            (reusable, "ci", "another holder"),
+            (try Self.token(setup, "--audience node9 \(grant)"), "node2", "not this node"),
+            (try Self.token(setup, "--audience node1 \(grant) --not-before \(Self.rfc3339(Date().addingTimeInterval(-3000)))"), "node2", "expired"),
+        ]
+        for (token, client, reason) in refusals {
+            let answer = try Self.call(setup, "GET", "/container/\(id)/status", as: client, token: token)
+            #expect(answer.status == 401 && answer.body.contains(reason), "\(reason): \(answer.status) \(answer.body)")
+        }
+
+        // The holder uses gear, as a node's tooling would.
+        let cli = try Self.gear(
+            "restart --wait --ca \(setup.pki)/ca.crt --cert \(setup.pki)/node2.crt --key \(setup.pki)/node2.key --token \(reusable) "
+                + "127.0.0.1:\(setup.httpsPort)/\(id)")
+        #expect(cli.status == 0, "\(cli.output)")
+        #expect(
+            try await eventually {
+                try sh(
+                    "journalctl --no-pager -o cat GEAR_AUDIT=1 GEAR_AUTH_DECISION=allow GEAR_CONTAINER=\(id) GEAR_AUTH_OPERATION=container.restart"
+                )
+                .output.contains("with token")
+            })
+        _ = try await setup.geard.client.delete(id, wait: 30)
+    }
+
+    static func rfc3339(_ date: Date) -> String { date.formatted(.iso8601) }
 }

@@ -5,6 +5,7 @@
 ///     {root}/env/{id}.env               podman environment files (mode 0600)
 ///     {root}/volumes/{id}/{name}        volumes
 ///     {root}/jobs/{id}.json             jobs, kept for a while after they end
+///     {root}/tokens-used.json           one-time delegation tokens already used, until they expire
 public struct StateLayout: Sendable, Hashable {
     public let root: String
     /// systemd's configuration directory, where links and `.wants` folders live.
@@ -29,6 +30,7 @@ public struct StateLayout: Sendable, Hashable {
     public var environments: String { root + "/env" }
     public var volumes: String { root + "/volumes" }
     public var jobs: String { root + "/jobs" }
+    public var usedTokens: String { root + "/tokens-used.json" }
 
     public var allDirectories: [String] { [root, containers, units, environments, volumes, jobs] }
 

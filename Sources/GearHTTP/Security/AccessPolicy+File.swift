@@ -81,7 +81,7 @@ extension AccessPolicy {
     }
 
     /// Operation names, with `*` (all) and `PREFIX.*` (all of a kind).
-    private static func operations(_ names: [String], role: String) throws(PolicyError) -> Set<Operation> {
+    static func operations(_ names: [String], role: String) throws(PolicyError) -> Set<Operation> {
         var result = Set<Operation>()
         for name in names {
             if name == "*" {

@@ -64,21 +64,34 @@ public struct Access: Sendable, Equatable {
     }
 
     public var entries: [Entry]
+    /// When set (a delegation token), nothing is allowed beyond what these entries (the issuer's) allow.
+    public var ceiling: [Entry]?
 
-    /// The roles, for logs: `operator[tenant-a-*]`.
-    public var roles: [String] {
-        entries.map { $0.containers == .all ? $0.role : "\($0.role)[\($0.containers)]" }
+    public init(entries: [Entry], ceiling: [Entry]? = nil) {
+        self.entries = entries
+        self.ceiling = ceiling
     }
 
-    /// The containers on which `operation` is allowed (`.none` when nowhere).
+    /// The roles, for logs: `operator[tenant-a-*]`; a token's within its issuer's: `token[web-*] within operator`.
+    public var roles: [String] {
+        func names(_ entries: [Entry]) -> [String] { entries.map { $0.containers == .all ? $0.role : "\($0.role)[\($0.containers)]" } }
+        guard let ceiling else { return names(entries) }
+        return names(entries).map { "\($0) within \(ceiling.isEmpty ? "nothing" : names(ceiling).joined(separator: "+"))" }
+    }
+
+    /// The containers on which `operation` is allowed (empty when nowhere).
     public func scope(of operation: Operation) -> ContainerScope {
-        entries.filter { $0.operations.contains(operation) }.reduce(ContainerScope.none) { $0.union($1.containers) }
+        func union(_ entries: [Entry]) -> ContainerScope {
+            entries.filter { $0.operations.contains(operation) }.reduce(ContainerScope.none) { $0.union($1.containers) }
+        }
+        guard let ceiling else { return union(entries) }
+        return union(entries).intersection(union(ceiling))
     }
 
     /// Whether `operation` is allowed on `container` (or, for operations on no container, at all).
     public func allows(_ operation: Operation, container: String?) -> Bool {
         let scope = scope(of: operation)
-        guard let container, operation.isContainerScoped else { return scope != .none }
+        guard let container, operation.isContainerScoped else { return !scope.isEmpty }
         return scope.contains(container)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GearAPI
 import GearCertificates
 import GearCore
@@ -5,14 +6,16 @@ import HTTPTypes
 import Hummingbird
 
 /// Decides every request from a certificate caller before its handler runs, so a refused request has read no
-/// body and queued no job: 401 without a valid identity, 403 when the identity may not do this (to this
-/// container). Runs after route matching (the route's pattern names the operation, `:id` the container) and
-/// fails closed on a route that names no operation. Callers of trusted local listeners pass through.
+/// body and queued no job: 401 without a valid identity (or with a bad delegation token), 403 when the identity
+/// may not do this (to this container). Runs after route matching (the route's pattern names the operation, `:id`
+/// the container) and fails closed on a route that names no operation. Callers of trusted local listeners pass
+/// through.
 struct AuthorizationMiddleware: RouterMiddleware {
     typealias Context = GearRequestContext
 
     let policy: PolicyStore
     let audit: any AuditSink
+    let delegation: DelegationVerifier?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let identity: PeerIdentity
@@ -22,7 +25,7 @@ struct AuthorizationMiddleware: RouterMiddleware {
         case .unauthenticated:
             throw AuthorizationError.unauthenticated("a verified client certificate is required")
         case .rejected(let peer, let reason):
-            record(peer, operation: nil, container: nil, allowed: false, reason: reason, roles: [], request: request, context: context)
+            record(Decision(identity: peer.description, fingerprint: peer.fingerprint, allowed: false, reason: reason), request, context)
             throw AuthorizationError.unauthenticated(reason)
         case .certificate(let peer):
             identity = peer
@@ -31,50 +34,103 @@ struct AuthorizationMiddleware: RouterMiddleware {
             // No route matched: the not-found answer tells nothing a caller may not know.
             return try await next(request, context)
         }
-        let access = policy.policy.access(for: identity)
-        guard let operation = Operation.of(method: request.method, path: path) else {
-            record(
-                identity, operation: nil, container: nil, allowed: false, reason: "route has no operation", roles: access.roles, request: request,
-                context: context)
+        let operation = Operation.of(method: request.method, path: path)
+        let container = path.hasPrefix("/container/{id}") ? context.parameters.get("id") : nil
+        var decision = Decision(identity: identity.description, fingerprint: identity.fingerprint, operation: operation, container: container)
+
+        var access: Access
+        var token: DelegationToken.Claims?
+        if let bearer = Self.bearerToken(request) {
+            guard let delegation else {
+                decision.reason = "this node accepts no delegation tokens"
+                record(decision, request, context)
+                throw AuthorizationError.unauthenticated(decision.reason)
+            }
+            do {
+                let verified = try await delegation.verify(bearer, holder: identity, policy: policy.policy)
+                access = verified.access
+                token = verified.claims
+                decision.identity = "\(identity) with token \(verified.claims.jti) from \(verified.issuer)"
+            } catch {
+                decision.reason = "\(error.message)"
+                record(decision, request, context)
+                throw error
+            }
+        } else {
+            access = policy.policy.access(for: identity)
+        }
+        decision.roles = access.roles
+        guard let operation else {
+            decision.reason = "the route has no operation"
+            record(decision, request, context)
             throw AuthorizationError.forbidden("\(request.method) \(path) is not open to certificate callers")
         }
-        let container = path.hasPrefix("/container/{id}") ? context.parameters.get("id") : nil
         guard access.allows(operation, container: container) else {
-            let reason: String
             if access.entries.isEmpty {
-                reason = "\(identity) has no role"
-            } else if let container, access.scope(of: operation) != .none {
-                reason = "\(operation) on \(container) is outside what \(access.roles.joined(separator: ", ")) allows"
+                decision.reason = "\(identity) has no role"
+            } else if let container, !access.scope(of: operation).isEmpty {
+                decision.reason = "\(operation) on \(container) is outside what \(access.roles.joined(separator: ", ")) allows"
             } else {
-                reason = "\(access.roles.joined(separator: ", ")) may not \(operation)"
+                decision.reason = "\(access.roles.joined(separator: ", ")) may not \(operation)"
             }
-            record(
-                identity, operation: operation, container: container, allowed: false, reason: reason, roles: access.roles, request: request,
-                context: context)
-            throw AuthorizationError.forbidden("\(identity): \(reason)")
+            record(decision, request, context)
+            throw AuthorizationError.forbidden("\(identity): \(decision.reason)")
         }
-        record(
-            identity, operation: operation, container: container, allowed: true, reason: "granted", roles: access.roles, request: request,
-            context: context)
+        if let token, let delegation {
+            do {
+                try delegation.consume(token)
+            } catch {
+                decision.reason = "\(error)"
+                record(decision, request, context)
+                throw error
+            }
+        }
+        decision.allowed = true
+        decision.reason = token == nil ? "granted" : "granted by token"
+        record(decision, request, context)
         var context = context
         context.containerScope = access.scope(of: operation)
         return try await next(request, context)
     }
 
-    private func record(
-        _ identity: PeerIdentity, operation: Operation?, container: String?, allowed: Bool, reason: String, roles: [String], request: Request,
-        context: Context
-    ) {
+    /// The token of `Authorization: Bearer TOKEN`.
+    static func bearerToken(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// What the audit trail records of one decision.
+    struct Decision {
+        var identity: String
+        var fingerprint: String
+        var operation: Operation? = nil
+        var container: String? = nil
+        var allowed = false
+        var reason = ""
+        var roles: [String] = []
+    }
+
+    private func record(_ decision: Decision, _ request: Request, _ context: Context) {
         audit.record(
             AuditRecord(
-                identity: identity.description, fingerprint: identity.fingerprint, operation: operation?.rawValue ?? "-", container: container,
-                requestID: context.requestID.rawValue, allowed: allowed, reason: reason, roles: roles, method: request.method.rawValue,
-                path: request.uri.path))
+                identity: decision.identity, fingerprint: decision.fingerprint, operation: decision.operation?.rawValue ?? "-",
+                container: decision.container, requestID: context.requestID.rawValue, allowed: decision.allowed, reason: decision.reason,
+                roles: decision.roles, method: request.method.rawValue, path: request.uri.path))
     }
 }
 
 /// A refusal: 401 (no valid identity) or 403 (not allowed).
-enum AuthorizationError: Error {
+enum AuthorizationError: Error, CustomStringConvertible {
     case unauthenticated(String)
     case forbidden(String)
+
+    var message: String {
+        switch self {
+        case .unauthenticated(let message), .forbidden(let message): message
+        }
+    }
+
+    var description: String { message }
 }

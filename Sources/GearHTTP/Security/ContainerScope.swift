@@ -1,8 +1,12 @@
 /// The containers a caller may act on: all, or those whose id matches one of a list of glob patterns
 /// (`tenant-a-*`, `web-?`).
-public enum ContainerScope: Sendable, Equatable, CustomStringConvertible {
+public indirect enum ContainerScope: Sendable, Equatable, CustomStringConvertible {
     case all
     case patterns([String])
+    /// The containers in both (a delegation token's patterns within its issuer's).
+    case both(ContainerScope, ContainerScope)
+    /// The containers in either.
+    case either(ContainerScope, ContainerScope)
 
     public static let none = ContainerScope.patterns([])
 
@@ -10,6 +14,19 @@ public enum ContainerScope: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .all: true
         case .patterns(let patterns): patterns.contains { Self.glob($0, matches: id) }
+        case .both(let a, let b): a.contains(id) && b.contains(id)
+        case .either(let a, let b): a.contains(id) || b.contains(id)
+        }
+    }
+
+    /// True when no container can be in the scope for certain (an intersection of patterns may be empty too:
+    /// this answers for what is known without enumerating ids).
+    public var isEmpty: Bool {
+        switch self {
+        case .all: false
+        case .patterns(let patterns): patterns.isEmpty
+        case .both(let a, let b): a.isEmpty || b.isEmpty
+        case .either(let a, let b): a.isEmpty && b.isEmpty
         }
     }
 
@@ -18,6 +35,19 @@ public enum ContainerScope: Sendable, Equatable, CustomStringConvertible {
         switch (self, other) {
         case (.all, _), (_, .all): .all
         case (.patterns(let a), .patterns(let b)): .patterns(a + b.filter { !a.contains($0) })
+        case (let a, let b) where a.isEmpty: b
+        case (let a, let b) where b.isEmpty: a
+        default: .either(self, other)
+        }
+    }
+
+    /// The intersection of two scopes.
+    public func intersection(_ other: ContainerScope) -> ContainerScope {
+        switch (self, other) {
+        case (.all, let b): b
+        case (let a, .all): a
+        case (let a, let b) where a.isEmpty || b.isEmpty: .none
+        default: .both(self, other)
         }
     }
 
@@ -25,6 +55,8 @@ public enum ContainerScope: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .all: "*"
         case .patterns(let patterns): patterns.joined(separator: ",")
+        case .both(let a, let b): "(\(a))&(\(b))"
+        case .either(let a, let b): "(\(a))|(\(b))"
         }
     }
 

@@ -13,21 +13,25 @@ public struct GearHTTPServer: Sendable {
     /// - Parameters:
     ///   - policy: what certificate callers may do.
     ///   - audit: where authorization decisions are recorded.
-    public init(agent: NodeAgent, logger: Logger, policy: PolicyStore = PolicyStore(policy: .default), audit: (any AuditSink)? = nil) {
+    ///   - delegation: checks delegation tokens; nil when this node accepts none.
+    public init(
+        agent: NodeAgent, logger: Logger, policy: PolicyStore = PolicyStore(policy: .default), audit: (any AuditSink)? = nil,
+        delegation: DelegationVerifier? = nil
+    ) {
         self.agent = agent
         self.logger = logger
-        self.routerResponder = Self.makeRouter(agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger)).buildResponder()
+        self.routerResponder = Self.makeRouter(agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger), delegation: delegation)
+            .buildResponder()
     }
 
     /// The routes, behind the middleware that checks request ids and maps errors, then the one that authorizes.
     static func makeRouter(
-        agent: NodeAgent, policy: PolicyStore = PolicyStore(policy: .default), audit: any AuditSink = LoggerAuditSink(logger: Logger(label: "geard"))
-    )
-        -> Router<GearRequestContext>
-    {
+        agent: NodeAgent, policy: PolicyStore = PolicyStore(policy: .default), audit: any AuditSink = LoggerAuditSink(logger: Logger(label: "geard")),
+        delegation: DelegationVerifier? = nil
+    ) -> Router<GearRequestContext> {
         let router = Router(context: GearRequestContext.self)
         router.add(middleware: APIMiddleware())
-        router.add(middleware: AuthorizationMiddleware(policy: policy, audit: audit))
+        router.add(middleware: AuthorizationMiddleware(policy: policy, audit: audit, delegation: delegation))
         ContainerRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)

@@ -118,7 +118,7 @@ public final class HTTPListener: Service, Sendable {
     static func bindUnixSocket(path: String, mode: UInt32) throws -> Int32 {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        var info = stat()
+        var info = Glibc.stat()
         if lstat(path, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFSOCK else {
                 throw ListenerError(message: "\(path) exists and is not a socket")

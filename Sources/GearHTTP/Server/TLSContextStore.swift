@@ -2,6 +2,7 @@ import Foundation
 import GearCertificates
 import NIOSSL
 import Synchronization
+import X509
 
 /// Where geard's HTTPS material lives.
 public struct TLSFiles: Sendable {
@@ -26,14 +27,23 @@ public struct TLSFiles: Sendable {
 /// context they were accepted with, so a reload never drops a live stream.
 public final class TLSContextStore: Sendable {
     public let files: TLSFiles
-    private let state: Mutex<(context: NIOSSLContext, denied: DenyList)>
+    private let state: Mutex<Loaded>
 
     public init(files: TLSFiles) throws {
         self.files = files
         self.state = Mutex(try Self.load(files))
     }
 
-    var current: (context: NIOSSLContext, denied: DenyList) { state.withLock { $0 } }
+    struct Loaded: Sendable {
+        var context: NIOSSLContext
+        var denied: DenyList
+        var trust: TokenTrust
+    }
+
+    var current: (context: NIOSSLContext, denied: DenyList) { state.withLock { ($0.context, $0.denied) } }
+
+    /// What delegation tokens are checked against (the CAs and this node's names), as last loaded.
+    public var tokenTrust: TokenTrust { state.withLock { $0.trust } }
 
     /// Reads every file again; on an error the material in force stays and the error is thrown.
     public func reload() throws {
@@ -43,27 +53,31 @@ public final class TLSContextStore: Sendable {
 
     /// TLS 1.2 or later, a client certificate chaining to the CAs required (the handshake fails without one),
     /// HTTP/2 and HTTP/1.1 by ALPN.
-    static func load(_ files: TLSFiles) throws -> (context: NIOSSLContext, denied: DenyList) {
+    static func load(_ files: TLSFiles) throws -> Loaded {
         func loading<T>(_ what: String, _ path: String, _ body: () throws -> T) throws -> T {
             do { return try body() } catch { throw TLSSetupError("cannot load the \(what) \(path): \(error)") }
         }
         let chain = try loading("certificate", files.certificate) { try NIOSSLCertificate.fromPEMFile(files.certificate) }
         guard !chain.isEmpty else { throw TLSSetupError("\(files.certificate) holds no certificate") }
         let key = try loading("key", files.key) { try NIOSSLPrivateKey(file: files.key, format: .pem) }
-        var roots: [NIOSSLCertificate] = []
+        var authorities: [NIOSSLCertificate] = []
         for path in files.certificateAuthorities {
-            roots += try loading("CA bundle", path) { try NIOSSLCertificate.fromPEMFile(path) }
+            authorities += try loading("CA bundle", path) { try NIOSSLCertificate.fromPEMFile(path) }
         }
-        guard !roots.isEmpty else { throw TLSSetupError("no CA certificate to verify clients against (--tls-ca)") }
+        guard !authorities.isEmpty else { throw TLSSetupError("no CA certificate to verify clients against (--tls-ca)") }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         configuration.certificateVerification = .noHostnameVerification
-        configuration.trustRoots = .certificates(roots)
+        configuration.trustRoots = .certificates(authorities)
         configuration.sendCANameList = true
         configuration.applicationProtocols = ["h2", "http/1.1"]
         let context = try loading("TLS configuration from", files.certificate) { try NIOSSLContext(configuration: configuration) }
         let denied = try files.denyList.map { path in try loading("deny list", path) { try DenyList(path: path) } } ?? DenyList(entries: [])
-        return (context, denied)
+        var roots: [Certificate] = []
+        for path in files.certificateAuthorities { roots += try PEMFiles.readCertificates(path) }
+        let node = try PeerIdentity(certificate: try PEMFiles.readCertificate(files.certificate))
+        let audiences = Set(node.dnsNames + [node.commonName].compactMap { $0 })
+        return Loaded(context: context, denied: denied, trust: TokenTrust(roots: roots, audiences: audiences))
     }
 }
 
