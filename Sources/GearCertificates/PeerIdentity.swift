@@ -1,10 +1,10 @@
-public import Crypto
+import Crypto
 public import Foundation
 import SwiftASN1
 public import X509
 
-/// Who a verified client certificate names: what authorization matches on. Built once per TLS connection from the
-/// leaf certificate the handshake verified.
+/// Who a caller is, for authorization: what a verified client certificate names (built once per TLS connection
+/// from the leaf certificate the handshake verified), or the user of a unix socket peer.
 public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public var commonName: String?
     public var organizationalUnits: [String]
@@ -15,6 +15,19 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     /// SHA-256 of the certificate's DER bytes, lower-case hex.
     public var fingerprint: String
     public var notValidAfter: Date
+    /// The user id of a unix socket peer (`SO_PEERCRED`); nil for certificates.
+    public var unixUser: UInt32?
+
+    /// A unix socket peer, by the credentials the kernel recorded at connect.
+    public init(unixUser uid: UInt32, group gid: UInt32, process pid: Int32) {
+        self.init(commonName: nil, serial: "", fingerprint: "")
+        self.unixUser = uid
+        self.unixGroup = gid
+        self.unixProcess = pid
+    }
+
+    public var unixGroup: UInt32?
+    public var unixProcess: Int32?
 
     public init(
         commonName: String?, organizationalUnits: [String] = [], dnsNames: [String] = [], uris: [String] = [], serial: String = "",
@@ -71,6 +84,7 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
 
     /// `CN=orchestrator-a, OU=operator, serial 5f…`: what logs and error messages show.
     public var description: String {
+        if let unixUser { return "uid \(unixUser) (pid \(unixProcess ?? 0))" }
         var parts: [String] = []
         if let commonName { parts.append("CN=\(commonName)") }
         parts += organizationalUnits.map { "OU=\($0)" }

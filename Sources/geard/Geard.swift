@@ -9,6 +9,10 @@ import ServiceLifecycle
 import SystemdBus
 import UnixSignals
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// geard: the node agent daemon. Parses flags, builds the agent and its listeners, and runs them.
 @main
 struct Geard: AsyncParsableCommand {
@@ -58,6 +62,12 @@ struct Geard: AsyncParsableCommand {
     @Option(name: .long, help: "The unix socket to serve on; 'none' for none.")
     var socket: String = GearAPI.defaultSocketPath
 
+    @Option(name: .customLong("socket-mode"), help: "The unix socket's mode, octal (root is admin; other users get what --policy grants uid:N).")
+    var socketMode: String = "0600"
+
+    @Option(name: .customLong("socket-group"), help: "The group that owns the unix socket (with --socket-mode 0660).")
+    var socketGroup: String?
+
     @Option(name: .customLong("state-dir"), help: "Where definitions, unit files, volumes and jobs are kept.")
     var stateDir: String = "/var/lib/gear"
 
@@ -93,6 +103,8 @@ struct Geard: AsyncParsableCommand {
         guard ["auto", "private", "system"].contains(bus) else { throw ValidationError("--bus must be auto, private or system") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        guard (UInt32(socketMode, radix: 8) ?? .max) <= 0o777 else { throw ValidationError("--socket-mode must be octal, like 0660") }
+        if let socketGroup { guard Self.groupID(socketGroup) != nil else { throw ValidationError("no group \(socketGroup)") } }
         for address in https {
             guard ListenAddress.parseTCP(address) != nil else { throw ValidationError("--https must be HOST:PORT, not '\(address)'") }
         }
@@ -106,6 +118,13 @@ struct Geard: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.message)
         }
+    }
+
+    /// A group's id, by name or number.
+    static func groupID(_ name: String) -> UInt32? {
+        if let number = UInt32(name) { return number }
+        guard let entry = getgrnam(name) else { return nil }
+        return entry.pointee.gr_gid
     }
 
     static func range(_ text: String, within bounds: ClosedRange<Int>) -> ClosedRange<Int>? {
@@ -221,7 +240,10 @@ struct Geard: AsyncParsableCommand {
             }
             result.append((address, .trusted))
         }
-        if socket != "none" { result.append((.unix(path: socket), .trusted)) }
+        if socket != "none" {
+            let mode = UInt32(socketMode, radix: 8) ?? 0o600
+            result.append((.unix(path: socket, mode: mode, group: socketGroup.flatMap(Self.groupID)), .trusted))
+        }
         return result
     }
 }

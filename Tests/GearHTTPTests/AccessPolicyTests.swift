@@ -108,3 +108,19 @@ import Testing
         #expect(throws: TLSSetupError.self) { try DenyList(path: path) }
     }
 }
+
+@Suite struct UnixPeerPolicyTests {
+    @Test func aUnixUserIsMatchedByUidOnly() throws {
+        let user = PeerIdentity(unixUser: 1000, group: 1000, process: 42)
+        #expect(try IdentityMatcher(parsing: "uid:1000").matches(user))
+        #expect(try !IdentityMatcher(parsing: "uid:1001").matches(user))
+        #expect(try !IdentityMatcher(parsing: "*").matches(user))
+        #expect(try !IdentityMatcher(parsing: "serial:0").matches(user))
+        #expect(throws: PolicyError.self) { try IdentityMatcher(parsing: "uid:alice") }
+        let policy = try AccessPolicy(json: Data(#"{"grants": [{"identity": "uid:1000", "role": "reader"}]}"#.utf8))
+        #expect(policy.access(for: user).allows(.containerRead, container: "web"))
+        #expect(!policy.access(for: user).allows(.containerStop, container: "web"))
+        #expect(AccessPolicy.default.access(for: user).entries.isEmpty)
+        #expect(user.description == "uid 1000 (pid 42)")
+    }
+}

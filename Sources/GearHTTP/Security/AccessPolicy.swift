@@ -96,10 +96,10 @@ public struct Access: Sendable, Equatable {
     }
 }
 
-/// Matches certificate identities: `cn:NAME`, `ou:NAME`, `dns:NAME`, `uri:URI`, `serial:HEX`,
-/// `fingerprint:HEX` (SHA-256 of the certificate; colons allowed), or `*` for any verified certificate.
+/// Matches identities: `cn:NAME`, `ou:NAME`, `dns:NAME`, `uri:URI`, `serial:HEX`, `fingerprint:HEX` (SHA-256 of
+/// the certificate; colons allowed), `*` for any verified certificate, or `uid:N` for a unix socket user.
 public struct IdentityMatcher: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case any = "*", cn, ou, dns, uri, serial, fingerprint }
+    public enum Kind: String, Sendable { case any = "*", cn, ou, dns, uri, serial, fingerprint, uid }
     public var kind: Kind
     public var value: String
 
@@ -110,7 +110,7 @@ public struct IdentityMatcher: Sendable, Equatable, CustomStringConvertible {
             return
         }
         guard let colon = text.firstIndex(of: ":"), let kind = Kind(rawValue: String(text[..<colon]).lowercased()), kind != .any else {
-            throw PolicyError("identity '\(text)' must be cn:, ou:, dns:, uri:, serial: or fingerprint: followed by a value, or *")
+            throw PolicyError("identity '\(text)' must be cn:, ou:, dns:, uri:, serial:, fingerprint: or uid: followed by a value, or *")
         }
         var value = String(text[text.index(after: colon)...])
         if kind == .serial || kind == .fingerprint {
@@ -119,6 +119,7 @@ public struct IdentityMatcher: Sendable, Equatable, CustomStringConvertible {
                 throw PolicyError("identity '\(text)': \(kind.rawValue) must be hexadecimal")
             }
         }
+        if kind == .uid { guard UInt32(value) != nil else { throw PolicyError("identity '\(text)': uid must be a number") } }
         guard !value.isEmpty else { throw PolicyError("identity '\(text)' has an empty value") }
         self.kind = kind
         self.value = value
@@ -126,12 +127,13 @@ public struct IdentityMatcher: Sendable, Equatable, CustomStringConvertible {
 
     public func matches(_ identity: PeerIdentity) -> Bool {
         switch kind {
-        case .any: true
+        case .any: identity.unixUser == nil  // any certificate; unix users are named one by one
+        case .uid: identity.unixUser.map(String.init) == value
         case .cn: identity.commonName == value
         case .ou: identity.organizationalUnits.contains(value)
         case .dns: identity.dnsNames.contains(value)
         case .uri: identity.uris.contains(value)
-        case .serial: identity.serial.drop { $0 == "0" } == value.drop { $0 == "0" }
+        case .serial: identity.unixUser == nil && identity.serial.drop { $0 == "0" } == value.drop { $0 == "0" }
         case .fingerprint: identity.fingerprint == value
         }
     }

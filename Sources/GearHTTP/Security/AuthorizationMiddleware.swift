@@ -41,8 +41,8 @@ struct AuthorizationMiddleware: RouterMiddleware {
         var access: Access
         var token: DelegationToken.Claims?
         if let bearer = Self.bearerToken(request) {
-            guard let delegation else {
-                decision.reason = "this node accepts no delegation tokens"
+            guard let delegation, identity.unixUser == nil else {
+                decision.reason = identity.unixUser == nil ? "this node accepts no delegation tokens" : "delegation tokens are presented over HTTPS"
                 record(decision, request, context)
                 throw AuthorizationError.unauthenticated(decision.reason)
             }

@@ -43,9 +43,20 @@ public final class HTTPListener: Service, Sendable {
     public func run() async throws {
         switch security {
         case .trusted:
-            let http = HTTP1Channel(
+            // TCP callers share one responder; a unix socket's callers are told apart by their peer credentials.
+            let local = HTTP1Channel(
                 responder: responderFactory(.local(listener: address.description)), configuration: .init(idleTimeout: Self.idleTimeout))
-            try await serve(setup: { http.setup(channel: $0, logger: self.logger) }, handle: { await http.handle(value: $0, logger: self.logger) })
+            try await serve(
+                setup: { channel in
+                    guard case .unixDomainSocket = channel.localAddress else {
+                        return local.setup(channel: channel, logger: self.logger).map { (local, $0) }
+                    }
+                    return self.peerCaller(channel).flatMap { caller in
+                        let http = HTTP1Channel(responder: self.responderFactory(caller), configuration: .init(idleTimeout: Self.idleTimeout))
+                        return http.setup(channel: channel, logger: self.logger).map { (http, $0) }
+                    }
+                },
+                handle: { http, value in await http.handle(value: value, logger: self.logger) })
         case .mutualTLS(let store):
             try await serve(
                 setup: { channel in self.setUpTLS(channel, store: store) },
@@ -81,8 +92,8 @@ public final class HTTPListener: Service, Sendable {
         switch address {
         case .tcp(let host, let port):
             server = try await bootstrap.bind(host: host, port: port, childChannelInitializer: setup)
-        case .unix(let path, let mode):
-            let fd = try Self.bindUnixSocket(path: path, mode: mode)
+        case .unix(let path, let mode, let group):
+            let fd = try Self.bindUnixSocket(path: path, mode: mode, group: group)
             server = try await bootstrap.bind(fd, childChannelInitializer: setup)
         case .activated(let fd, _):
             server = try await bootstrap.bind(fd, childChannelInitializer: setup)
@@ -110,19 +121,16 @@ public final class HTTPListener: Service, Sendable {
         } onGracefulShutdown: {
             quiescing.initiateShutdown(promise: group.next().makePromise(of: Void.self))
         }
-        if case .unix(let path, _) = address { unlink(path) }
+        if case .unix(let path, _, _) = address { unlink(path) }
     }
 
     /// Creates, binds and listens on a unix socket whose mode is set before it appears in the file system
     /// (Linux takes the socket file's mode from the socket inode at bind), so it is never briefly open to all.
-    static func bindUnixSocket(path: String, mode: UInt32) throws -> Int32 {
+    static func bindUnixSocket(path: String, mode: UInt32, group: UInt32? = nil) throws -> Int32 {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        var info = Glibc.stat()
-        if lstat(path, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFSOCK else {
-                throw ListenerError(message: "\(path) exists and is not a socket")
-            }
+        if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType {
+            guard type == .typeSocket else { throw ListenerError(message: "\(path) exists and is not a socket") }
             unlink(path)
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -141,6 +149,9 @@ public final class HTTPListener: Service, Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
             guard r == 0 else { throw ListenerError(message: "bind \(path): \(String(cString: strerror(errno)))") }
+            if let group, chown(path, uid_t.max, gid_t(group)) != 0 {
+                throw ListenerError(message: "chown \(path) to group \(group): \(String(cString: strerror(errno)))")
+            }
             guard chmod(path, mode_t(mode)) == 0, listen(fd, 512) == 0 else {
                 throw ListenerError(message: "listen \(path): \(String(cString: strerror(errno)))")
             }
