@@ -59,6 +59,9 @@ struct Geard: AsyncParsableCommand {
     @Option(name: .long, help: "An access policy (JSON) mapping certificate identities to roles and container patterns.")
     var policy: String?
 
+    @Option(name: .long, help: "Which authorization decisions go to the journal: all, changes (refusals and allowed changes) or denials.")
+    var audit: String = "all"
+
     @Option(name: .long, help: "The unix socket to serve on; 'none' for none.")
     var socket: String = GearAPI.defaultSocketPath
 
@@ -103,6 +106,7 @@ struct Geard: AsyncParsableCommand {
         guard ["auto", "private", "system"].contains(bus) else { throw ValidationError("--bus must be auto, private or system") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        guard AuditLevel(rawValue: audit) != nil else { throw ValidationError("--audit must be all, changes or denials") }
         guard (UInt32(socketMode, radix: 8) ?? .max) <= 0o777 else { throw ValidationError("--socket-mode must be octal, like 0660") }
         if let socketGroup { guard Self.groupID(socketGroup) != nil else { throw ValidationError("no group \(socketGroup)") } }
         for address in https {
@@ -177,7 +181,9 @@ struct Geard: AsyncParsableCommand {
         let delegation = try tls.map { tls in
             DelegationVerifier(trust: { tls.tokenTrust }, ledger: try UsedTokenLedger(path: configuration.layout.usedTokens))
         }
-        let server = GearHTTPServer(agent: agent, logger: logger, policy: policies, audit: JournalAuditSink(), delegation: delegation)
+        let server = GearHTTPServer(
+            agent: agent, logger: logger, policy: policies, audit: JournalAuditSink(), delegation: delegation,
+            auditLevel: AuditLevel(rawValue: audit) ?? .all)
         let addresses = listenAddresses(logger: logger, tls: tls)
         guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen, --socket or --https") }
         let notifier = ServiceNotifier()

@@ -124,6 +124,15 @@ import Testing
         }
     }
 
+    @Test func auditLevels() {
+        #expect(AuditLevel.all.records(allowed: true, operation: .containerRead))
+        #expect(!AuditLevel.changes.records(allowed: true, operation: .containerRead))
+        #expect(AuditLevel.changes.records(allowed: true, operation: .containerStop))
+        #expect(AuditLevel.changes.records(allowed: false, operation: .containerRead))
+        #expect(!AuditLevel.denials.records(allowed: true, operation: .containerStop))
+        #expect(AuditLevel.denials.records(allowed: false, operation: nil))
+    }
+
     @Test func everyRouteNamesAnOperation() throws {
         let agent = NodeAgent(
             configuration: AgentConfiguration(layout: try StateLayout(root: root)), systemd: systemd, logger: Logger(label: "test"))

@@ -14,6 +14,24 @@ public struct AuditRecord: Sendable {
     public var path: String
 }
 
+/// Which decisions are recorded.
+public enum AuditLevel: String, Sendable, CaseIterable {
+    /// Every decision.
+    case all
+    /// Refusals, and allowed operations that change something (reads that were allowed are not recorded).
+    case changes
+    /// Refusals only.
+    case denials
+
+    func records(allowed: Bool, operation: Operation?) -> Bool {
+        switch self {
+        case .all: true
+        case .changes: !allowed || !(operation.map { Operation.reads.contains($0) } ?? false)
+        case .denials: !allowed
+        }
+    }
+}
+
 /// Where authorization decisions go. geard sends them to the journal with structured fields; tests keep them.
 public protocol AuditSink: Sendable {
     func record(_ record: AuditRecord)

@@ -16,6 +16,7 @@ struct AuthorizationMiddleware: RouterMiddleware {
     let policy: PolicyStore
     let audit: any AuditSink
     let delegation: DelegationVerifier?
+    var level: AuditLevel = .all
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let identity: PeerIdentity
@@ -113,6 +114,7 @@ struct AuthorizationMiddleware: RouterMiddleware {
     }
 
     private func record(_ decision: Decision, _ request: Request, _ context: Context) {
+        guard level.records(allowed: decision.allowed, operation: decision.operation) else { return }
         audit.record(
             AuditRecord(
                 identity: decision.identity, fingerprint: decision.fingerprint, operation: decision.operation?.rawValue ?? "-",

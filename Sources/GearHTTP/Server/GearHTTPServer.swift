@@ -16,22 +16,23 @@ public struct GearHTTPServer: Sendable {
     ///   - delegation: checks delegation tokens; nil when this node accepts none.
     public init(
         agent: NodeAgent, logger: Logger, policy: PolicyStore = PolicyStore(policy: .default), audit: (any AuditSink)? = nil,
-        delegation: DelegationVerifier? = nil
+        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all
     ) {
         self.agent = agent
         self.logger = logger
-        self.routerResponder = Self.makeRouter(agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger), delegation: delegation)
-            .buildResponder()
+        self.routerResponder = Self.makeRouter(
+            agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger), delegation: delegation, auditLevel: auditLevel
+        ).buildResponder()
     }
 
     /// The routes, behind the middleware that checks request ids and maps errors, then the one that authorizes.
     static func makeRouter(
         agent: NodeAgent, policy: PolicyStore = PolicyStore(policy: .default), audit: any AuditSink = LoggerAuditSink(logger: Logger(label: "geard")),
-        delegation: DelegationVerifier? = nil
+        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all
     ) -> Router<GearRequestContext> {
         let router = Router(context: GearRequestContext.self)
         router.add(middleware: APIMiddleware())
-        router.add(middleware: AuthorizationMiddleware(policy: policy, audit: audit, delegation: delegation))
+        router.add(middleware: AuthorizationMiddleware(policy: policy, audit: audit, delegation: delegation, level: auditLevel))
         ContainerRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)

@@ -48,7 +48,7 @@ extension HTTPListener {
                     return http.setup(channel: channel, logger: logger).map { .http2(http, $0) }
                 case .negotiated("http/1.1"), .fallback:
                     let http = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: Self.idleTimeout))
-                    return http.setup(channel: channel, logger: logger).map { .http1(http, $0) }
+                    return http.setupWithHTTP10(channel: channel, logger: logger).map { .http1(http, $0) }
                 case .negotiated(let other):
                     return channel.close().flatMapThrowing { throw TLSSetupError("the client negotiated \(other)") }
                 }

@@ -49,11 +49,11 @@ public final class HTTPListener: Service, Sendable {
             try await serve(
                 setup: { channel in
                     guard case .unixDomainSocket = channel.localAddress else {
-                        return local.setup(channel: channel, logger: self.logger).map { (local, $0) }
+                        return local.setupWithHTTP10(channel: channel, logger: self.logger).map { (local, $0) }
                     }
                     return self.peerCaller(channel).flatMap { caller in
                         let http = HTTP1Channel(responder: self.responderFactory(caller), configuration: .init(idleTimeout: Self.idleTimeout))
-                        return http.setup(channel: channel, logger: self.logger).map { (http, $0) }
+                        return http.setupWithHTTP10(channel: channel, logger: self.logger).map { (http, $0) }
                     }
                 },
                 handle: { http, value in await http.handle(value: value, logger: self.logger) })
