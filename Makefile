@@ -7,10 +7,10 @@
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
                curl openssl iproute2 util-linux procps wrk hyperfine bc
-BENCH_PACKAGES = nginx-light apache2-utils
+BENCH_PACKAGES = nginx-light apache2-utils python3
 SANDBOX = contrib/sandbox/gear-sandbox
 
-.PHONY: all deps build build-tests run test unit-tests integration-tests lint format bench clean
+.PHONY: all deps build build-tests run test unit-tests integration-tests lint format bench clean openapi
 
 all: build
 
@@ -53,6 +53,9 @@ bench: deps
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	$(SWIFT) build -c release
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- bench/run-all.sh
+
+openapi:
+	contrib/embed-openapi.sh
 
 clean:
 	rm -rf .build

@@ -1,5 +1,5 @@
 #!/bin/bash
-# GET /node and GET /healthz under load: 100 installed containers, wrk with 64 connections for 15 s at a fixed
+# GET /node, /healthz and /metrics under load: 100 installed containers, wrk with 64 connections for 15 s at a fixed
 # 1,000 requests/s and at saturation. Runs inside the sandbox (make bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ start_geard $port /var/lib/gear-bench-node
 install_containers $port nd "$COUNT" '{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true,"Memory":"16M","CPUs":0.1}'
 machine
 curl -s "127.0.0.1:$port/node" > /dev/null
-for path in /node /healthz; do
+for path in /node /healthz /metrics; do
     cat > "$RESULTS/rate.lua" <<LUA
 delay = function() return 64 end
 LUA

@@ -3,8 +3,10 @@ import GearAPI
 import GearCore
 import GearHTTP
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import SystemdBus
 import UnixSignals
@@ -151,6 +153,8 @@ struct Geard: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "geard")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetrics.factory(registry: registry))
         var configuration = AgentConfiguration(layout: try StateLayout(root: stateDir, systemdUnitDirectory: unitDir))
         let ports = Self.range(portRange, within: 1...65535)!
         configuration.portRange = ports
@@ -183,7 +187,7 @@ struct Geard: AsyncParsableCommand {
         }
         let server = GearHTTPServer(
             agent: agent, logger: logger, policy: policies, audit: JournalAuditSink(), delegation: delegation,
-            auditLevel: AuditLevel(rawValue: audit) ?? .all)
+            auditLevel: AuditLevel(rawValue: audit) ?? .all, metrics: registry)
         let addresses = listenAddresses(logger: logger, tls: tls)
         guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen, --socket or --https") }
         let notifier = ServiceNotifier()

@@ -28,6 +28,12 @@ import Testing
         #expect(documented == served)
     }
 
+    /// geard serves docs/openapi.json as it is (`make openapi` embeds it).
+    @Test func theServedDocumentIsTheFile() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/openapi.json")
+        #expect(try String(contentsOf: file, encoding: .utf8) == OpenAPIDocument.json + "\n", "run make openapi")
+    }
+
     /// Each operation's `x-gear-operation` is the operation authorization uses for its route.
     @Test func theDocumentNamesEachRoutesOperation() throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/openapi.json")

@@ -168,6 +168,9 @@ struct TLSTests {
             "curl -s -o /dev/null -w '%{http_version} %{http_code}' --http1.1 --cacert \(setup.pki)/ca.crt --cert \(setup.pki)/ci.crt "
                 + "--key \(setup.pki)/ci.key \(setup.base)/node")
         #expect(http1.output == "1.1 200")
+        _ = try Self.call(setup, "GET", "/node", as: nil)  // a handshake without a certificate fails
+        let metrics = try curl("GET", "http://127.0.0.1:\(setup.geard.port)/metrics").body
+        #expect(metrics.contains(#"gear_tls_handshakes_total{result="http2"}"#) && metrics.contains(#"gear_tls_handshakes_total{result="failed"}"#))
         let connect =
             "openssl s_client -connect 127.0.0.1:\(setup.httpsPort) -cert \(setup.pki)/ci.crt -key \(setup.pki)/ci.key -CAfile \(setup.pki)/ca.crt"
         for old in ["-tls1", "-tls1_1"] {

@@ -52,6 +52,7 @@ public actor NodeAgent {
     let systemd: any SystemdControl
     let renderer: UnitRenderer
     let reloader: ReloadCoalescer
+    let metrics = AgentMetrics()
     let jobStore: JobStore
     let logger: Logger
     let portAllocator: PortAllocator
@@ -149,6 +150,7 @@ public actor NodeAgent {
         }
         markReady(container)
         schedule()
+        metrics.update(queued: queuedCount, running: runningCount)
         return Submission(job: records[id]?.job ?? job, ports: ports, replayed: false)
     }
 
@@ -211,6 +213,8 @@ public actor NodeAgent {
         activeContainers.remove(record.container)
         markReady(record.container)
         schedule()
+        metrics.update(queued: queuedCount, running: runningCount)
+        metrics.finished(record.job)
         for (_, waiter) in waiters.removeValue(forKey: id) ?? [:] {
             waiter.timer?.cancel()
             waiter.continuation.resume(returning: record.job)

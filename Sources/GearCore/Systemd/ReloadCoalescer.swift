@@ -1,3 +1,5 @@
+import CoreMetrics
+
 /// Turns a burst of "please daemon-reload" requests into as few `Reload` calls as correctness allows.
 ///
 /// A caller that changed unit files needs a reload that *starts after* its change. Callers that arrive while a
@@ -21,6 +23,7 @@ public actor ReloadCoalescer {
     public func reloadNow() async throws {
         guard coalesce else {
             reloads += 1
+            AgentMetrics.reloads.increment()
             try await reload()
             return
         }
@@ -35,6 +38,7 @@ public actor ReloadCoalescer {
         let batch = waiting
         waiting.removeAll()
         reloads += 1
+        AgentMetrics.reloads.increment()
         Task {
             let result: Result<Void, any Error>
             do {

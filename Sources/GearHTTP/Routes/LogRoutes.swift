@@ -3,6 +3,7 @@ import GearAPI
 import GearCore
 import HTTPTypes
 import Hummingbird
+import Metrics
 import NIOCore
 import SystemdJournal
 
@@ -32,6 +33,8 @@ struct LogRoutes {
         if format == .sse { headers[HTTPField.Name("X-Accel-Buffering")!] = "no" }
         let live = context.liveConnection
         let body = ResponseBody { writer in
+            Self.openStreams.increment()
+            defer { Self.openStreams.decrement() }
             if live && query.follow {
                 // A follower that has nothing to send would not notice a client that went away: end it when
                 // the connection's inbound side closes.
@@ -48,6 +51,9 @@ struct LogRoutes {
 }
 
 extension LogRoutes {
+    /// Log streams being written now (followed or not).
+    static let openStreams = Meter(label: "gear_log_streams_open")
+
     /// Writes the stream's batches as they come. Awaiting each write is the backpressure: nothing more is read
     /// from the journal while the client is slow.
     static func pump(_ stream: LogStream, _ format: LogFormat, _ writer: inout some ResponseBodyWriter) async throws {

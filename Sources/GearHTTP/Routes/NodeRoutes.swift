@@ -1,8 +1,10 @@
 import GearAPI
 import GearCore
 import Hummingbird
+import NIOCore
 
-/// `/node`, `/healthz`, `/readyz`: the node's capacity and geard's health, for schedulers and supervisors.
+/// `/node`, `/healthz`, `/readyz`: the node's capacity and geard's health, for schedulers and supervisors; and
+/// `/openapi.json`, the API's description.
 struct NodeRoutes {
     let agent: NodeAgent
 
@@ -10,6 +12,11 @@ struct NodeRoutes {
         router.get("/node", use: node)
         router.get("/healthz", use: healthz)
         router.get("/readyz", use: readyz)
+        router.get("/openapi.json", use: openAPI)
+    }
+
+    @Sendable func openAPI(_ request: Request, context: GearRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
 
     @Sendable func node(_ request: Request, context: GearRequestContext) async throws -> Response {

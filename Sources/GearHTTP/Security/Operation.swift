@@ -18,21 +18,22 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let logsRead = Operation(rawValue: "logs.read")
     public static let jobsRead = Operation(rawValue: "jobs.read")
     public static let nodeRead = Operation(rawValue: "node.read")
+    public static let metricsRead = Operation(rawValue: "metrics.read")
 
     /// Every operation geard knows.
     public static let all: [Operation] = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
-        .logsRead, .jobsRead, .nodeRead,
+        .logsRead, .jobsRead, .nodeRead, .metricsRead,
     ]
 
     /// Operations that only read.
-    public static let reads: Set<Operation> = [.containerRead, .containerList, .logsRead, .jobsRead, .nodeRead]
+    public static let reads: Set<Operation> = [.containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead]
 
     /// The lifecycle of containers (what `operator` adds to `reader`).
     public static let lifecycle: Set<Operation> = [.containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart]
 
     /// Whether a grant's container patterns apply: the operation acts on one container (or lists them).
-    public var isContainerScoped: Bool { self != .nodeRead }
+    public var isContainerScoped: Bool { self != .nodeRead && self != .metricsRead }
 
     /// The operation of each route, by method and the router's path pattern.
     static let route: [String: Operation] = [
@@ -51,6 +52,8 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         "GET /node": .nodeRead,
         "GET /healthz": .nodeRead,
         "GET /readyz": .nodeRead,
+        "GET /openapi.json": .nodeRead,
+        "GET /metrics": .metricsRead,
     ]
 
     /// The operation of a matched route (HEAD reads like GET).

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 public import Logging
 import NIOCore
+public import Prometheus
 
 /// geard's HTTP API: the router over a `NodeAgent`, served on any number of listeners.
 public struct GearHTTPServer: Sendable {
@@ -16,27 +17,31 @@ public struct GearHTTPServer: Sendable {
     ///   - delegation: checks delegation tokens; nil when this node accepts none.
     public init(
         agent: NodeAgent, logger: Logger, policy: PolicyStore = PolicyStore(policy: .default), audit: (any AuditSink)? = nil,
-        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all
+        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
         self.agent = agent
         self.logger = logger
         self.routerResponder = Self.makeRouter(
-            agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger), delegation: delegation, auditLevel: auditLevel
+            agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger), delegation: delegation, auditLevel: auditLevel,
+            metrics: metrics
         ).buildResponder()
     }
 
     /// The routes, behind the middleware that checks request ids and maps errors, then the one that authorizes.
     static func makeRouter(
         agent: NodeAgent, policy: PolicyStore = PolicyStore(policy: .default), audit: any AuditSink = LoggerAuditSink(logger: Logger(label: "geard")),
-        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all
+        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) -> Router<GearRequestContext> {
         let router = Router(context: GearRequestContext.self)
+        // Outermost, so that it counts every answer with its final status (errors included).
+        router.add(middleware: MetricsMiddleware<GearRequestContext>())
         router.add(middleware: APIMiddleware())
         router.add(middleware: AuthorizationMiddleware(policy: policy, audit: audit, delegation: delegation, level: auditLevel))
         ContainerRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)
         NodeRoutes(agent: agent).register(on: router)
+        MetricsRoutes(registry: metrics).register(on: router)
         return router
     }
 

@@ -2,6 +2,7 @@ import GearCertificates
 import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -28,6 +29,13 @@ enum NegotiatedConnection: Sendable {
 }
 
 extension HTTPListener {
+    /// TLS handshakes by outcome: `gear_tls_handshakes_total{result="http2"|"http1"|"failed"}`.
+    static let handshakes = (
+        http1: Counter(label: "gear_tls_handshakes_total", dimensions: [("result", "http1")]),
+        http2: Counter(label: "gear_tls_handshakes_total", dimensions: [("result", "http2")]),
+        failed: Counter(label: "gear_tls_handshakes_total", dimensions: [("result", "failed")])
+    )
+
     /// Adds TLS to a new connection; once the handshake is done (ALPN answers), reads the caller from the
     /// verified client certificate and sets the connection up for HTTP/2 or HTTP/1.1 with a responder bound to
     /// that caller. A client that does not finish its handshake in time is disconnected.
@@ -55,7 +63,14 @@ extension HTTPListener {
             }
             try channel.pipeline.syncOperations.addHandler(negotiation)
             let deadline = channel.eventLoop.scheduleTask(in: Self.handshakeTimeout) { channel.close(promise: nil) }
-            negotiation.protocolNegotiationResult.whenComplete { _ in deadline.cancel() }
+            negotiation.protocolNegotiationResult.whenComplete { result in
+                deadline.cancel()
+                switch result {
+                case .success(.http1): Self.handshakes.http1.increment()
+                case .success(.http2): Self.handshakes.http2.increment()
+                case .failure: Self.handshakes.failed.increment()
+                }
+            }
             return negotiation.protocolNegotiationResult
         }
     }
