@@ -6,11 +6,11 @@
 
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
-               curl openssl iproute2 util-linux procps wrk hyperfine bc
+               curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv
 BENCH_PACKAGES = nginx-light apache2-utils python3
 SANDBOX = contrib/sandbox/gear-sandbox
 
-.PHONY: all deps build build-tests run test unit-tests integration-tests lint format bench clean openapi
+.PHONY: all deps build build-tests run test unit-tests integration-tests api-fuzz-deps lint format bench clean openapi
 
 all: build
 
@@ -39,8 +39,12 @@ test: build-tests unit-tests integration-tests lint
 unit-tests:
 	$(SWIFT) test --skip-build --filter 'GearAPITests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests'
 
-integration-tests:
+integration-tests: api-fuzz-deps
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- contrib/sandbox/integration-tests.sh
+
+api-fuzz-deps:
+	@[ -x .build/schemathesis-venv/bin/schemathesis ] || { python3 -m venv .build/schemathesis-venv && \
+		.build/schemathesis-venv/bin/pip install -q --disable-pip-version-check schemathesis; }
 
 lint:
 	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests bench

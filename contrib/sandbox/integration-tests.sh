@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs inside the sandbox (see `make test`): builds the test image, then runs the integration tests against the
-# real geard binary, one test at a time, and then the README's curl walkthrough.
+# real geard binary, one test at a time, then the README's curl walkthrough and schemathesis against the OpenAPI
+# document.
 set -eu
 cd "$(dirname "$0")/../.."
 contrib/sandbox/prepare-image.sh
@@ -9,4 +10,5 @@ export GEARD_BIN="$PWD/.build/debug/geard" GEAR_BIN="$PWD/.build/debug/gear"
 swift test --skip-build --no-parallel --filter "${GEAR_TEST_FILTER:-IntegrationTests}"
 if [ -z "${GEAR_TEST_FILTER:-}" ]; then
     contrib/sandbox/readme-walkthrough.sh
+    contrib/sandbox/api-fuzz.sh
 fi
