@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
     echo '/// The OpenAPI 3.1 document of the API, as docs/openapi.json holds it.'
     echo 'enum OpenAPIDocument {'
     echo '    static let json = ##"""'
-    cat docs/openapi.json
-    echo '"""##'
+    sed 's/^/        /' docs/openapi.json
+    echo '        """##'
     echo '}'
 } > Sources/GearHTTP/Rendering/OpenAPIDocument.swift

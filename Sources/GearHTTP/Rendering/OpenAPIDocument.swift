@@ -3,2543 +3,2543 @@
 /// The OpenAPI 3.1 document of the API, as docs/openapi.json holds it.
 enum OpenAPIDocument {
     static let json = ##"""
-{
-  "openapi": "3.1.0",
-  "info": {
-    "title": "geard",
-    "version": "0.1.0",
-    "description": "The gear node agent: containers run by systemd, every change a job. See docs/api.md."
-  },
-  "servers": [
-    {
-      "url": "http://127.0.0.1:43273",
-      "description": "plain HTTP on loopback: a local caller, may do everything"
-    },
-    {
-      "url": "https://{node}:43274",
-      "description": "HTTPS with a client certificate; what it may do follows its role (docs/security.md)",
-      "variables": {
-        "node": {
-          "default": "node1"
-        }
-      }
-    }
-  ],
-  "paths": {
-    "/container/{id}": {
-      "parameters": [
         {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+          "openapi": "3.1.0",
+          "info": {
+            "title": "geard",
+            "version": "0.1.0",
+            "description": "The gear node agent: containers run by systemd, every change a job. See docs/api.md."
           },
-          "description": "Container id"
-        }
-      ],
-      "put": {
-        "operationId": "installContainer",
-        "summary": "Install or replace a container",
-        "x-gear-operation": "container.install",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
+          "servers": [
+            {
+              "url": "http://127.0.0.1:43273",
+              "description": "plain HTTP on loopback: a local caller, may do everything"
             },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "wait",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "number",
-              "minimum": 0,
-              "maximum": 600
-            },
-            "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
-          },
-          {
-            "name": "Prefer",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "example": "wait=30"
-            },
-            "description": "RFC 7240 wait=N"
-          }
-        ],
-        "requestBody": {
-          "required": true,
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/InstallRequest"
-              }
-            }
-          }
-        },
-        "responses": {
-          "200": {
-            "description": "The job succeeded (after a wait)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              },
-              "X-PortMapping": {
-                "schema": {
-                  "type": "string",
-                  "example": "8080:4000"
-                },
-                "description": "internal:external, comma-separated"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "202": {
-            "description": "The job is accepted (queued or running)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              },
-              "X-PortMapping": {
-                "schema": {
-                  "type": "string",
-                  "example": "8080:4000"
-                },
-                "description": "internal:external, comma-separated"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id, body, request id or wait",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "No such path",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "409": {
-            "description": "Port conflict, ports exhausted, or request id conflict",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "413": {
-            "description": "Body over 1 MiB",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "The job failed: the unit did not reach the requested state (body includes the job)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "500": {
-            "description": "systemd refused a call, or the job was interrupted",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "507": {
-            "description": "No space left for the state directory",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      },
-      "delete": {
-        "operationId": "deleteContainer",
-        "summary": "Delete a container (succeeds when it is not installed)",
-        "x-gear-operation": "container.delete",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "wait",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "number",
-              "minimum": 0,
-              "maximum": 600
-            },
-            "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
-          },
-          {
-            "name": "Prefer",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "example": "wait=30"
-            },
-            "description": "RFC 7240 wait=N"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "The job succeeded (after a wait)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "202": {
-            "description": "The job is accepted (queued or running)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id, body, request id or wait",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "409": {
-            "description": "Request id reused for a different request",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "The job failed: the unit did not reach the requested state (body includes the job)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "500": {
-            "description": "systemd refused a call, or the job was interrupted",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "507": {
-            "description": "No space left for the state directory",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/container/{id}/started": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-          },
-          "description": "Container id"
-        }
-      ],
-      "put": {
-        "operationId": "startContainer",
-        "summary": "Start and start at boot",
-        "x-gear-operation": "container.start",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "wait",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "number",
-              "minimum": 0,
-              "maximum": 600
-            },
-            "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
-          },
-          {
-            "name": "Prefer",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "example": "wait=30"
-            },
-            "description": "RFC 7240 wait=N"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "The job succeeded (after a wait)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "202": {
-            "description": "The job is accepted (queued or running)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id, body, request id or wait",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "Not installed",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "409": {
-            "description": "Request id reused for a different request",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "The job failed: the unit did not reach the requested state (body includes the job)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "500": {
-            "description": "systemd refused a call, or the job was interrupted",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "507": {
-            "description": "No space left for the state directory",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/container/{id}/stopped": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-          },
-          "description": "Container id"
-        }
-      ],
-      "put": {
-        "operationId": "stopContainer",
-        "summary": "Stop and do not start at boot",
-        "x-gear-operation": "container.stop",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "wait",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "number",
-              "minimum": 0,
-              "maximum": 600
-            },
-            "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
-          },
-          {
-            "name": "Prefer",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "example": "wait=30"
-            },
-            "description": "RFC 7240 wait=N"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "The job succeeded (after a wait)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "202": {
-            "description": "The job is accepted (queued or running)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id, body, request id or wait",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "Not installed",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "409": {
-            "description": "Request id reused for a different request",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "The job failed: the unit did not reach the requested state (body includes the job)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "500": {
-            "description": "systemd refused a call, or the job was interrupted",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "507": {
-            "description": "No space left for the state directory",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/container/{id}/restart": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-          },
-          "description": "Container id"
-        }
-      ],
-      "post": {
-        "operationId": "restartContainer",
-        "summary": "Restart (new main process)",
-        "x-gear-operation": "container.restart",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "wait",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "number",
-              "minimum": 0,
-              "maximum": 600
-            },
-            "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
-          },
-          {
-            "name": "Prefer",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "example": "wait=30"
-            },
-            "description": "RFC 7240 wait=N"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "The job succeeded (after a wait)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "202": {
-            "description": "The job is accepted (queued or running)",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id, body, request id or wait",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "Not installed",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "409": {
-            "description": "Request id reused for a different request",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "The job failed: the unit did not reach the requested state (body includes the job)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
+            {
+              "url": "https://{node}:43274",
+              "description": "HTTPS with a client certificate; what it may do follows its role (docs/security.md)",
+              "variables": {
+                "node": {
+                  "default": "node1"
+                }
+              }
+            }
+          ],
+          "paths": {
+            "/container/{id}": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
                 }
-              }
-            }
-          },
-          "500": {
-            "description": "systemd refused a call, or the job was interrupted",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "507": {
-            "description": "No space left for the state directory",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/container/{id}/status": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-          },
-          "description": "Container id"
-        }
-      ],
-      "get": {
-        "operationId": "containerStatus",
-        "summary": "Definition and unit state",
-        "x-gear-operation": "container.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "format",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "enum": [
-                "json",
-                "text"
-              ]
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "Status",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/ContainerStatus"
-                }
-              },
-              "text/plain": {
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "Not installed",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "systemd unreachable",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/container/{id}/ports": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-          },
-          "description": "Container id"
-        }
-      ],
-      "get": {
-        "operationId": "containerPorts",
-        "summary": "Published ports",
-        "x-gear-operation": "container.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "format",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "enum": [
-                "json",
-                "text"
-              ]
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "Ports",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/PortList"
-                }
-              },
-              "text/plain": {
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "Not installed",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/container/{id}/log": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-          },
-          "description": "Container id"
-        }
-      ],
-      "get": {
-        "operationId": "containerLog",
-        "summary": "The container's journal: tail, time window, resume by cursor, follow",
-        "x-gear-operation": "logs.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "lines",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "pattern": "^([0-9]+|all)$"
-            },
-            "description": "The last N entries (default 100 without since/cursor), or all"
-          },
-          {
-            "name": "since",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string"
-            },
-            "description": "RFC 3339 time, @UNIXSECONDS, now, or relative (-5m, -2h)"
-          },
-          {
-            "name": "until",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string"
-            },
-            "description": "Same forms as since; entries after it are left out and a follow ends there"
-          },
-          {
-            "name": "cursor",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9=;]{1,1024}$"
-            },
-            "description": "Resume right after this entry"
-          },
-          {
-            "name": "follow",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "enum": [
-                "1",
-                "0",
-                "true",
-                "false",
-                "yes",
-                "no",
-                ""
-              ]
-            },
-            "description": "Keep streaming new entries"
-          },
-          {
-            "name": "format",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "enum": [
-                "text",
-                "plain",
-                "ndjson",
-                "json",
-                "jsonl",
-                "sse",
-                "event-stream"
-              ]
-            },
-            "description": "Overrides Accept"
-          },
-          {
-            "name": "Last-Event-ID",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "type": "string"
-            },
-            "description": "SSE resume: same as cursor"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "Entries, streamed",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "text/plain": {
-                "schema": {
-                  "type": "string"
-                }
-              },
-              "application/x-ndjson": {
-                "schema": {
-                  "$ref": "#/components/schemas/LogEntry"
-                }
-              },
-              "text/event-stream": {
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid id or query",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "Not installed",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/containers": {
-      "get": {
-        "operationId": "listContainers",
-        "summary": "Installed containers",
-        "x-gear-operation": "container.list",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "format",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "enum": [
-                "json",
-                "text"
-              ]
-            }
-          },
-          {
-            "name": "all",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string",
-              "enum": [
-                "1",
-                "0",
-                "true",
-                "false",
-                "yes",
-                "no",
-                ""
-              ]
-            },
-            "description": "Also list ctr-* units without a definition"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "Containers",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/ContainerList"
-                }
-              },
-              "text/plain": {
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Bad query",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "503": {
-            "description": "systemd unreachable",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/jobs": {
-      "get": {
-        "operationId": "listJobs",
-        "summary": "Recent jobs, newest first",
-        "x-gear-operation": "jobs.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "container",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "string"
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "Jobs",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/JobList"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid container id",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          }
-        }
-      }
-    },
-    "/jobs/{id}": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "$ref": "#/components/schemas/RequestId"
-          },
-          "description": "Job id (the request id that made it)"
-        }
-      ],
-      "get": {
-        "operationId": "getJob",
-        "summary": "A job as it is now",
-        "x-gear-operation": "jobs.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "The job",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid job id",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "No such job",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/jobs/{id}/wait": {
-      "parameters": [
-        {
-          "name": "id",
-          "in": "path",
-          "required": true,
-          "schema": {
-            "$ref": "#/components/schemas/RequestId"
-          },
-          "description": "Job id (the request id that made it)"
-        }
-      ],
-      "get": {
-        "operationId": "waitForJob",
-        "summary": "Wait for a job to end",
-        "x-gear-operation": "jobs.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          },
-          {
-            "name": "timeout",
-            "in": "query",
-            "required": false,
-            "schema": {
-              "type": "number",
-              "minimum": 0,
-              "maximum": 600,
-              "default": 30
-            }
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "The job succeeded",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "202": {
-            "description": "Still queued or running when the timeout passed",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              },
-              "Location": {
-                "schema": {
-                  "type": "string"
-                },
-                "description": "/jobs/{id}"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Job"
-                }
-              }
-            }
-          },
-          "400": {
-            "description": "Invalid job id or timeout",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "404": {
-            "description": "No such job",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "422": {
-            "description": "The job failed (body includes it)",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "500": {
-            "description": "The job failed",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "503": {
-            "description": "The job failed: systemd unreachable or queue full",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/node": {
-      "get": {
-        "operationId": "node",
-        "summary": "The node's capacity, what it granted, and its versions",
-        "x-gear-operation": "node.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "OK",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/NodeInfo"
-                }
-              }
-            }
-          },
-          "400": {
-            "$ref": "#/components/responses/BadRequest"
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "503": {
-            "description": "systemd unavailable",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/healthz": {
-      "get": {
-        "operationId": "healthz",
-        "summary": "Liveness: systemd bus, journal, state directory and its disk",
-        "x-gear-operation": "node.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "OK",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HealthReport"
-                }
-              }
-            }
-          },
-          "400": {
-            "$ref": "#/components/responses/BadRequest"
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "503": {
-            "description": "A check failed",
-            "headers": {
-              "Retry-After": {
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HealthReport"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/readyz": {
-      "get": {
-        "operationId": "readyz",
-        "summary": "Readiness: taking jobs and systemd answering",
-        "x-gear-operation": "node.read",
-        "parameters": [
-          {
-            "name": "X-Request-Id",
-            "in": "header",
-            "required": false,
-            "schema": {
-              "$ref": "#/components/schemas/RequestId"
-            },
-            "description": "Names the job; a retry with the same id returns the same job"
-          }
-        ],
-        "responses": {
-          "200": {
-            "description": "OK",
-            "headers": {
-              "X-Request-Id": {
-                "schema": {
-                  "$ref": "#/components/schemas/RequestId"
-                },
-                "description": "The request id (the client's, or one geard made)"
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HealthReport"
-                }
-              }
-            }
-          },
-          "400": {
-            "$ref": "#/components/responses/BadRequest"
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          },
-          "503": {
-            "description": "A check failed",
-            "headers": {
-              "Retry-After": {
-                "schema": {
-                  "type": "integer"
-                }
-              }
-            },
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/HealthReport"
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    "/openapi.json": {
-      "get": {
-        "operationId": "openAPIDocument",
-        "summary": "This document: the OpenAPI 3.1 description of the API geard serves",
-        "x-gear-operation": "node.read",
-        "responses": {
-          "200": {
-            "description": "The document",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "type": "object"
-                }
-              }
-            }
-          },
-          "400": {
-            "$ref": "#/components/responses/BadRequest"
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          }
-        }
-      }
-    },
-    "/metrics": {
-      "get": {
-        "operationId": "metrics",
-        "summary": "geard's figures in Prometheus' text format: requests by route and status with latency histograms, jobs queued and running, job durations by kind, systemd reloads, open log streams, TLS handshakes",
-        "x-gear-operation": "metrics.read",
-        "responses": {
-          "200": {
-            "description": "Prometheus text exposition format 0.0.4",
-            "content": {
-              "text/plain": {
-                "schema": {
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "400": {
-            "$ref": "#/components/responses/BadRequest"
-          },
-          "401": {
-            "$ref": "#/components/responses/Unauthenticated"
-          },
-          "403": {
-            "$ref": "#/components/responses/Forbidden"
-          }
-        }
-      }
-    }
-  },
-  "components": {
-    "schemas": {
-      "RequestId": {
-        "type": "string",
-        "description": "32 hexadecimal characters or a UUID",
-        "pattern": "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
-      },
-      "Error": {
-        "type": "object",
-        "required": [
-          "error",
-          "message"
-        ],
-        "properties": {
-          "error": {
-            "type": "string"
-          },
-          "message": {
-            "type": "string"
-          },
-          "requestId": {
-            "type": "string"
-          },
-          "job": {
-            "$ref": "#/components/schemas/Job"
-          }
-        }
-      },
-      "InstallRequest": {
-        "type": "object",
-        "description": "Field names are matched case-insensitively (Image, image, IMAGE); unknown fields are refused.",
-        "properties": {
-          "Image": {
-            "type": "string",
-            "maxLength": 255
-          },
-          "Runtime": {
-            "type": "string",
-            "enum": [
-              "podman",
-              "exec"
-            ]
-          },
-          "Cmd": {
-            "type": "array",
-            "items": {
-              "type": "string"
-            },
-            "maxItems": 256
-          },
-          "Started": {
-            "type": "boolean"
-          },
-          "Ports": {
-            "type": "array",
-            "maxItems": 64,
-            "items": {
-              "type": "object",
-              "required": [
-                "Internal"
               ],
-              "properties": {
-                "Internal": {
-                  "type": "integer",
-                  "minimum": 1,
-                  "maximum": 65535
+              "put": {
+                "operationId": "installContainer",
+                "summary": "Install or replace a container",
+                "x-gear-operation": "container.install",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/InstallRequest"
+                      }
+                    }
+                  }
                 },
-                "External": {
-                  "type": "integer",
-                  "minimum": 0,
-                  "maximum": 65535
-                }
-              }
-            }
-          },
-          "Environment": {
-            "oneOf": [
-              {
-                "type": "object",
-                "additionalProperties": {
-                  "type": "string"
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      },
+                      "X-PortMapping": {
+                        "schema": {
+                          "type": "string",
+                          "example": "8080:4000"
+                        },
+                        "description": "internal:external, comma-separated"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The job is accepted (queued or running)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      },
+                      "X-PortMapping": {
+                        "schema": {
+                          "type": "string",
+                          "example": "8080:4000"
+                        },
+                        "description": "internal:external, comma-separated"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such path",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "Port conflict, ports exhausted, or request id conflict",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Body over 1 MiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left for the state directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               },
-              {
-                "type": "array",
-                "items": {
-                  "type": "string"
-                }
-              },
-              {
-                "type": "array",
-                "items": {
-                  "$ref": "#/components/schemas/Variable"
+              "delete": {
+                "operationId": "deleteContainer",
+                "summary": "Delete a container (succeeds when it is not installed)",
+                "x-gear-operation": "container.delete",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The job is accepted (queued or running)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left for the state directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
                 }
               }
-            ]
-          },
-          "Volumes": {
-            "type": "array",
-            "maxItems": 32,
-            "items": {
-              "type": "object",
-              "required": [
-                "Name",
-                "Path"
+            },
+            "/container/{id}/started": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
               ],
-              "properties": {
-                "Name": {
-                  "type": "string"
-                },
-                "Path": {
-                  "type": "string"
-                },
-                "ReadOnly": {
-                  "type": "boolean"
+              "put": {
+                "operationId": "startContainer",
+                "summary": "Start and start at boot",
+                "x-gear-operation": "container.start",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The job is accepted (queued or running)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "Not installed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left for the state directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/container/{id}/stopped": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
+              ],
+              "put": {
+                "operationId": "stopContainer",
+                "summary": "Stop and do not start at boot",
+                "x-gear-operation": "container.stop",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The job is accepted (queued or running)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "Not installed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left for the state directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/container/{id}/restart": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
+              ],
+              "post": {
+                "operationId": "restartContainer",
+                "summary": "Restart (new main process)",
+                "x-gear-operation": "container.restart",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The job is accepted (queued or running)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "Not installed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left for the state directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/container/{id}/status": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
+              ],
+              "get": {
+                "operationId": "containerStatus",
+                "summary": "Definition and unit state",
+                "x-gear-operation": "container.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "json",
+                        "text"
+                      ]
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Status",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ContainerStatus"
+                        }
+                      },
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "Not installed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "systemd unreachable",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/container/{id}/ports": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
+              ],
+              "get": {
+                "operationId": "containerPorts",
+                "summary": "Published ports",
+                "x-gear-operation": "container.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "json",
+                        "text"
+                      ]
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Ports",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/PortList"
+                        }
+                      },
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "Not installed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/container/{id}/log": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
+              ],
+              "get": {
+                "operationId": "containerLog",
+                "summary": "The container's journal: tail, time window, resume by cursor, follow",
+                "x-gear-operation": "logs.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "lines",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^([0-9]+|all)$"
+                    },
+                    "description": "The last N entries (default 100 without since/cursor), or all"
+                  },
+                  {
+                    "name": "since",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "RFC 3339 time, @UNIXSECONDS, now, or relative (-5m, -2h)"
+                  },
+                  {
+                    "name": "until",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Same forms as since; entries after it are left out and a follow ends there"
+                  },
+                  {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9=;]{1,1024}$"
+                    },
+                    "description": "Resume right after this entry"
+                  },
+                  {
+                    "name": "follow",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Keep streaming new entries"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "text",
+                        "plain",
+                        "ndjson",
+                        "json",
+                        "jsonl",
+                        "sse",
+                        "event-stream"
+                      ]
+                    },
+                    "description": "Overrides Accept"
+                  },
+                  {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "SSE resume: same as cursor"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Entries, streamed",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "application/x-ndjson": {
+                        "schema": {
+                          "$ref": "#/components/schemas/LogEntry"
+                        }
+                      },
+                      "text/event-stream": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id or query",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "Not installed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/containers": {
+              "get": {
+                "operationId": "listContainers",
+                "summary": "Installed containers",
+                "x-gear-operation": "container.list",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "json",
+                        "text"
+                      ]
+                    }
+                  },
+                  {
+                    "name": "all",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Also list ctr-* units without a definition"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Containers",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ContainerList"
+                        }
+                      },
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad query",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "description": "systemd unreachable",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/jobs": {
+              "get": {
+                "operationId": "listJobs",
+                "summary": "Recent jobs, newest first",
+                "x-gear-operation": "jobs.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "container",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Jobs",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JobList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid container id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                }
+              }
+            },
+            "/jobs/{id}": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "$ref": "#/components/schemas/RequestId"
+                  },
+                  "description": "Job id (the request id that made it)"
+                }
+              ],
+              "get": {
+                "operationId": "getJob",
+                "summary": "A job as it is now",
+                "x-gear-operation": "jobs.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid job id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such job",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/jobs/{id}/wait": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "$ref": "#/components/schemas/RequestId"
+                  },
+                  "description": "Job id (the request id that made it)"
+                }
+              ],
+              "get": {
+                "operationId": "waitForJob",
+                "summary": "Wait for a job to end",
+                "x-gear-operation": "jobs.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "timeout",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600,
+                      "default": 30
+                    }
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "Still queued or running when the timeout passed",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid job id or timeout",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such job",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The job failed (body includes it)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "The job failed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "The job failed: systemd unreachable or queue full",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/node": {
+              "get": {
+                "operationId": "node",
+                "summary": "The node's capacity, what it granted, and its versions",
+                "x-gear-operation": "node.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/NodeInfo"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "description": "systemd unavailable",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/healthz": {
+              "get": {
+                "operationId": "healthz",
+                "summary": "Liveness: systemd bus, journal, state directory and its disk",
+                "x-gear-operation": "node.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/HealthReport"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "description": "A check failed",
+                    "headers": {
+                      "Retry-After": {
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/HealthReport"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/readyz": {
+              "get": {
+                "operationId": "readyz",
+                "summary": "Readiness: taking jobs and systemd answering",
+                "x-gear-operation": "node.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "OK",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/HealthReport"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "503": {
+                    "description": "A check failed",
+                    "headers": {
+                      "Retry-After": {
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/HealthReport"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/openapi.json": {
+              "get": {
+                "operationId": "openAPIDocument",
+                "summary": "This document: the OpenAPI 3.1 description of the API geard serves",
+                "x-gear-operation": "node.read",
+                "responses": {
+                  "200": {
+                    "description": "The document",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "type": "object"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                }
+              }
+            },
+            "/metrics": {
+              "get": {
+                "operationId": "metrics",
+                "summary": "geard's figures in Prometheus' text format: requests by route and status with latency histograms, jobs queued and running, job durations by kind, systemd reloads, open log streams, TLS handshakes",
+                "x-gear-operation": "metrics.read",
+                "responses": {
+                  "200": {
+                    "description": "Prometheus text exposition format 0.0.4",
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
                 }
               }
             }
           },
-          "Restart": {
-            "type": "string",
-            "enum": [
-              "no",
-              "on-success",
-              "on-failure",
-              "on-abnormal",
-              "on-watchdog",
-              "on-abort",
-              "always"
-            ]
-          },
-          "Memory": {
-            "oneOf": [
-              {
-                "type": "integer",
-                "minimum": 4194304
+          "components": {
+            "schemas": {
+              "RequestId": {
+                "type": "string",
+                "description": "32 hexadecimal characters or a UUID",
+                "pattern": "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
               },
-              {
-                "type": "string"
-              }
-            ]
-          },
-          "CPUs": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 1024
-          }
-        }
-      },
-      "Variable": {
-        "type": "object",
-        "required": [
-          "Name"
-        ],
-        "properties": {
-          "Name": {
-            "type": "string"
-          },
-          "Value": {
-            "type": "string"
-          }
-        }
-      },
-      "PortMapping": {
-        "type": "object",
-        "required": [
-          "internal",
-          "external"
-        ],
-        "properties": {
-          "internal": {
-            "type": "integer"
-          },
-          "external": {
-            "type": "integer"
-          }
-        }
-      },
-      "PortList": {
-        "type": "object",
-        "required": [
-          "ports"
-        ],
-        "properties": {
-          "ports": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/PortMapping"
-            }
-          }
-        }
-      },
-      "ContainerStatus": {
-        "type": "object",
-        "required": [
-          "id",
-          "unit",
-          "runtime",
-          "cmd",
-          "started",
-          "loadState",
-          "activeState",
-          "subState",
-          "restarts",
-          "ports",
-          "volumes",
-          "restartPolicy"
-        ],
-        "properties": {
-          "id": {
-            "type": "string"
-          },
-          "unit": {
-            "type": "string"
-          },
-          "runtime": {
-            "type": "string",
-            "enum": [
-              "podman",
-              "exec"
-            ]
-          },
-          "image": {
-            "type": "string"
-          },
-          "cmd": {
-            "type": "array",
-            "items": {
-              "type": "string"
-            }
-          },
-          "started": {
-            "type": "boolean"
-          },
-          "loadState": {
-            "type": "string"
-          },
-          "activeState": {
-            "type": "string"
-          },
-          "subState": {
-            "type": "string"
-          },
-          "mainPID": {
-            "type": "integer"
-          },
-          "result": {
-            "type": "string"
-          },
-          "exitStatus": {
-            "type": "integer"
-          },
-          "restarts": {
-            "type": "integer"
-          },
-          "activeSince": {
-            "type": "string",
-            "format": "date-time"
-          },
-          "inactiveSince": {
-            "type": "string",
-            "format": "date-time"
-          },
-          "ports": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/PortMapping"
-            }
-          },
-          "volumes": {
-            "type": "array",
-            "items": {
-              "type": "object",
-              "properties": {
-                "name": {
-                  "type": "string"
-                },
-                "path": {
-                  "type": "string"
-                },
-                "readOnly": {
-                  "type": "boolean"
-                }
-              }
-            }
-          },
-          "restartPolicy": {
-            "type": "string"
-          },
-          "memoryLimit": {
-            "type": "integer"
-          },
-          "cpuLimit": {
-            "type": "number"
-          }
-        }
-      },
-      "ContainerList": {
-        "type": "object",
-        "required": [
-          "containers"
-        ],
-        "properties": {
-          "containers": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/ContainerStatus"
-            }
-          },
-          "orphanUnits": {
-            "type": "array",
-            "items": {
-              "type": "string"
-            }
-          }
-        }
-      },
-      "Job": {
-        "type": "object",
-        "required": [
-          "id",
-          "kind",
-          "container",
-          "state",
-          "createdAt"
-        ],
-        "properties": {
-          "id": {
-            "$ref": "#/components/schemas/RequestId"
-          },
-          "kind": {
-            "type": "string",
-            "enum": [
-              "install",
-              "delete",
-              "start",
-              "stop",
-              "restart"
-            ]
-          },
-          "container": {
-            "type": "string"
-          },
-          "state": {
-            "type": "string",
-            "enum": [
-              "queued",
-              "running",
-              "succeeded",
-              "failed"
-            ]
-          },
-          "createdAt": {
-            "type": "string",
-            "format": "date-time"
-          },
-          "startedAt": {
-            "type": "string",
-            "format": "date-time"
-          },
-          "finishedAt": {
-            "type": "string",
-            "format": "date-time"
-          },
-          "result": {
-            "type": "object",
-            "properties": {
-              "message": {
-                "type": "string"
-              },
-              "container": {
-                "$ref": "#/components/schemas/ContainerStatus"
-              }
-            }
-          },
-          "error": {
-            "type": "object",
-            "properties": {
-              "error": {
-                "type": "string"
-              },
-              "message": {
-                "type": "string"
-              }
-            }
-          }
-        }
-      },
-      "JobList": {
-        "type": "object",
-        "required": [
-          "jobs"
-        ],
-        "properties": {
-          "jobs": {
-            "type": "array",
-            "items": {
-              "$ref": "#/components/schemas/Job"
-            }
-          }
-        }
-      },
-      "LogEntry": {
-        "type": "object",
-        "required": [
-          "timestamp",
-          "cursor",
-          "message"
-        ],
-        "properties": {
-          "timestamp": {
-            "type": "string",
-            "format": "date-time"
-          },
-          "cursor": {
-            "type": "string"
-          },
-          "priority": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 7
-          },
-          "pid": {
-            "type": "integer"
-          },
-          "message": {
-            "type": "string"
-          },
-          "messageBase64": {
-            "type": "string",
-            "contentEncoding": "base64",
-            "description": "The exact bytes when the message is not valid UTF-8"
-          }
-        }
-      },
-      "NodeInfo": {
-        "type": "object",
-        "properties": {
-          "hostname": {
-            "type": "string"
-          },
-          "machineID": {
-            "type": "string"
-          },
-          "bootID": {
-            "type": "string"
-          },
-          "kernel": {
-            "type": "string"
-          },
-          "systemdVersion": {
-            "type": "string"
-          },
-          "podmanVersion": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "cpus": {
-            "type": "integer"
-          },
-          "memory": {
-            "type": "object",
-            "properties": {
-              "totalBytes": {
-                "type": "integer"
-              },
-              "availableBytes": {
-                "type": "integer"
-              }
-            }
-          },
-          "disk": {
-            "type": "object",
-            "properties": {
-              "path": {
-                "type": "string"
-              },
-              "totalBytes": {
-                "type": "integer"
-              },
-              "freeBytes": {
-                "type": "integer"
-              }
-            }
-          },
-          "ports": {
-            "type": "object",
-            "properties": {
-              "first": {
-                "type": "integer"
-              },
-              "last": {
-                "type": "integer"
-              },
-              "allocated": {
-                "type": "integer"
-              },
-              "free": {
-                "type": "integer"
-              }
-            }
-          },
-          "containers": {
-            "type": "object",
-            "properties": {
-              "total": {
-                "type": "integer"
-              },
-              "started": {
-                "type": "integer"
-              },
-              "byState": {
+              "Error": {
                 "type": "object",
-                "additionalProperties": {
-                  "type": "integer"
+                "required": [
+                  "error",
+                  "message"
+                ],
+                "properties": {
+                  "error": {
+                    "type": "string"
+                  },
+                  "message": {
+                    "type": "string"
+                  },
+                  "requestId": {
+                    "type": "string"
+                  },
+                  "job": {
+                    "$ref": "#/components/schemas/Job"
+                  }
+                }
+              },
+              "InstallRequest": {
+                "type": "object",
+                "description": "Field names are matched case-insensitively (Image, image, IMAGE); unknown fields are refused.",
+                "properties": {
+                  "Image": {
+                    "type": "string",
+                    "maxLength": 255
+                  },
+                  "Runtime": {
+                    "type": "string",
+                    "enum": [
+                      "podman",
+                      "exec"
+                    ]
+                  },
+                  "Cmd": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "maxItems": 256
+                  },
+                  "Started": {
+                    "type": "boolean"
+                  },
+                  "Ports": {
+                    "type": "array",
+                    "maxItems": 64,
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "Internal"
+                      ],
+                      "properties": {
+                        "Internal": {
+                          "type": "integer",
+                          "minimum": 1,
+                          "maximum": 65535
+                        },
+                        "External": {
+                          "type": "integer",
+                          "minimum": 0,
+                          "maximum": 65535
+                        }
+                      }
+                    }
+                  },
+                  "Environment": {
+                    "oneOf": [
+                      {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "string"
+                        }
+                      },
+                      {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        }
+                      },
+                      {
+                        "type": "array",
+                        "items": {
+                          "$ref": "#/components/schemas/Variable"
+                        }
+                      }
+                    ]
+                  },
+                  "Volumes": {
+                    "type": "array",
+                    "maxItems": 32,
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "Name",
+                        "Path"
+                      ],
+                      "properties": {
+                        "Name": {
+                          "type": "string"
+                        },
+                        "Path": {
+                          "type": "string"
+                        },
+                        "ReadOnly": {
+                          "type": "boolean"
+                        }
+                      }
+                    }
+                  },
+                  "Restart": {
+                    "type": "string",
+                    "enum": [
+                      "no",
+                      "on-success",
+                      "on-failure",
+                      "on-abnormal",
+                      "on-watchdog",
+                      "on-abort",
+                      "always"
+                    ]
+                  },
+                  "Memory": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 4194304
+                      },
+                      {
+                        "type": "string"
+                      }
+                    ]
+                  },
+                  "CPUs": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1024
+                  }
+                }
+              },
+              "Variable": {
+                "type": "object",
+                "required": [
+                  "Name"
+                ],
+                "properties": {
+                  "Name": {
+                    "type": "string"
+                  },
+                  "Value": {
+                    "type": "string"
+                  }
+                }
+              },
+              "PortMapping": {
+                "type": "object",
+                "required": [
+                  "internal",
+                  "external"
+                ],
+                "properties": {
+                  "internal": {
+                    "type": "integer"
+                  },
+                  "external": {
+                    "type": "integer"
+                  }
+                }
+              },
+              "PortList": {
+                "type": "object",
+                "required": [
+                  "ports"
+                ],
+                "properties": {
+                  "ports": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/PortMapping"
+                    }
+                  }
+                }
+              },
+              "ContainerStatus": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "unit",
+                  "runtime",
+                  "cmd",
+                  "started",
+                  "loadState",
+                  "activeState",
+                  "subState",
+                  "restarts",
+                  "ports",
+                  "volumes",
+                  "restartPolicy"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "unit": {
+                    "type": "string"
+                  },
+                  "runtime": {
+                    "type": "string",
+                    "enum": [
+                      "podman",
+                      "exec"
+                    ]
+                  },
+                  "image": {
+                    "type": "string"
+                  },
+                  "cmd": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "started": {
+                    "type": "boolean"
+                  },
+                  "loadState": {
+                    "type": "string"
+                  },
+                  "activeState": {
+                    "type": "string"
+                  },
+                  "subState": {
+                    "type": "string"
+                  },
+                  "mainPID": {
+                    "type": "integer"
+                  },
+                  "result": {
+                    "type": "string"
+                  },
+                  "exitStatus": {
+                    "type": "integer"
+                  },
+                  "restarts": {
+                    "type": "integer"
+                  },
+                  "activeSince": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "inactiveSince": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "ports": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/PortMapping"
+                    }
+                  },
+                  "volumes": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "name": {
+                          "type": "string"
+                        },
+                        "path": {
+                          "type": "string"
+                        },
+                        "readOnly": {
+                          "type": "boolean"
+                        }
+                      }
+                    }
+                  },
+                  "restartPolicy": {
+                    "type": "string"
+                  },
+                  "memoryLimit": {
+                    "type": "integer"
+                  },
+                  "cpuLimit": {
+                    "type": "number"
+                  }
+                }
+              },
+              "ContainerList": {
+                "type": "object",
+                "required": [
+                  "containers"
+                ],
+                "properties": {
+                  "containers": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/ContainerStatus"
+                    }
+                  },
+                  "orphanUnits": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                }
+              },
+              "Job": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "kind",
+                  "container",
+                  "state",
+                  "createdAt"
+                ],
+                "properties": {
+                  "id": {
+                    "$ref": "#/components/schemas/RequestId"
+                  },
+                  "kind": {
+                    "type": "string",
+                    "enum": [
+                      "install",
+                      "delete",
+                      "start",
+                      "stop",
+                      "restart"
+                    ]
+                  },
+                  "container": {
+                    "type": "string"
+                  },
+                  "state": {
+                    "type": "string",
+                    "enum": [
+                      "queued",
+                      "running",
+                      "succeeded",
+                      "failed"
+                    ]
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "startedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "finishedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "result": {
+                    "type": "object",
+                    "properties": {
+                      "message": {
+                        "type": "string"
+                      },
+                      "container": {
+                        "$ref": "#/components/schemas/ContainerStatus"
+                      }
+                    }
+                  },
+                  "error": {
+                    "type": "object",
+                    "properties": {
+                      "error": {
+                        "type": "string"
+                      },
+                      "message": {
+                        "type": "string"
+                      }
+                    }
+                  }
+                }
+              },
+              "JobList": {
+                "type": "object",
+                "required": [
+                  "jobs"
+                ],
+                "properties": {
+                  "jobs": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Job"
+                    }
+                  }
+                }
+              },
+              "LogEntry": {
+                "type": "object",
+                "required": [
+                  "timestamp",
+                  "cursor",
+                  "message"
+                ],
+                "properties": {
+                  "timestamp": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "cursor": {
+                    "type": "string"
+                  },
+                  "priority": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 7
+                  },
+                  "pid": {
+                    "type": "integer"
+                  },
+                  "message": {
+                    "type": "string"
+                  },
+                  "messageBase64": {
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "description": "The exact bytes when the message is not valid UTF-8"
+                  }
+                }
+              },
+              "NodeInfo": {
+                "type": "object",
+                "properties": {
+                  "hostname": {
+                    "type": "string"
+                  },
+                  "machineID": {
+                    "type": "string"
+                  },
+                  "bootID": {
+                    "type": "string"
+                  },
+                  "kernel": {
+                    "type": "string"
+                  },
+                  "systemdVersion": {
+                    "type": "string"
+                  },
+                  "podmanVersion": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  },
+                  "cpus": {
+                    "type": "integer"
+                  },
+                  "memory": {
+                    "type": "object",
+                    "properties": {
+                      "totalBytes": {
+                        "type": "integer"
+                      },
+                      "availableBytes": {
+                        "type": "integer"
+                      }
+                    }
+                  },
+                  "disk": {
+                    "type": "object",
+                    "properties": {
+                      "path": {
+                        "type": "string"
+                      },
+                      "totalBytes": {
+                        "type": "integer"
+                      },
+                      "freeBytes": {
+                        "type": "integer"
+                      }
+                    }
+                  },
+                  "ports": {
+                    "type": "object",
+                    "properties": {
+                      "first": {
+                        "type": "integer"
+                      },
+                      "last": {
+                        "type": "integer"
+                      },
+                      "allocated": {
+                        "type": "integer"
+                      },
+                      "free": {
+                        "type": "integer"
+                      }
+                    }
+                  },
+                  "containers": {
+                    "type": "object",
+                    "properties": {
+                      "total": {
+                        "type": "integer"
+                      },
+                      "started": {
+                        "type": "integer"
+                      },
+                      "byState": {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "integer"
+                        }
+                      }
+                    }
+                  },
+                  "granted": {
+                    "type": "object",
+                    "properties": {
+                      "memoryBytes": {
+                        "type": "integer"
+                      },
+                      "cpus": {
+                        "type": "number"
+                      }
+                    }
+                  }
+                },
+                "required": [
+                  "hostname",
+                  "machineID",
+                  "bootID",
+                  "kernel",
+                  "systemdVersion",
+                  "cpus",
+                  "memory",
+                  "disk",
+                  "ports",
+                  "containers",
+                  "granted"
+                ]
+              },
+              "HealthReport": {
+                "type": "object",
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "ok",
+                      "failing"
+                    ]
+                  },
+                  "checks": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "properties": {
+                        "name": {
+                          "type": "string"
+                        },
+                        "ok": {
+                          "type": "boolean"
+                        },
+                        "message": {
+                          "type": "string"
+                        }
+                      },
+                      "required": [
+                        "name",
+                        "ok"
+                      ]
+                    }
+                  }
+                },
+                "required": [
+                  "status",
+                  "checks"
+                ]
+              }
+            },
+            "securitySchemes": {
+              "clientCertificate": {
+                "type": "mutualTLS",
+                "description": "A client certificate chaining to one of geard's --tls-ca bundles; its OU (or the policy file) names its role. Not needed on the unix socket or loopback plain HTTP."
+              }
+            },
+            "responses": {
+              "Unauthenticated": {
+                "description": "No verified identity (HTTPS): a revoked certificate",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "Forbidden": {
+                "description": "The caller's role does not allow this operation on this container",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
+                }
+              },
+              "BadRequest": {
+                "description": "A malformed X-Request-Id, query parameter or body",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Error"
+                    }
+                  }
                 }
               }
             }
           },
-          "granted": {
-            "type": "object",
-            "properties": {
-              "memoryBytes": {
-                "type": "integer"
-              },
-              "cpus": {
-                "type": "number"
-              }
+          "security": [
+            {},
+            {
+              "clientCertificate": []
             }
-          }
-        },
-        "required": [
-          "hostname",
-          "machineID",
-          "bootID",
-          "kernel",
-          "systemdVersion",
-          "cpus",
-          "memory",
-          "disk",
-          "ports",
-          "containers",
-          "granted"
-        ]
-      },
-      "HealthReport": {
-        "type": "object",
-        "properties": {
-          "status": {
-            "type": "string",
-            "enum": [
-              "ok",
-              "failing"
-            ]
-          },
-          "checks": {
-            "type": "array",
-            "items": {
-              "type": "object",
-              "properties": {
-                "name": {
-                  "type": "string"
-                },
-                "ok": {
-                  "type": "boolean"
-                },
-                "message": {
-                  "type": "string"
-                }
-              },
-              "required": [
-                "name",
-                "ok"
-              ]
-            }
-          }
-        },
-        "required": [
-          "status",
-          "checks"
-        ]
-      }
-    },
-    "securitySchemes": {
-      "clientCertificate": {
-        "type": "mutualTLS",
-        "description": "A client certificate chaining to one of geard's --tls-ca bundles; its OU (or the policy file) names its role. Not needed on the unix socket or loopback plain HTTP."
-      }
-    },
-    "responses": {
-      "Unauthenticated": {
-        "description": "No verified identity (HTTPS): a revoked certificate",
-        "content": {
-          "application/json": {
-            "schema": {
-              "$ref": "#/components/schemas/Error"
-            }
-          }
+          ]
         }
-      },
-      "Forbidden": {
-        "description": "The caller's role does not allow this operation on this container",
-        "content": {
-          "application/json": {
-            "schema": {
-              "$ref": "#/components/schemas/Error"
-            }
-          }
-        }
-      },
-      "BadRequest": {
-        "description": "A malformed X-Request-Id, query parameter or body",
-        "content": {
-          "application/json": {
-            "schema": {
-              "$ref": "#/components/schemas/Error"
-            }
-          }
-        }
-      }
-    }
-  },
-  "security": [
-    {},
-    {
-      "clientCertificate": []
-    }
-  ]
-}
-"""##
+        """##
 }
