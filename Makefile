@@ -7,7 +7,7 @@
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
                curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv
-BENCH_PACKAGES = nginx-light apache2-utils python3
+BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 
 .PHONY: all deps build build-tests run test unit-tests integration-tests api-fuzz-deps lint format bench clean openapi

@@ -3,7 +3,7 @@
 #   1. full handshakes: ab without keep-alive (a new TLS connection, full handshake, per request), 32 clients
 #   2. new and resumed handshakes with one small request each: openssl s_time -new / -reuse -www, 4 in parallel
 #   3. GET /container/ID/status over HTTPS keep-alive, 64 connections (ab -k): requests/s and percentiles
-#   4. the same at a fixed 1,000 requests/s (bench/https_rate.py: wrk cannot present a client certificate)
+#   4. the same at a fixed 1,000 requests/s (bench/https-rate.c: wrk cannot present a client certificate)
 # Both servers get the same certificate, CA and client certificate (made by gear certs), TLS 1.2+, and 2 threads
 # (geard's event loops, nginx's 2 workers). Runs inside the sandbox (make bench).
 set -euo pipefail
@@ -22,6 +22,7 @@ rm -rf "$pki"
 "$GEAR" certs issue node node1 --ip 127.0.0.1 --out "$pki" > /dev/null
 "$GEAR" certs issue client bench --role admin --out "$pki" > /dev/null
 cat "$pki/bench.crt" "$pki/bench.key" > "$pki/bench.pem"
+cc -O2 -pthread -o "$RESULTS/https-rate" bench/https-rate.c -lssl -lcrypto
 
 tls_flags=(--tls-cert "$pki/node1.crt" --tls-key "$pki/node1.key" --tls-ca "$pki/ca.crt")
 # A second geard that records only refusals in the journal, to show what auditing every call costs.
@@ -91,8 +92,7 @@ for target in "geard $https tlsbench" "geard-audit-denials $((https + 10)) tlsqu
     ab -q -k -n "$KEEPALIVE_N" -c 64 -E "$pki/bench.pem" "https://127.0.0.1:$p$status_path" > "$pki/ab.out" 2>&1 || true
     grep -E '^(Requests per second|Failed requests|Non-2xx|Keep-Alive requests)|^  (50|90|99|100)%' "$pki/ab.out" || tail -5 "$pki/ab.out"
     echo "== $name: GET $status_path over HTTPS keep-alive, 64 connections, a fixed ${RATE:-1000}/s for ${RATE_SECONDS:-15}s"
-    python3 bench/https_rate.py --port "$p" --path "$status_path" --cert "$pki/bench.crt" --key "$pki/bench.key" --ca "$pki/ca.crt" \
-        --connections 64 --rate "${RATE:-1000}" --seconds "${RATE_SECONDS:-15}"
+    "$RESULTS/https-rate" 127.0.0.1 "$p" "$status_path" "$pki/bench.crt" "$pki/bench.key" "$pki/ca.crt" 64 "${RATE:-1000}" "${RATE_SECONDS:-15}"
     [ "$name" = geard ] && echo "geard RSS after: $(rss_kib "$GEARD_PID") KiB"
     [ "$name" = geard ] && echo "journal entries: $(journalctl -q --no-pager GEAR_AUDIT=1 -o cat | wc -l)"
 done
