@@ -29,6 +29,42 @@ import Testing
         #expect(Gear.helpMessage(for: command).contains("USAGE: gear \(name)"))
     }
 
+    @Test func certsAndTokensParseAndValidate() throws {
+        let issue = try #require(
+            try Gear.parseAsRoot(["certs", "issue", "node", "node1", "--ip", "10.0.0.1", "--ip", "::1", "--dns", "n1.example.org", "--out", "pki"])
+                as? CertsIssue)
+        #expect(issue.kind == .node && issue.name == "node1" && issue.ip == ["10.0.0.1", "::1"] && issue.out == "pki")
+        #expect(CertsIssue.address("10.0.0.1") == [10, 0, 0, 1] && CertsIssue.address("::1")?.count == 16 && CertsIssue.address("x") == nil)
+        for bad in [
+            ["certs", "issue", "node", "n", "--role", "admin", "--out", "d"],  // a role is for clients
+            ["certs", "issue", "client", "c", "--ip", "10.0.0.1", "--out", "d"],  // addresses are for nodes
+            ["certs", "issue", "client", "../c", "--out", "d"],  // the name is a file name
+            ["certs", "issue", "client", "c", "--role", "a b", "--out", "d"],
+            ["certs", "issue", "node", "n", "--ip", "300.1.1.1", "--out", "d"],
+            ["certs", "issue", "client", "c", "--not-before", "yesterday", "--out", "d"],
+            ["certs", "init", "--out", "d", "--days", "0"],
+            ["token", "issue", "--cert", "c", "--key", "k", "--holder", "cn:n1", "--audience", "n2"],  // no --op
+            ["token", "issue", "--cert", "c", "--key", "k", "--holder", "cn:n1", "--audience", "n2", "--op", "container.read", "--ttl", "7200"],
+            ["token", "issue", "--cert", "c", "--key", "k", "--holder", "*", "--audience", "n2", "--op", "container.read"],
+            ["status", "--ca", "ca.crt", "web"],  // HTTPS needs all three
+        ] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try Gear.parseAsRoot(bad) }
+        }
+        let token = try #require(
+            try Gear.parseAsRoot([
+                "token", "issue", "--cert", "c", "--key", "k", "--holder", "cn:n1", "--audience", "n2", "--op", "container.read", "--op",
+                "container.restart", "--container", "web-*", "--once",
+            ]) as? TokenIssue)
+        #expect(token.operations == ["container.read", "container.restart"] && token.containers == ["web-*"] && token.once && token.ttl == 300)
+    }
+
+    @Test func shellCompletionsNameEveryCommand() {
+        for shell in [CompletionShell.bash, .zsh, .fish] {
+            let script = Gear.completionScript(for: shell)
+            for command in ["install", "logs", "certs", "token"] { #expect(script.contains(command), "\(shell) lacks \(command)") }
+        }
+    }
+
     func check(_ install: Install) throws {
         let request = try install.request()
         #expect(install.locatorTexts == ["web", "node2:4000/web"])
