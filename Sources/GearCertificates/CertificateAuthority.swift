@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 public import Foundation
 import SwiftASN1
 public import X509
@@ -105,12 +105,10 @@ public struct CertificateRequest: Sendable {
 
     /// A node's certificate: it serves HTTPS (server) and calls other nodes with it (client).
     public static func node(
-        _ name: String, dnsNames: [String] = [], ipAddresses: [[UInt8]] = [], notBefore: Date = Date(), days: Int = 365
-    )
-        -> CertificateRequest
-    {
+        _ name: String, dnsNames: [String] = [], ipAddresses: [[UInt8]] = [], uris: [String] = [], notBefore: Date = Date(), days: Int = 365
+    ) -> CertificateRequest {
         CertificateRequest(
-            commonName: name, dnsNames: [name] + dnsNames.filter { $0 != name }, ipAddresses: ipAddresses, usages: [.server, .client],
+            commonName: name, dnsNames: [name] + dnsNames.filter { $0 != name }, uris: uris, ipAddresses: ipAddresses, usages: [.server, .client],
             notBefore: notBefore.addingTimeInterval(-300), notAfter: notBefore.addingTimeInterval(Double(days) * 86_400))
     }
 

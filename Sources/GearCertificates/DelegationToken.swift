@@ -63,9 +63,7 @@ public struct DelegationToken: Sendable {
         else {
             throw PKIError("the key does not belong to the certificate \(certificate.subject)")
         }
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        let header = Header(alg: "ES256", typ: type, x5c: [Data(serializer.serializedBytes).base64EncodedString()])
+        let header = Header(alg: "ES256", typ: type, x5c: [Data(try PEMFiles.der(certificate)).base64EncodedString()])
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let input = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import SwiftASN1
 public import X509
 
@@ -24,6 +24,13 @@ public enum PEMFiles {
         } catch {
             throw PKIError("\(path) is not a PEM certificate file: \(error)")
         }
+    }
+
+    /// A certificate's DER bytes (what TLS libraries take).
+    public static func der(_ certificate: Certificate) throws -> [UInt8] {
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        return serializer.serializedBytes
     }
 
     public static func readPrivateKey(_ path: String) throws -> Certificate.PrivateKey {

@@ -49,9 +49,7 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     }
 
     public init(certificate: Certificate) throws {
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        self.init(certificate: certificate, fingerprint: Self.hex(SHA256.hash(data: serializer.serializedBytes)))
+        self.init(certificate: certificate, fingerprint: Self.hex(SHA256.hash(data: try PEMFiles.der(certificate))))
     }
 
     private init(certificate: Certificate, fingerprint: String) {

@@ -57,25 +57,28 @@ public final class TLSContextStore: Sendable {
         func loading<T>(_ what: String, _ path: String, _ body: () throws -> T) throws -> T {
             do { return try body() } catch { throw TLSSetupError("cannot load the \(what) \(path): \(error)") }
         }
-        let chain = try loading("certificate", files.certificate) { try NIOSSLCertificate.fromPEMFile(files.certificate) }
-        guard !chain.isEmpty else { throw TLSSetupError("\(files.certificate) holds no certificate") }
+        // Each file is read and parsed once: swift-certificates for names and token trust, its DER for NIOSSL.
+        let chain = try loading("certificate", files.certificate) { try PEMFiles.readCertificates(files.certificate) }
+        guard let leaf = chain.first else { throw TLSSetupError("\(files.certificate) holds no certificate") }
         let key = try loading("key", files.key) { try NIOSSLPrivateKey(file: files.key, format: .pem) }
-        var authorities: [NIOSSLCertificate] = []
+        var roots: [Certificate] = []
         for path in files.certificateAuthorities {
-            authorities += try loading("CA bundle", path) { try NIOSSLCertificate.fromPEMFile(path) }
+            roots += try loading("CA bundle", path) { try PEMFiles.readCertificates(path) }
         }
-        guard !authorities.isEmpty else { throw TLSSetupError("no CA certificate to verify clients against (--tls-ca)") }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        guard !roots.isEmpty else { throw TLSSetupError("no CA certificate to verify clients against (--tls-ca)") }
+        func nio(_ certificates: [Certificate]) throws -> [NIOSSLCertificate] {
+            try certificates.map { try NIOSSLCertificate(bytes: try PEMFiles.der($0), format: .der) }
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try nio(chain).map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         configuration.certificateVerification = .noHostnameVerification
-        configuration.trustRoots = .certificates(authorities)
+        configuration.trustRoots = .certificates(try nio(roots))
         configuration.sendCANameList = true
         configuration.applicationProtocols = ["h2", "http/1.1"]
         let context = try loading("TLS configuration from", files.certificate) { try NIOSSLContext(configuration: configuration) }
         let denied = try files.denyList.map { path in try loading("deny list", path) { try DenyList(path: path) } } ?? DenyList(entries: [])
-        var roots: [Certificate] = []
-        for path in files.certificateAuthorities { roots += try PEMFiles.readCertificates(path) }
-        let node = try PeerIdentity(certificate: try PEMFiles.readCertificate(files.certificate))
+        let node = try PeerIdentity(certificate: leaf)
         let audiences = Set(node.dnsNames + [node.commonName].compactMap { $0 })
         return Loaded(context: context, denied: denied, trust: TokenTrust(roots: roots, audiences: audiences))
     }

@@ -85,10 +85,10 @@ struct CertsIssue: ParsableCommand {
         let start = notBefore.flatMap(Self.time) ?? Date()
         var request =
             switch kind {
-            case .node: CertificateRequest.node(name, dnsNames: dns, ipAddresses: ip.compactMap(Self.address), notBefore: start, days: days)
+            case .node:
+                CertificateRequest.node(name, dnsNames: dns, ipAddresses: ip.compactMap(Self.address), uris: uri, notBefore: start, days: days)
             case .client: CertificateRequest.client(name, role: role, uris: uri, notBefore: start, days: days)
             }
-        if kind == .node { request.uris = uri }
         if notBefore != nil { request.notBefore = start }
         if let end = notAfter.flatMap(Self.time) { request.notAfter = end }
         let issued = try ca.issue(request)
