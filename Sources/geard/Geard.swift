@@ -155,6 +155,14 @@ struct Geard: AsyncParsableCommand {
         let logger = Logger(label: "geard")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetrics.factory(registry: registry))
+        // TLS material and the policy first: a bad file stops geard before it touches systemd or the state directory.
+        let tls = try tlsStore()
+        let policies: PolicyStore
+        do {
+            policies = try PolicyStore(path: policy)
+        } catch {
+            throw ValidationError(error.message)
+        }
         var configuration = AgentConfiguration(layout: try StateLayout(root: stateDir, systemdUnitDirectory: unitDir))
         let ports = Self.range(portRange, within: 1...65535)!
         configuration.portRange = ports
@@ -175,13 +183,6 @@ struct Geard: AsyncParsableCommand {
         let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: logger)
         try await agent.prepare()
 
-        let tls = try tlsStore()
-        let policies: PolicyStore
-        do {
-            policies = try PolicyStore(path: policy)
-        } catch {
-            throw ValidationError(error.message)
-        }
         let delegation = try tls.map { tls in
             DelegationVerifier(trust: { tls.tokenTrust }, ledger: try UsedTokenLedger(path: configuration.layout.usedTokens))
         }

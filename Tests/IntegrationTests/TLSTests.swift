@@ -30,7 +30,7 @@ struct TLSTests {
     static func makeSetup() async throws -> Setup {
         let pki = "/tmp/gear-pki-\(UUID().uuidString.prefix(8))"
         let other = pki + "/other"
-        var commands = [
+        let commands = [
             "certs init --out \(pki)",
             "certs issue node node1 --ip 127.0.0.1 --out \(pki)",
             "certs issue client root --role admin --out \(pki)",
@@ -44,7 +44,6 @@ struct TLSTests {
             "certs init --out \(other)",
             "certs issue client stranger --role admin --out \(other)",
         ]
-        commands = commands.map { $0 }
         for command in commands {
             let result = try gear(command)
             guard result.status == 0 else { throw TestFailure("gear \(command): \(result.output)") }
@@ -280,4 +279,31 @@ struct TLSTests {
     }
 
     static func rfc3339(_ date: Date) -> String { date.formatted(.iso8601) }
+
+    /// Bad TLS or policy flags stop geard at once with a clear message, before it creates its state directory
+    /// or listens.
+    @Test func badTLSAndPolicyFlagsAreRefusedAtStart() async throws {
+        let setup = try await Self.shared.value
+        let pki = setup.pki
+        try #"{"grants": [{"identity": "cn:x", "role": "admin", "contianers": ["a-*"]}]}"#
+            .write(toFile: "\(pki)/typo.json", atomically: true, encoding: .utf8)
+        let tls = "--tls-cert \(pki)/node1.crt --tls-key \(pki)/node1.key --tls-ca \(pki)/ca.crt"
+        let cases: [(String, String)] = [
+            ("--https 127.0.0.1:1", "--https and --tls-deny need"),
+            ("--tls-cert \(pki)/node1.crt", "needs all of --tls-cert, --tls-key and --tls-ca"),
+            ("--tls-cert \(pki)/node1.crt --tls-key \(pki)/ca.crt --tls-ca \(pki)/ca.crt", "cannot load the key"),
+            ("--tls-cert \(pki)/node1.crt --tls-key \(pki)/root.key --tls-ca \(pki)/ca.crt", "node1.crt"),
+            ("\(tls) --tls-deny \(pki)/policy.json", "deny list"),
+            ("--policy \(pki)/typo.json", "unknown key 'contianers'"),
+            ("--audit loud", "--audit must be all, changes or denials"),
+            ("--socket-mode 999", "--socket-mode must be octal"),
+        ]
+        for (flags, message) in cases {
+            let state = "/var/lib/gear-badflags-\(UUID().uuidString.prefix(8))"
+            let port = GeardProcess.freePort()
+            let result = try sh("\(Sandbox.geardPath) --listen 127.0.0.1:\(port) --socket none --state-dir \(state) \(flags) 2>&1")
+            #expect(result.status != 0 && result.output.contains(message), "\(flags): \(result.status) \(result.output)")
+            #expect(!FileManager.default.fileExists(atPath: state), "\(flags) created \(state)")
+        }
+    }
 }
