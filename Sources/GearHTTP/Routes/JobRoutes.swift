@@ -36,9 +36,12 @@ struct JobRoutes {
     @Sendable func wait(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try jobID(context)
         let timeout = try QueryFlags.seconds(request, "timeout", default: 30, range: 0...JobResponses.maxWait)
-        // A caller limited to some containers waits only on their jobs; others look unknown.
-        guard let known = await agent.job(id)?.container, context.containerScope.contains(known) else {
-            throw GearError(.notFound, "no job \(id)")
+        // A caller limited to some containers waits only on their jobs; others look unknown (checked before waiting,
+        // so that waiting on another tenant's job cannot tell it exists).
+        if context.containerScope != .all {
+            guard let known = await agent.job(id)?.container, context.containerScope.contains(known) else {
+                throw GearError(.notFound, "no job \(id)")
+            }
         }
         guard let job = await agent.wait(id, timeout: .milliseconds(Int64(timeout * 1000))) else {
             throw GearError(.notFound, "no job \(id)")

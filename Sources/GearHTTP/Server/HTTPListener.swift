@@ -11,8 +11,9 @@ public import ServiceLifecycle
     import Glibc
 #endif
 
-/// One listening socket: plain HTTP/1.1 for trusted local callers, or HTTPS with client certificates (HTTP/2 and
-/// HTTP/1.1) on TCP, a unix socket, or a socket handed over by systemd. On graceful shutdown it stops accepting and lets open connections finish their current request.
+/// One listening socket: plain HTTP/1.1 for local callers, or HTTPS with client certificates (HTTP/2 and HTTP/1.1),
+/// on TCP, a unix socket, or a socket handed over by systemd. On graceful shutdown it stops accepting and lets
+/// open connections finish their current request.
 public final class HTTPListener: Service, Sendable {
     public let address: ListenAddress
     public let security: ListenerSecurity
