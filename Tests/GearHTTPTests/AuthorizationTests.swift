@@ -37,10 +37,7 @@ import Testing
         policy: AccessPolicy = .default, audit: Recorder = Recorder(), _ callers: [Caller],
         _ test: @escaping @Sendable ([any TestClientProtocol], NodeAgent) async throws -> Void
     ) async throws {
-        var configuration = AgentConfiguration(layout: try StateLayout(root: root + "/state", systemdUnitDirectory: root + "/systemd"))
-        configuration.hostPortIsFree = { _ in true }
-        let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: Logger(label: "test"))
-        try await agent.prepare()
+        let agent = try await makeTestAgent(root: root, systemd: systemd)
         let router = GearHTTPServer.makeRouter(agent: agent, policy: PolicyStore(policy: policy), audit: audit)
         let apps = callers.map { Application(responder: CallerResponder(caller: $0, router: router)) }
         try await Self.nest(apps, clients: []) { clients in try await test(clients, agent) }

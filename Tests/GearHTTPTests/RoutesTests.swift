@@ -22,10 +22,7 @@ import Testing
     }
 
     func withApp(_ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        var configuration = AgentConfiguration(layout: try StateLayout(root: root + "/state", systemdUnitDirectory: root + "/systemd"))
-        configuration.hostPortIsFree = { _ in true }
-        let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: Logger(label: "test"))
-        try await agent.prepare()
+        let agent = try await makeTestAgent(root: root, systemd: systemd)
         let app = Application(responder: CallerResponder(caller: .local(listener: "test"), router: GearHTTPServer.makeRouter(agent: agent)))
         try await app.test(.router, test)
     }

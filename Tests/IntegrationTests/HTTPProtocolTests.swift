@@ -22,18 +22,6 @@ struct HTTPProtocolTests {
         #expect(modern.output.hasSuffix("exit 137\n"), "\(modern.output)")
     }
 
-    /// Runs `command` with bash (for its /dev/tcp). The test process blocks SIGTERM in the signal mask its children
-    /// inherit, so `timeout` must use SIGKILL.
-    func bash(_ command: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    /// The test process blocks SIGTERM in the signal mask its children inherit, so `timeout` must use SIGKILL.
+    func bash(_ command: String) throws -> (status: Int32, output: String) { try sh(command, shell: "/bin/bash") }
 }

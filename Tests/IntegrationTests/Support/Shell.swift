@@ -1,10 +1,11 @@
 import Foundation
 
-/// Runs a command with `/bin/sh -c` (systemctl, podman, curl as clients) and returns its exit status and output.
+/// Runs a command with `/bin/sh -c` (systemctl, podman, curl as clients), or with another shell (bash for its
+/// `/dev/tcp`), and returns its exit status and output.
 @discardableResult
-func sh(_ command: String) throws -> (status: Int32, output: String) {
+func sh(_ command: String, shell: String = "/bin/sh") throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.executableURL = URL(fileURLWithPath: shell)
     process.arguments = ["-c", command]
     let pipe = Pipe()
     process.standardOutput = pipe
