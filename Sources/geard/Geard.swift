@@ -91,6 +91,12 @@ struct Geard: AsyncParsableCommand {
     @Option(name: .customLong("max-queued-jobs"), help: "Jobs that may wait; beyond, requests get 503.")
     var maxQueuedJobs: Int = 1024
 
+    @Option(name: .customLong("max-upload-size"), help: "The largest file one upload may store: bytes, or with K, M, G or T (binary).")
+    var maxUploadSize: String = "16G"
+
+    @Option(name: .customLong("volume-size-limit"), help: "The most the files of one volume may hold after an upload (K, M, G, T); none by default.")
+    var volumeSizeLimit: String?
+
     @Option(name: .long, help: "How to reach systemd: auto (its private socket when root, else the system bus), private or system.")
     var bus: String = "auto"
 
@@ -107,6 +113,10 @@ struct Geard: AsyncParsableCommand {
         guard Self.range(portRange, within: 1...65535) != nil else { throw ValidationError("--port-range must be FIRST-LAST within 1-65535") }
         guard ["auto", "private", "system"].contains(bus) else { throw ValidationError("--bus must be auto, private or system") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard FileLimits.size(maxUploadSize) != nil else { throw ValidationError("--max-upload-size must be a size like 512M or 16G") }
+        if let volumeSizeLimit, FileLimits.size(volumeSizeLimit) == nil {
+            throw ValidationError("--volume-size-limit must be a size like 512M or 16G")
+        }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
         guard AuditLevel(rawValue: audit) != nil else { throw ValidationError("--audit must be all, changes or denials") }
         guard (UInt32(socketMode, radix: 8) ?? .max) <= 0o777 else { throw ValidationError("--socket-mode must be octal, like 0660") }
@@ -170,6 +180,8 @@ struct Geard: AsyncParsableCommand {
         configuration.maxRunningJobs = maxRunningJobs
         configuration.maxQueuedJobs = maxQueuedJobs
         configuration.coalesceReloads = !noReloadCoalescing
+        configuration.fileLimits = FileLimits(
+            maxUploadBytes: FileLimits.size(maxUploadSize)!, volumeSizeLimit: volumeSizeLimit.flatMap(FileLimits.size))
 
         let address: BusAddress =
             switch bus {

@@ -17,6 +17,8 @@ public struct AgentConfiguration: Sendable {
     public var coalesceReloads = true
     /// How long a shutdown waits for running jobs.
     public var shutdownGrace: Duration = .seconds(30)
+    /// Limits on file uploads into volumes.
+    public var fileLimits = FileLimits()
     /// Says whether a host TCP port is free; replaced in unit tests.
     public var hostPortIsFree: @Sendable (Int) -> Bool = PortAllocator.canBind
 

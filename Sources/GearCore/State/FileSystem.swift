@@ -119,23 +119,18 @@ enum FileSystem {
         }
     }
 
-    /// Removes a folder and everything in it, never following symlinks out of it; missing is fine.
+    /// Removes a folder and everything in it, never following symlinks out of it (see `VolumeTree.removeTree`);
+    /// missing is fine.
     static func removeTree(_ path: String) throws(GearError) {
-        var info = stat()
-        if lstat(path, &info) != 0 {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let parent = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else {
             if errno == ENOENT { return }
-            throw failure("stat", path)
+            throw failure("open", directory)
         }
-        if (info.st_mode & S_IFMT) != S_IFDIR {
-            try remove(path)
-            return
-        }
-        for name in try list(path) {
-            try removeTree("\(path)/\(name)")
-        }
-        if rmdir(path) != 0, errno != ENOENT {
-            throw failure("rmdir", path)
-        }
+        defer { close(parent) }
+        try VolumeTree.removeTree(parent, name, shown: path)
     }
 
     /// The names in a folder (without `.` and `..`); empty when it does not exist.

@@ -35,6 +35,16 @@ public struct GearError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let interrupted = Code(rawValue: "interrupted")
         /// No space left on the state directory's disk.
         public static let diskFull = Code(rawValue: "disk_full")
+        /// A path that geard refuses to touch: outside a volume, through a symlink, not a regular file.
+        public static let forbidden = Code(rawValue: "forbidden")
+        /// The target is in a state that does not allow this (a directory where a file should be, not empty).
+        public static let conflict = Code(rawValue: "conflict")
+        /// A body larger than a configured limit.
+        public static let tooLarge = Code(rawValue: "too_large")
+        /// An upload whose content does not match the digest the client sent.
+        public static let digestMismatch = Code(rawValue: "digest_mismatch")
+        /// A byte range outside the file.
+        public static let rangeNotSatisfiable = Code(rawValue: "range_not_satisfiable")
         /// Anything else.
         public static let `internal` = Code(rawValue: "internal")
     }

@@ -9,7 +9,11 @@ enum HTTPErrorMapping {
     /// The status code for an agent error code.
     static func status(for code: GearError.Code) -> HTTPResponse.Status {
         switch code {
-        case .invalidID, .invalidRequest, .invalidRequestID: .badRequest
+        case .invalidID, .invalidRequest, .invalidRequestID, .digestMismatch: .badRequest
+        case .forbidden: .forbidden
+        case .conflict: .conflict
+        case .tooLarge: .contentTooLarge
+        case .rangeNotSatisfiable: .rangeNotSatisfiable
         case .notFound: .notFound
         case .portConflict, .portsExhausted, .requestIDConflict: .conflict
         case .queueFull, .shuttingDown, .systemdUnavailable: .serviceUnavailable

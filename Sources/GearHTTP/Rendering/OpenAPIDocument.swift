@@ -1908,6 +1908,758 @@ enum OpenAPIDocument {
                   }
                 }
               }
+            },
+            "/container/{id}/files/{path}": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                },
+                {
+                  "name": "path",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "minLength": 1
+                  },
+                  "description": "The path inside the container, below one of its volumes' paths (several components, separated by /; each percent-decoded on its own)"
+                }
+              ],
+              "get": {
+                "operationId": "getFile",
+                "summary": "Download a file (Range, ETag, If-None-Match) or list a directory",
+                "x-gear-operation": "files.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  },
+                  {
+                    "name": "Range",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "One byte range, bytes=FIRST-[LAST] or bytes=-SUFFIX (several ranges are answered whole)"
+                  },
+                  {
+                    "name": "If-Range",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Serve the range only if the file still has this ETag or Last-Modified"
+                  },
+                  {
+                    "name": "If-None-Match",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "304 when the file still has one of these ETags"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The file's content (streamed), or a directory's listing",
+                    "headers": {
+                      "ETag": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Strong validator: inode, size, modification time"
+                      },
+                      "Last-Modified": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Accept-Ranges": {
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "bytes"
+                          ]
+                        }
+                      },
+                      "X-File-Mode": {
+                        "schema": {
+                          "type": "string",
+                          "pattern": "^0[0-7]{3}$"
+                        },
+                        "description": "Permission bits"
+                      },
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/octet-stream": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      },
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/DirectoryListing"
+                        }
+                      }
+                    }
+                  },
+                  "206": {
+                    "description": "The requested range; Content-Range says which",
+                    "headers": {
+                      "ETag": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Strong validator: inode, size, modification time"
+                      },
+                      "Last-Modified": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Accept-Ranges": {
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "bytes"
+                          ]
+                        }
+                      },
+                      "X-File-Mode": {
+                        "schema": {
+                          "type": "string",
+                          "pattern": "^0[0-7]{3}$"
+                        },
+                        "description": "Permission bits"
+                      },
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/octet-stream": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "304": {
+                    "description": "Not modified (If-None-Match matched)",
+                    "headers": {
+                      "ETag": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Strong validator: inode, size, modification time"
+                      },
+                      "Last-Modified": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Accept-Ranges": {
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "bytes"
+                          ]
+                        }
+                      },
+                      "X-File-Mode": {
+                        "schema": {
+                          "type": "string",
+                          "pattern": "^0[0-7]{3}$"
+                        },
+                        "description": "Permission bits"
+                      },
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id or path (., .., empty components, NUL, backslash, an encoded /), or a malformed header",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "description": "forbidden: outside every volume, through a symlink, or not a regular file or directory (also a caller without the files operation)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such container, file or parent directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "A path component that is not a directory, or the file changed while it was opened",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "416": {
+                    "description": "The range starts beyond the end of the file; Content-Range: bytes */SIZE",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "head": {
+                "operationId": "statFile",
+                "summary": "A file's size, ETag, Last-Modified and mode, without the content",
+                "x-gear-operation": "files.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  },
+                  {
+                    "name": "Range",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "One byte range, bytes=FIRST-[LAST] or bytes=-SUFFIX (several ranges are answered whole)"
+                  },
+                  {
+                    "name": "If-Range",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Serve the range only if the file still has this ETag or Last-Modified"
+                  },
+                  {
+                    "name": "If-None-Match",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "304 when the file still has one of these ETags"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The file's content (streamed), or a directory's listing",
+                    "headers": {
+                      "ETag": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Strong validator: inode, size, modification time"
+                      },
+                      "Last-Modified": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Accept-Ranges": {
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "bytes"
+                          ]
+                        }
+                      },
+                      "X-File-Mode": {
+                        "schema": {
+                          "type": "string",
+                          "pattern": "^0[0-7]{3}$"
+                        },
+                        "description": "Permission bits"
+                      },
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    }
+                  },
+                  "206": {
+                    "description": "The requested range; Content-Range says which",
+                    "headers": {
+                      "ETag": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Strong validator: inode, size, modification time"
+                      },
+                      "Last-Modified": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Accept-Ranges": {
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "bytes"
+                          ]
+                        }
+                      },
+                      "X-File-Mode": {
+                        "schema": {
+                          "type": "string",
+                          "pattern": "^0[0-7]{3}$"
+                        },
+                        "description": "Permission bits"
+                      },
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    }
+                  },
+                  "304": {
+                    "description": "Not modified (If-None-Match matched)",
+                    "headers": {
+                      "ETag": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "Strong validator: inode, size, modification time"
+                      },
+                      "Last-Modified": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "Accept-Ranges": {
+                        "schema": {
+                          "type": "string",
+                          "enum": [
+                            "bytes"
+                          ]
+                        }
+                      },
+                      "X-File-Mode": {
+                        "schema": {
+                          "type": "string",
+                          "pattern": "^0[0-7]{3}$"
+                        },
+                        "description": "Permission bits"
+                      },
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id or path (., .., empty components, NUL, backslash, an encoded /), or a malformed header",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "description": "forbidden: outside every volume, through a symlink, or not a regular file or directory (also a caller without the files operation)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such container, file or parent directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "A path component that is not a directory, or the file changed while it was opened",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "416": {
+                    "description": "The range starts beyond the end of the file; Content-Range: bytes */SIZE",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "put": {
+                "operationId": "putFile",
+                "summary": "Upload a file: streamed, verified, fsynced and renamed into place",
+                "x-gear-operation": "files.write",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  },
+                  {
+                    "name": "parents",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Create missing parent directories"
+                  },
+                  {
+                    "name": "X-File-Mode",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[0-7]{1,4}$"
+                    },
+                    "description": "Permission bits in octal, at most 0777 (default: the replaced file's, or 0644)"
+                  },
+                  {
+                    "name": "Content-Digest",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "RFC 9530: sha-256=:BASE64: and/or sha-512=:BASE64:; a mismatch stores nothing"
+                  },
+                  {
+                    "name": "Repr-Digest",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Same as Content-Digest"
+                  },
+                  {
+                    "name": "Digest",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "RFC 3230: SHA-256=BASE64, SHA-512=BASE64, MD5=BASE64"
+                  },
+                  {
+                    "name": "Content-MD5",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "BASE64 of the MD5 of the body"
+                  }
+                ],
+                "requestBody": {
+                  "required": false,
+                  "content": {
+                    "application/octet-stream": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "Replaced an existing file",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/UploadResult"
+                        }
+                      }
+                    }
+                  },
+                  "201": {
+                    "description": "Created",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/UploadResult"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid path or header, a body shorter than its Content-Length, or digest_mismatch (nothing stored)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "description": "forbidden: outside every volume, through a symlink, or not a regular file or directory (also a caller without the files operation)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such container, file or parent directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The path is a directory, or a parent component is not one",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Larger than --max-upload-size or the room left under --volume-size-limit (nothing stored)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "The disk is full (the partial file is removed)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "delete": {
+                "operationId": "deleteFile",
+                "summary": "Delete a file, a symlink, an empty directory, or with recursive=1 a tree",
+                "x-gear-operation": "files.write",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  },
+                  {
+                    "name": "recursive",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Delete a directory with everything in it (never following symlinks)"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "What was deleted",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/FileEntry"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id or path (., .., empty components, NUL, backslash, an encoded /), or a malformed header",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "description": "forbidden: outside every volume, through a symlink, or the volume root itself",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such container, file or parent directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "A directory that is not empty (without recursive=1)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
             }
           },
           "components": {
@@ -2493,6 +3245,96 @@ enum OpenAPIDocument {
                   "status",
                   "checks"
                 ]
+              },
+              "FileEntry": {
+                "type": "object",
+                "required": [
+                  "name",
+                  "path",
+                  "type",
+                  "size",
+                  "mode",
+                  "modifiedAt"
+                ],
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "path": {
+                    "type": "string",
+                    "description": "The path inside the container"
+                  },
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "file",
+                      "directory",
+                      "symlink",
+                      "other"
+                    ]
+                  },
+                  "size": {
+                    "type": "integer"
+                  },
+                  "mode": {
+                    "type": "string",
+                    "pattern": "^[0-7]{4}$"
+                  },
+                  "modifiedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "linkTarget": {
+                    "type": "string",
+                    "description": "Where a symlink points; geard never follows it"
+                  }
+                }
+              },
+              "DirectoryListing": {
+                "type": "object",
+                "required": [
+                  "path",
+                  "entries"
+                ],
+                "properties": {
+                  "path": {
+                    "type": "string"
+                  },
+                  "entries": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/FileEntry"
+                    }
+                  }
+                }
+              },
+              "UploadResult": {
+                "type": "object",
+                "required": [
+                  "file",
+                  "created",
+                  "verified"
+                ],
+                "properties": {
+                  "file": {
+                    "$ref": "#/components/schemas/FileEntry"
+                  },
+                  "created": {
+                    "type": "boolean"
+                  },
+                  "verified": {
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "enum": [
+                        "sha-256",
+                        "sha-512",
+                        "md5"
+                      ]
+                    },
+                    "description": "The digests the content was checked against"
+                  }
+                }
               }
             },
             "securitySchemes": {

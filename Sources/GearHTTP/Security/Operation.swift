@@ -19,15 +19,19 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let jobsRead = Operation(rawValue: "jobs.read")
     public static let nodeRead = Operation(rawValue: "node.read")
     public static let metricsRead = Operation(rawValue: "metrics.read")
+    /// Reading files of a container's volumes (download, stat, listing).
+    public static let filesRead = Operation(rawValue: "files.read")
+    /// Writing files into a container's volumes (upload, delete).
+    public static let filesWrite = Operation(rawValue: "files.write")
 
     /// Every operation geard knows.
     public static let all: [Operation] = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
-        .logsRead, .jobsRead, .nodeRead, .metricsRead,
+        .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite,
     ]
 
     /// Operations that only read.
-    public static let reads: Set<Operation> = [.containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead]
+    public static let reads: Set<Operation> = [.containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead]
 
     /// The lifecycle of containers (what `operator` adds to `reader`).
     public static let lifecycle: Set<Operation> = [.containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart]
@@ -54,6 +58,9 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         "GET /readyz": .nodeRead,
         "GET /openapi.json": .nodeRead,
         "GET /metrics": .metricsRead,
+        "GET /container/{id}/files/**": .filesRead,
+        "PUT /container/{id}/files/**": .filesWrite,
+        "DELETE /container/{id}/files/**": .filesWrite,
     ]
 
     /// The operation of a matched route (HEAD reads like GET).

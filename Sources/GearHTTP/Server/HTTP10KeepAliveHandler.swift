@@ -45,12 +45,34 @@ final class HTTP10KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 }
 
+/// Answers `Expect: 100-continue` with `100 Continue`, which Hummingbird does not: without it curl waits a second
+/// before it sends an upload body larger than 1 MiB. The interim answer goes out when the request head arrives;
+/// a request refused before its body is read (401, 403, 413) still gets its final answer, and the client stops.
+final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(var head) = unwrapInboundIn(data), head.version.minor >= 1,
+            head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
+        {
+            head.headers.remove(name: "expect")
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+            return
+        }
+        context.fireChannelRead(data)
+    }
+}
+
 extension HTTP1Channel {
-    /// Sets the channel up as `setup` does, with HTTP/1.0 keep-alive handling.
+    /// Sets the channel up as `setup` does, with HTTP/1.0 keep-alive and `Expect: 100-continue` handling.
     func setupWithHTTP10(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         setup(channel: channel, logger: logger).flatMapThrowing { value in
             let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
             try channel.pipeline.syncOperations.addHandler(HTTP10KeepAliveHandler(), position: .before(codec))
+            try channel.pipeline.syncOperations.addHandler(ExpectContinueHandler(), position: .before(codec))
             return value
         }
     }

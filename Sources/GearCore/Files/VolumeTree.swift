@@ -1,0 +1,293 @@
+import Foundation
+public import GearAPI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// File operations inside a volume that never leave it, whatever the container did to the tree.
+///
+/// A volume is writable by its container, so anything in it may be a symlink pointing anywhere, a device node, or
+/// change while geard works. Every walk therefore starts from the volume root and goes one component at a time
+/// with `openat(..., O_NOFOLLOW)` relative to the directory already opened: a symlink anywhere on the path is
+/// refused (never followed, even one that points back inside), and swapping a directory for a symlink during a
+/// transfer makes the next step fail instead of leading out. Files are opened as `O_PATH` first and only reopened
+/// for reading once `fstat` says they are regular files, so a planted FIFO or device node is never opened.
+///
+/// All calls block; they run on `FileTransferIO`'s threads.
+enum VolumeTree {
+    /// How deep a tree removal or size count goes before giving up (each level holds a descriptor).
+    static let maxDepth = 4096
+
+    /// `open(2)` flag for an unnamed file in a directory (`O_TMPFILE`, which Swift does not import).
+    static let temporaryFileFlag: Int32 = 0o20_000_000 | O_DIRECTORY
+    /// `O_PATH`: a descriptor that names an inode without opening it for I/O.
+    static let pathOnlyFlag: Int32 = 0o10_000_000
+
+    static func openRoot(_ path: VolumePath) throws(GearError) -> Int32 {
+        let fd = open(path.root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT {
+                throw GearError(.notFound, "volume \(path.volume.name) of \(path.container) does not exist yet (its install has not run)")
+            }
+            throw FileSystem.failure("open", path.root)
+        }
+        return fd
+    }
+
+    /// Opens the directory `name` in `parent` without following a symlink; creates it (owned like `parent`) when
+    /// `create` is set.
+    static func openDirectory(_ parent: Int32, _ name: String, create: Bool, shown: String) throws(GearError) -> Int32 {
+        var created = false
+        while true {
+            let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd >= 0 { return fd }
+            let code = errno
+            switch code {
+            case EINTR:
+                continue
+            case ENOENT where create && !created:
+                if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST { throw FileSystem.failure("mkdir", shown) }
+                var info = stat()
+                if fstat(parent, &info) == 0 { _ = fchownat(parent, name, info.st_uid, info.st_gid, AT_SYMLINK_NOFOLLOW) }
+                created = true
+            case ENOENT:
+                throw GearError(.notFound, "\(shown) does not exist")
+            case ELOOP, ENOTDIR:
+                throw refusal(parent, name, shown: shown, expected: "a directory")
+            default:
+                throw FileSystem.failure("open", shown, errno: code)
+            }
+        }
+    }
+
+    /// Why `name` in `parent` cannot be used: a symlink (refused), or not the kind of entry expected.
+    static func refusal(_ parent: Int32, _ name: String, shown: String, expected: String) -> GearError {
+        var info = stat()
+        if fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
+            let target = readLink(parent, name).map { " (to \($0.prefix(200).debugEscaped))" } ?? ""
+            return GearError(.forbidden, "\(shown) is a symlink\(target); geard does not follow symlinks inside volumes")
+        }
+        return GearError(.conflict, "\(shown) is not \(expected)")
+    }
+
+    /// Opens the directory that holds the path's last component, walking down from the volume root.
+    static func openParent(_ path: VolumePath, createParents: Bool = false) throws(GearError) -> Int32 {
+        var current = try openRoot(path)
+        var shown = path.volume.path
+        for component in path.components.dropLast() {
+            shown += "/" + component
+            let next: Int32
+            do {
+                next = try openDirectory(current, component, create: createParents, shown: shown)
+            } catch {
+                close(current)
+                if error.code == .notFound && !createParents {
+                    throw GearError(.notFound, "\(error.message) (an upload with ?parents=1 creates missing directories)")
+                }
+                throw error
+            }
+            close(current)
+            current = next
+        }
+        return current
+    }
+
+    static func readLink(_ parent: Int32, _ name: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlinkat(parent, name, &buffer, buffer.count - 1)
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The API's view of a stat result.
+    static func entry(_ info: stat, name: String, path: String, linkTarget: String? = nil) -> FileEntry {
+        let type: FileEntry.Kind =
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: .file
+            case S_IFDIR: .directory
+            case S_IFLNK: .symlink
+            default: .other
+            }
+        let octal = String(info.st_mode & 0o7777, radix: 8)
+        let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        return FileEntry(
+            name: name, path: path, type: type, size: Int64(info.st_size), mode: String(repeating: "0", count: max(0, 4 - octal.count)) + octal,
+            modifiedAt: modified, linkTarget: linkTarget)
+    }
+
+    /// A strong validator for a file's content: inode, size and modification time in nanoseconds.
+    static func entityTag(_ info: stat) -> String {
+        let nanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        return "\"\(String(info.st_ino, radix: 16))-\(String(info.st_size, radix: 16))-\(String(nanoseconds, radix: 16))\""
+    }
+
+    /// Opens what a path names for reading: a regular file, or a directory (listed).
+    static func openForReading(_ path: VolumePath) throws(GearError) -> FileReadTarget {
+        guard let name = path.components.last else {
+            let root = try openRoot(path)
+            return .directory(try listing(root, path: path.containerPath))
+        }
+        let parent = try openParent(path)
+        defer { close(parent) }
+        let handle = openat(parent, name, pathOnlyFlag | O_NOFOLLOW | O_CLOEXEC)
+        guard handle >= 0 else {
+            if errno == ENOENT { throw GearError(.notFound, "\(path) does not exist") }
+            throw FileSystem.failure("open", path.containerPath)
+        }
+        defer { close(handle) }
+        var info = stat()
+        try FileSystem.call("stat", path.containerPath) { fstat(handle, &info) }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            // Reopening through /proc opens this very inode, which is known to be a regular file.
+            let fd = open("/proc/self/fd/\(handle)", O_RDONLY | O_CLOEXEC | O_NOCTTY)
+            guard fd >= 0 else { throw FileSystem.failure("open", path.containerPath) }
+            var opened = stat()
+            guard fstat(fd, &opened) == 0, opened.st_ino == info.st_ino, opened.st_dev == info.st_dev else {
+                close(fd)
+                throw GearError(.conflict, "\(path) changed while it was opened")
+            }
+            return .file(FileDownload(fd: fd, entry: entry(opened, name: name, path: path.containerPath), entityTag: entityTag(opened)))
+        case S_IFDIR:
+            let fd = openat(handle, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw FileSystem.failure("open", path.containerPath) }
+            return .directory(try listing(fd, path: path.containerPath))
+        case S_IFLNK:
+            throw refusal(parent, name, shown: path.containerPath, expected: "a file")
+        default:
+            throw GearError(.forbidden, "\(path) is not a regular file or directory (a device, FIFO or socket); geard does not open those")
+        }
+    }
+
+    /// The entries of the directory open at `fd` (which this takes over), sorted by name.
+    static func listing(_ fd: Int32, path: String) throws(GearError) -> DirectoryListing {
+        guard let directory = fdopendir(fd) else {
+            close(fd)
+            throw FileSystem.failure("opendir", path)
+        }
+        defer { closedir(directory) }
+        let descriptor = dirfd(directory)
+        var entries: [FileEntry] = []
+        for name in names(directory) {
+            var info = stat()
+            guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            let target = (info.st_mode & S_IFMT) == S_IFLNK ? readLink(descriptor, name) : nil
+            entries.append(entry(info, name: name, path: (path == "/" ? "" : path) + "/" + name, linkTarget: target))
+        }
+        return DirectoryListing(path: path, entries: entries.sorted { $0.name < $1.name })
+    }
+
+    /// The names in an open directory, without `.` and `..`.
+    static func names(_ directory: OpaquePointer) -> [String] {
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Deletes a file, symlink or (empty, or with `recursive` any) directory; answers what was there.
+    static func delete(_ path: VolumePath, recursive: Bool) throws(GearError) -> FileEntry {
+        guard let name = path.components.last else {
+            throw GearError(.forbidden, "\(path) is the root of volume \(path.volume.name); it goes with the container, delete what is in it instead")
+        }
+        let parent = try openParent(path)
+        defer { close(parent) }
+        var info = stat()
+        guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { throw GearError(.notFound, "\(path) does not exist") }
+            throw FileSystem.failure("stat", path.containerPath)
+        }
+        let removed = entry(info, name: name, path: path.containerPath)
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            if recursive {
+                try removeTree(parent, name, shown: path.containerPath)
+            } else if unlinkat(parent, name, AT_REMOVEDIR) != 0 {
+                if errno == ENOTEMPTY || errno == EEXIST {
+                    throw GearError(.conflict, "\(path) is a directory that is not empty; ?recursive=1 deletes it with everything in it")
+                }
+                throw FileSystem.failure("rmdir", path.containerPath)
+            }
+        } else if unlinkat(parent, name, 0) != 0 && errno != ENOENT {
+            throw FileSystem.failure("unlink", path.containerPath)
+        }
+        fsync(parent)
+        return removed
+    }
+
+    /// Removes the tree `name` in `parent` without following symlinks: each level is opened relative to the one
+    /// above with `O_NOFOLLOW`, so a symlink swapped in for a directory is unlinked, never descended into.
+    static func removeTree(_ parent: Int32, _ name: String, shown: String, depth: Int = 0) throws(GearError) {
+        guard depth < maxDepth else { throw GearError(.conflict, "\(shown) is deeper than \(maxDepth) levels") }
+        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            switch errno {
+            case ENOENT: return
+            case ELOOP, ENOTDIR:
+                if unlinkat(parent, name, 0) != 0 && errno != ENOENT { throw FileSystem.failure("unlink", shown) }
+                return
+            default: throw FileSystem.failure("open", shown)
+            }
+        }
+        guard let directory = fdopendir(fd) else {
+            close(fd)
+            throw FileSystem.failure("opendir", shown)
+        }
+        defer { closedir(directory) }
+        let descriptor = dirfd(directory)
+        for child in names(directory) {
+            var info = stat()
+            guard fstatat(descriptor, child, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                try removeTree(descriptor, child, shown: shown + "/" + child, depth: depth + 1)
+            } else if unlinkat(descriptor, child, 0) != 0 && errno != ENOENT {
+                throw FileSystem.failure("unlink", shown + "/" + child)
+            }
+        }
+        if unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+            throw FileSystem.failure("rmdir", shown)
+        }
+    }
+
+    /// The bytes of the regular files in a volume (for its size limit), not following symlinks.
+    static func usage(of root: String) throws(GearError) -> Int64 {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return 0 }
+            throw FileSystem.failure("open", root)
+        }
+        return usage(fd, depth: 0)
+    }
+
+    private static func usage(_ fd: Int32, depth: Int) -> Int64 {
+        guard depth < maxDepth, let directory = fdopendir(fd) else {
+            close(fd)
+            return 0
+        }
+        defer { closedir(directory) }
+        let descriptor = dirfd(directory)
+        var total: Int64 = 0
+        for name in names(directory) {
+            var info = stat()
+            guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: total += Int64(info.st_size)
+            case S_IFDIR:
+                let child = openat(descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if child >= 0 { total += usage(child, depth: depth + 1) }
+            default: break
+            }
+        }
+        return total
+    }
+}
+
+/// What a path inside a volume is, opened for reading.
+public enum FileReadTarget: Sendable {
+    case file(FileDownload)
+    case directory(DirectoryListing)
+}

@@ -1,0 +1,157 @@
+import Foundation
+import GearAPI
+import GearCore
+import HTTPTypes
+import Hummingbird
+import Metrics
+import NIOCore
+
+/// `/container/{id}/files/{path}`: files in and out of a container's volumes, streamed both ways.
+///
+/// The path is the container's (`/container/web/files/data/a.txt` is `/data/a.txt` inside `web`) and must lie in
+/// one of its volumes. Uploads are atomic and verified (`VolumeTree`, `FileUpload`); downloads resume with
+/// `Range` and validate with `ETag`/`Last-Modified`.
+struct FileRoutes {
+    let agent: NodeAgent
+
+    static let pattern = "/container/:id/files/**"
+
+    func register(on router: Router<GearRequestContext>) {
+        router.get(RouterPath(Self.pattern), use: get)
+        router.head(RouterPath(Self.pattern), use: get)
+        router.put(RouterPath(Self.pattern), use: put)
+        router.delete(RouterPath(Self.pattern), use: delete)
+    }
+
+    /// Bytes read from and written to volumes.
+    static let bytesIn = Counter(label: "gear_file_transfer_bytes_total", dimensions: [("direction", "upload")])
+    static let bytesOut = Counter(label: "gear_file_transfer_bytes_total", dimensions: [("direction", "download")])
+
+    /// Upload bodies are written in batches of about this many bytes (one hop to the I/O threads each).
+    static let writeBatch = 1 << 20
+    /// Downloads are read in chunks of this many bytes.
+    static let readChunk = 256 * 1024
+
+    /// The volume path the request names: the catch-all components, percent-decoded one by one (so `%2F` stays
+    /// inside its component and is refused there, and `%2e%2e` is `..`).
+    private func path(_ context: GearRequestContext) throws -> VolumePath {
+        let id = try ContainerID(context.parameters.get("id") ?? "")
+        var components: [String] = []
+        for raw in context.parameters.getCatchAll() {
+            guard let decoded = raw.removingPercentEncoding else {
+                throw GearError(.invalidRequest, "the path has an invalid percent-encoding in '\(raw.prefix(80))'")
+            }
+            components.append(decoded)
+        }
+        return try agent.volumePath(id, components)
+    }
+
+    @Sendable func get(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let path = try path(context)
+        switch try await agent.openFile(path) {
+        case .directory(let listing):
+            if request.method == .head {
+                return Response(status: .ok, headers: [.contentType: "application/json"])
+            }
+            return JSONResponse.make(listing)
+        case .file(let file):
+            return try fileResponse(file, request: request, context: context)
+        }
+    }
+
+    private func fileResponse(_ file: FileDownload, request: Request, context: GearRequestContext) throws -> Response {
+        let size = file.size
+        let lastModified = FileHeaders.httpDate(file.entry.modifiedAt)
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream", .eTag: file.entityTag, .lastModified: lastModified, .acceptRanges: "bytes",
+        ]
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[FileHeaders.fileMode] = file.entry.mode
+
+        if let match = request.headers[.ifNoneMatch],
+            match == "*" || match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == file.entityTag })
+        {
+            file.close()
+            return Response(status: .notModified, headers: headers)
+        }
+        var range: ClosedRange<Int64>?
+        let rangeStillValid = request.headers[.ifRange].map { $0 == file.entityTag || $0 == lastModified } ?? true
+        if rangeStillValid {
+            do {
+                range = try FileHeaders.range(request.headers, size: size)
+            } catch {
+                file.close()
+                var response = APIMiddleware.errorResponse(error, requestID: context.requestID.rawValue)
+                response.headers[.contentRange] = "bytes */\(size)"
+                return response
+            }
+        }
+        let start = range?.lowerBound ?? 0
+        let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? size
+        if let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)" }
+        headers[.contentLength] = String(length)
+        let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
+        if request.method == .head {
+            file.close()
+            return Response(status: status, headers: headers)
+        }
+        let body = ResponseBody(contentLength: Int(length)) { writer in
+            defer { file.close() }
+            var offset = start
+            let end = start + length
+            while offset < end {
+                let chunk = try await file.read(at: offset, length: Int(min(Int64(Self.readChunk), end - offset)))
+                guard chunk.readableBytes > 0 else {
+                    // The file shrank after its length was announced: end the connection rather than send a
+                    // body that does not match the headers.
+                    throw GearError(.conflict, "\(file.entry.path) shrank during the download")
+                }
+                offset += Int64(chunk.readableBytes)
+                Self.bytesOut.increment(by: chunk.readableBytes)
+                try await writer.write(chunk)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    @Sendable func put(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let path = try path(context)
+        let options = UploadOptions(
+            mode: try FileHeaders.mode(request.headers), createParents: try QueryFlags.bool(request, "parents") ?? false,
+            expectedLength: try FileHeaders.contentLength(request.headers), digests: try FileHeaders.digests(request.headers))
+        let upload = try await agent.beginUpload(path, options: options)
+        let result: UploadResult
+        do {
+            var batch: [ByteBuffer] = []
+            var batched = 0
+            for try await buffer in request.body {
+                batched += buffer.readableBytes
+                batch.append(buffer)
+                if batched >= Self.writeBatch {
+                    try await upload.write(batch)
+                    Self.bytesIn.increment(by: batched)
+                    batch.removeAll(keepingCapacity: true)
+                    batched = 0
+                }
+            }
+            if !batch.isEmpty {
+                try await upload.write(batch)
+                Self.bytesIn.increment(by: batched)
+            }
+            result = try await upload.commit()
+        } catch {
+            await upload.abort()
+            throw error
+        }
+        var headers: HTTPFields = [:]
+        if result.created { headers[.location] = request.uri.path }
+        return JSONResponse.make(result, status: result.created ? .created : .ok, headers: headers)
+    }
+
+    @Sendable func delete(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let path = try path(context)
+        let removed = try await agent.deleteFile(path, recursive: try QueryFlags.bool(request, "recursive") ?? false)
+        return JSONResponse.make(removed)
+    }
+}

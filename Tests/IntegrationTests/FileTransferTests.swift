@@ -1,0 +1,173 @@
+import Foundation
+import GearAPI
+import GearClient
+import NIOHTTP1
+import Testing
+
+/// File transfer into real containers' volumes with curl as the client: what is uploaded is what the container
+/// sees (and the other way round), downloads resume, and nothing a container plants in its volume (symlinks out,
+/// FIFOs) makes geard touch anything outside it.
+@Suite(.enabled(if: Sandbox.enabled), .serialized)
+struct FileTransferTests {
+    /// A scratch directory for the files curl sends and receives.
+    let work: String
+
+    init() throws {
+        work = "/var/tmp/gear-files-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    }
+
+    func sha256(_ file: String) throws -> String {
+        try sh("sha256sum \(file) | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `sha-256=:BASE64:` of a file, as RFC 9530 writes it.
+    func contentDigest(_ file: String) throws -> String {
+        "sha-256=:" + (try sh("openssl dgst -sha256 -binary \(file) | base64 -w0").output) + ":"
+    }
+
+    @Test func uploadsReachThePodmanContainerAndDownloadsResume() async throws {
+        let geard = try await SharedGeard.get()
+        let id = uniqueID("files")
+        let installed = try await geard.client.send(
+            .PUT, "/container/\(id)?wait=90",
+            body: Data(
+                #"{"Image":"localhost/busybox","Cmd":["httpd","-f","-p","8080","-h","/www"],"Ports":[{"Internal":8080}],"Started":true,"Volumes":[{"Name":"www","Path":"/www"}]}"#
+                    .utf8))
+        #expect(installed.status == 200)
+        let external = try #require(installed.header("X-PortMapping")?.split(separator: ":").last.map(String.init))
+        let base = "http://127.0.0.1:\(geard.port)/container/\(id)/files"
+
+        // Upload with a digest; the container serves it.
+        try "hello from geard\n".write(toFile: "\(work)/index.html", atomically: true, encoding: .utf8)
+        let put = try sh(
+            "curl -s -o \(work)/put.json -w '%{http_code}' -T \(work)/index.html -H 'Content-Digest: \(try contentDigest("\(work)/index.html"))' \(base)/www/index.html"
+        )
+        #expect(put.output == "201", "\(put.output) \((try? String(contentsOfFile: "\(work)/put.json", encoding: .utf8)) ?? "")")
+        #expect(try sh("curl -s --max-time 5 http://127.0.0.1:\(external)/index.html").output == "hello from geard\n")
+
+        // What the container writes comes back out.
+        #expect(try sh("podman exec ctr-\(id) sh -c 'echo written inside > /www/inside.txt'").status == 0)
+        #expect(try curl("GET", "\(base)/www/inside.txt").body == "written inside\n")
+
+        // 8 MiB of random bytes, uploaded with 100-continue, downloaded whole and then resumed from a torn copy.
+        #expect(try sh("head -c 8388608 /dev/urandom > \(work)/big").status == 0)
+        let upload = try sh("curl -sv -T \(work)/big \(base)/www/big -o /dev/null 2>&1")
+        #expect(upload.output.contains("HTTP/1.1 100 Continue") && upload.output.contains("HTTP/1.1 201"))
+        #expect(try sh("curl -s -o \(work)/big.down \(base)/www/big").status == 0)
+        #expect(try sha256("\(work)/big.down") == (try sha256("\(work)/big")))
+        #expect(try sh("head -c 3000000 \(work)/big > \(work)/big.part && curl -s -C - -o \(work)/big.part \(base)/www/big").status == 0)
+        #expect(try sha256("\(work)/big.part") == (try sha256("\(work)/big")))
+        let head = try curl("HEAD", "\(base)/www/big", options: "-I")
+        #expect(head.status == 200 && head.headers["content-length"] == "8388608" && head.headers["etag"] != nil)
+        #expect(
+            try sh("podman exec ctr-\(id) sha256sum /www/big | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
+                == (try sha256("\(work)/big")))
+
+        // A wrong digest stores nothing.
+        let mismatch = try curl(
+            "PUT", "\(base)/www/index.html", body: "tampered", headers: [("Content-Digest", try contentDigest("\(work)/index.html"))])
+        #expect(mismatch.status == 400 && mismatch.body.contains("digest_mismatch"))
+        #expect(try sh("curl -s --max-time 5 http://127.0.0.1:\(external)/index.html").output == "hello from geard\n")
+
+        // Concurrent uploads to one path: one of them wins whole.
+        // (xargs, not the shell's `wait`: the test runner's children inherit a blocked SIGCHLD.)
+        var digests: Set<String> = []
+        for n in 0..<6 {
+            #expect(try sh("head -c 1048576 /dev/urandom > \(work)/c\(n)").status == 0)
+            digests.insert(try sha256("\(work)/c\(n)"))
+        }
+        #expect(try sh("seq 0 5 | xargs -P 6 -I{} curl -s -o /dev/null -T \(work)/c{} \(base)/www/same").status == 0)
+        #expect(try sh("curl -s -o \(work)/same \(base)/www/same").status == 0)
+        #expect(digests.contains(try sha256("\(work)/same")))
+        let listing = try GearJSON.decoder().decode(DirectoryListing.self, from: Data(try curl("GET", "\(base)/www").body.utf8))
+        #expect(listing.entries.map(\.name) == ["big", "index.html", "inside.txt", "same"])
+
+        _ = try await geard.client.delete(id, wait: 60)
+        #expect(try curl("GET", "\(base)/www/big").status == 404)
+    }
+
+    @Test func whatTheContainerPlantsNeverLeadsOutOfTheVolume() async throws {
+        let geard = try await SharedGeard.get()
+        let id = uniqueID("plant")
+        let request = InstallRequest(
+            image: "localhost/busybox", cmd: ["sleep", "1000"], started: true, volumes: [VolumeRequest(name: "data", path: "/data")])
+        #expect(try await geard.client.install(id, request, wait: 90).job.state == .succeeded)
+        let base = "http://127.0.0.1:\(geard.port)/container/\(id)/files"
+        // Inside the container these point at its own /etc; on the host the same links would lead to the host's.
+        let planted = try sh(
+            "podman exec ctr-\(id) sh -c 'ln -s /etc /data/etc && ln -s ../../../../../../.. /data/up && ln -s /etc/hostname /data/name && mkfifo /data/fifo && mkdir /data/sub'"
+        )
+        #expect(planted.status == 0, "\(planted.output)")
+        for path in ["etc/passwd", "up/etc/passwd", "name", "etc"] {
+            let answer = try curl("GET", "\(base)/data/\(path)")
+            #expect(answer.status == 403 && answer.body.contains("symlink"), "GET \(path): \(answer.status) \(answer.body)")
+        }
+        for path in ["etc/gear-planted", "up/etc/gear-planted", "up/tmp/gear-planted"] {
+            #expect(try curl("PUT", "\(base)/data/\(path)", body: "x").status == 403, "PUT \(path)")
+            #expect(try curl("PUT", "\(base)/data/\(path)?parents=1", body: "x").status == 403, "PUT \(path)?parents=1")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/etc/gear-planted") && !FileManager.default.fileExists(atPath: "/tmp/gear-planted"))
+        let fifo = try sh("timeout -s KILL 10 curl -s -w ' %{http_code}' \(base)/data/fifo")
+        #expect(fifo.output.hasSuffix(" 403") && fifo.output.contains("FIFO"), "\(fifo.output)")
+        // Traversal in the URL itself (curl sends it as written).
+        for path in ["../../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "sub%2F..%2F..%2Fx", "a%00b"] {
+            #expect(try curl("GET", "\(base)/data/\(path)").status == 400, "\(path)")
+        }
+        #expect(try curl("GET", "\(base)/etc/passwd").status == 403)
+        #expect(try curl("GET", "http://127.0.0.1:\(geard.port)/container/nope-\(id)/files/data/x").status == 404)
+        // A recursive delete removes the links, never what they point to.
+        #expect(try curl("DELETE", "\(base)/data/etc?recursive=1").status == 200)
+        #expect(FileManager.default.fileExists(atPath: "/etc/passwd"))
+        _ = try await geard.client.delete(id, wait: 60)
+    }
+
+    @Test func aFullDiskAnswers507AndLeavesNoPartialFile() async throws {
+        let geard = try await SharedGeard.get()
+        let id = uniqueID("full")
+        let request = InstallRequest(
+            runtime: "exec", cmd: ["/bin/sleep", "1000"], started: false, volumes: [VolumeRequest(name: "data", path: "/data")])
+        #expect(try await geard.client.install(id, request, wait: 60).job.state == .succeeded)
+        let volume = "\(geard.stateDir)/volumes/\(id)/data"
+        #expect(try sh("mount -t tmpfs -o size=1m tmpfs \(volume)").status == 0)
+        defer { _ = try? sh("umount \(volume)") }
+        #expect(try sh("head -c 3000000 /dev/urandom > \(work)/toobig").status == 0)
+        let answer = try sh("curl -s -w ' %{http_code}' -T \(work)/toobig http://127.0.0.1:\(geard.port)/container/\(id)/files/data/toobig")
+        #expect(answer.output.hasSuffix(" 507") && answer.output.contains("disk_full"), "\(answer.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: volume).isEmpty)
+        #expect(try sh("umount \(volume)").status == 0)
+        _ = try await geard.client.delete(id, wait: 60)
+    }
+
+    @Test func anUploadCutOffByAKilledGeardLeavesNothingBehind() async throws {
+        let geard = try await GeardProcess.start()
+        let id = uniqueID("cut")
+        let request = InstallRequest(
+            runtime: "exec", cmd: ["/bin/sleep", "1000"], started: false, volumes: [VolumeRequest(name: "data", path: "/data")])
+        #expect(try await geard.client.install(id, request, wait: 60).job.state == .succeeded)
+        let volume = "\(geard.stateDir)/volumes/\(id)/data"
+        try "old\n".write(toFile: "\(volume)/file", atomically: true, encoding: .utf8)
+        // curl sends 2 MB of a body that then stalls (chunked, from a pipe this test holds open); geard is killed
+        // in the middle of the upload.
+        let uploader = Process()
+        uploader.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        uploader.arguments = ["-s", "-o", "/dev/null", "-T", "-", "http://127.0.0.1:\(geard.port)/container/\(id)/files/data/file"]
+        let body = Pipe()
+        uploader.standardInput = body
+        try uploader.run()
+        body.fileHandleForWriting.write(Data((0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }))
+        #expect(
+            try await eventually {
+                (try? sh("curl -s 127.0.0.1:\(geard.port)/metrics").output.contains("gear_file_transfer_bytes_total{direction=\"upload\"} ")) == true
+            })
+        await geard.stop(signal: SIGKILL)
+        try body.fileHandleForWriting.close()
+        uploader.terminate()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: volume) == ["file"])
+        #expect(try String(contentsOfFile: "\(volume)/file", encoding: .utf8) == "old\n")
+        try await geard.restart()
+        #expect(try curl("GET", "http://127.0.0.1:\(geard.port)/container/\(id)/files/data/file").body == "old\n")
+        _ = try await geard.client.delete(id, wait: 60)
+        await geard.stop()
+    }
+}
