@@ -61,8 +61,9 @@ http {
 }
 CONF
 nginx -c "$work/nginx.conf"
-trap 'kill $(cat "$work/nginx.pid") 2>/dev/null || true; stop_geard' EXIT
 sleep 0.5
+nginx_pid=$(cat "$work/nginx.pid")
+trap 'kill $nginx_pid 2>/dev/null || true; stop_geard' EXIT
 
 machine
 echo "geard $(git rev-parse --short HEAD 2>/dev/null || echo '?'), nginx $(nginx -v 2>&1 | cut -d/ -f2), curl $(curl --version | head -1 | cut -d' ' -f2), files on $(df -T "$work" | awk 'NR==2 {print $2}')"
@@ -94,6 +95,7 @@ best_mbs "download geard http" curl -s --fail -o /dev/null "127.0.0.1:$port/cont
 best_mbs "download nginx http" curl -s --fail -o /dev/null "127.0.0.1:$nginx_port/big"
 best_mbs "download geard https" curl -s --fail "${tls[@]}" -o /dev/null "https://127.0.0.1:$https/container/filebench/files/data/big"
 best_mbs "download nginx https" curl -s --fail "${tls[@]}" -o /dev/null "https://127.0.0.1:$nginx_tls/big"
+best_mbs "download geard https, HTTP/1.1" curl -s --fail --http1.1 "${tls[@]}" -o /dev/null "https://127.0.0.1:$https/container/filebench/files/data/big"
 best_mbs "cat (page cache read)" cat "$volume/big"
 
 echo "== upload $SIZE_MIB MiB (curl -T, best of $RUNS; geard fsyncs before the rename, nginx does not)"
@@ -101,6 +103,9 @@ best_mbs "upload geard http" curl -s --fail -o /dev/null -T "$work/source" "127.
 best_mbs "upload nginx http" curl -s --fail -o /dev/null -T "$work/source" "127.0.0.1:$nginx_port/up/big"
 best_mbs "upload geard https" curl -s --fail "${tls[@]}" -o /dev/null -T "$work/source" "https://127.0.0.1:$https/container/filebench/files/data/up"
 best_mbs "upload nginx https" curl -s --fail "${tls[@]}" -o /dev/null -T "$work/source" "https://127.0.0.1:$nginx_tls/up/big"
+# curl picks HTTP/2 with geard (ALPN) and HTTP/1.1 with this nginx (no http2 on the listener): the same over 1.1.
+best_mbs "upload geard https, HTTP/1.1" curl -s --fail --http1.1 "${tls[@]}" -o /dev/null -T "$work/source" \
+    "https://127.0.0.1:$https/container/filebench/files/data/up"
 digest="sha-256=:$(openssl dgst -sha256 -binary "$work/source" | base64 -w0):"
 best_mbs "geard http + Content-Digest sha-256" curl -s --fail -o /dev/null -H "Content-Digest: $digest" -T "$work/source" \
     "127.0.0.1:$port/container/filebench/files/data/up"
@@ -108,7 +113,7 @@ best_mbs "cp + sync (the disk)" sh -c "cp '$work/source' '$work/copy' && sync '$
 best_mbs "cp (no sync)" cp "$work/source" "$work/copy2"
 cmp "$work/source" "$volume/up" && echo "uploaded file verified (cmp)"
 for what in download_geard_http/download_nginx_http download_geard_https/download_nginx_https upload_geard_http/upload_nginx_http \
-    upload_geard_https/upload_nginx_https; do
+    upload_geard_https/upload_nginx_https upload_geard_https__HTTP_1_1/upload_nginx_https download_geard_https__HTTP_1_1/download_nginx_https; do
     g=$(eval echo "\$RATE_${what%/*}") n=$(eval echo "\$RATE_${what#*/}")
     printf 'ratio %-46s %.2fx\n' "${what%/*} / nginx:" "$(echo "$g / $n" | bc -l)"
 done
@@ -139,4 +144,6 @@ echo "20 x 100 MiB done in $(printf '%.1f' "$(echo "$end - $start" | bc -l)") s 
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$GEARD_PID/status")
 echo "geard peak RSS (VmHWM) after the concurrent transfers: $hwm KiB"
 curl -s -o /dev/null -X DELETE "127.0.0.1:$port/container/filebench?wait=60"
+kill "$nginx_pid"
+stop_geard
 rm -rf "$work"
