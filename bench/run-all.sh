@@ -8,3 +8,4 @@ bench/install-burst.sh
 bench/log-throughput.sh
 bench/node-latency.sh
 bench/tls.sh
+bench/files.sh
