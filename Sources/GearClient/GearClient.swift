@@ -10,7 +10,7 @@ public import NIOHTTP1
 /// answer is always attributed to the request that caused it.
 public struct GearClient: Sendable {
     public let endpoint: GearEndpoint
-    private let http: HTTPClient
+    let http: HTTPClient
     private let timeout: TimeAmount
     /// A delegation token sent as `Authorization: Bearer` with every call (HTTPS only).
     public var bearerToken: String?
@@ -71,6 +71,11 @@ public struct GearClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
+        return try await execute(request, requestID: id, timeout: timeout)
+    }
+
+    /// Sends a prepared request; collects the answer (up to 64 MiB) and checks that it echoes `requestID`.
+    func execute(_ request: HTTPClientRequest, requestID id: String, timeout: TimeAmount) async throws -> Answer {
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: timeout)
@@ -261,6 +266,8 @@ public enum GearClientError: Error, Sendable, CustomStringConvertible {
     case mismatchedRequestID(sent: String, received: String?)
     /// The client's TLS material could not be used.
     case tls(String)
+    /// A local file could not be read or written.
+    case local(String)
 
     static func from(_ answer: GearClient.Answer) -> GearClientError {
         if let error = try? answer.decode(APIError.self) { return .api(status: answer.status, error: error) }
@@ -274,6 +281,7 @@ public enum GearClientError: Error, Sendable, CustomStringConvertible {
         case .unreachable(let endpoint, let reason): "cannot reach geard at \(endpoint): \(reason)"
         case .mismatchedRequestID(let sent, let received): "the answer's request id \(received ?? "(none)") is not the one sent (\(sent))"
         case .tls(let message): message
+        case .local(let message): message
         }
     }
 }

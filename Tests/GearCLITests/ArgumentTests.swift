@@ -21,6 +21,25 @@ import Testing
         #expect(wait.jobs == ["node1/abc"] && wait.waitTimeout == 5 && wait.global.timeout == 9)
     }
 
+    @Test func copyTakesOneLocalAndOneContainerSide() throws {
+        let up = try #require(try Gear.parseAsRoot(["cp", "--mode", "0600", "--parents", "./a:/b.txt", "node1:4000/web:/data/x/a.txt"]) as? Copy)
+        #expect(up.mode == "0600" && up.parents)
+        let remote = try #require(try Copy.remote(up.target))
+        #expect(remote.locator.host == "node1" && remote.locator.port == 4000 && remote.locator.id == "web" && remote.path == "/data/x/a.txt")
+        #expect(try Copy.remote(up.source) == nil)
+        #expect(try Copy.remote("/abs/path") == nil && Copy.remote("plain.txt") == nil && Copy.remote("web:/data").map(\.path) == "/data")
+        for bad in [
+            ["cp", "a.txt", "b.txt"],  // both local
+            ["cp", "web:/data/a", "node2/web:/data/b"],  // both remote
+            ["cp", "a.txt", "web:/data/../etc/passwd"],
+            ["cp", "a.txt", "bad id:/data/a"],
+            ["cp", "--mode", "4755", "a.txt", "web:/data/a"],
+            ["cp", "--parents", "web:/data/a", "a.txt"],  // --parents is for uploads
+        ] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try Gear.parseAsRoot(bad) }
+        }
+    }
+
     /// argument-parser checks a command's option names (no two alike) only when it parses that command.
     @Test(arguments: Gear.configuration.subcommands.map { $0._commandName })
     func everyCommandParsesItsHelp(_ name: String) throws {

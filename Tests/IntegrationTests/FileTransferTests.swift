@@ -17,6 +17,15 @@ struct FileTransferTests {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
     }
 
+    /// Installs an exec container that is not started, with a volume `data` at `path`; answers its id.
+    func installIdle(_ geard: GeardProcess, _ prefix: String, volumeAt path: String) async throws -> String {
+        let id = uniqueID(prefix)
+        let request = InstallRequest(
+            runtime: "exec", cmd: ["/bin/sleep", "1000"], started: false, volumes: [VolumeRequest(name: "data", path: path)])
+        #expect(try await geard.client.install(id, request, wait: 60).job.state == .succeeded)
+        return id
+    }
+
     func sha256(_ file: String) throws -> String {
         try sh("sha256sum \(file) | cut -d' ' -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -87,6 +96,29 @@ struct FileTransferTests {
         #expect(try curl("GET", "\(base)/www/big").status == 404)
     }
 
+    @Test func gearCopiesFilesInAndOut() async throws {
+        let geard = try await SharedGeard.get()
+        let id = try await installIdle(geard, "cp", volumeAt: "/srv/data")
+        let remote = "127.0.0.1:\(geard.port)/\(id):/srv/data"
+        #expect(try sh("head -c 3000000 /dev/urandom > \(work)/cp-source").status == 0)
+        let up = try sh("\(Sandbox.gearPath) cp --mode 0640 --parents \(work)/cp-source \(remote)/deep/dir/file.bin")
+        #expect(up.status == 0 && up.output.contains("3000000 bytes") && up.output.contains("sha-256 verified"), "\(up.output)")
+        let stored = "\(geard.stateDir)/volumes/\(id)/data/deep/dir/file.bin"
+        #expect(try sha256(stored) == (try sha256("\(work)/cp-source")))
+        #expect(try sh("stat -c %a \(stored)").output == "640\n")
+        let down = try sh("\(Sandbox.gearPath) cp --output json \(remote)/deep/dir/file.bin \(work)")
+        #expect(down.status == 0 && down.output.contains("\"bytes\":3000000"), "\(down.output)")
+        #expect(try sha256("\(work)/file.bin") == (try sha256("\(work)/cp-source")))
+        // Errors are one line with the host and geard's message, and a non-zero exit.
+        let outside = try sh("\(Sandbox.gearPath) cp \(work)/cp-source 127.0.0.1:\(geard.port)/\(id):/etc/passwd")
+        #expect(
+            outside.status == 1 && outside.output.contains("is not inside a volume") && outside.output.contains("127.0.0.1:\(geard.port)"),
+            "\(outside.output)")
+        let missing = try sh("\(Sandbox.gearPath) cp \(remote)/nope \(work)/nope")
+        #expect(missing.status == 1 && missing.output.contains("does not exist") && !FileManager.default.fileExists(atPath: "\(work)/nope"))
+        _ = try await geard.client.delete(id, wait: 60)
+    }
+
     @Test func whatTheContainerPlantsNeverLeadsOutOfTheVolume() async throws {
         let geard = try await SharedGeard.get()
         let id = uniqueID("plant")
@@ -124,10 +156,7 @@ struct FileTransferTests {
 
     @Test func aFullDiskAnswers507AndLeavesNoPartialFile() async throws {
         let geard = try await SharedGeard.get()
-        let id = uniqueID("full")
-        let request = InstallRequest(
-            runtime: "exec", cmd: ["/bin/sleep", "1000"], started: false, volumes: [VolumeRequest(name: "data", path: "/data")])
-        #expect(try await geard.client.install(id, request, wait: 60).job.state == .succeeded)
+        let id = try await installIdle(geard, "full", volumeAt: "/data")
         let volume = "\(geard.stateDir)/volumes/\(id)/data"
         #expect(try sh("mount -t tmpfs -o size=1m tmpfs \(volume)").status == 0)
         defer { _ = try? sh("umount \(volume)") }
@@ -141,10 +170,7 @@ struct FileTransferTests {
 
     @Test func anUploadCutOffByAKilledGeardLeavesNothingBehind() async throws {
         let geard = try await GeardProcess.start()
-        let id = uniqueID("cut")
-        let request = InstallRequest(
-            runtime: "exec", cmd: ["/bin/sleep", "1000"], started: false, volumes: [VolumeRequest(name: "data", path: "/data")])
-        #expect(try await geard.client.install(id, request, wait: 60).job.state == .succeeded)
+        let id = try await installIdle(geard, "cut", volumeAt: "/data")
         let volume = "\(geard.stateDir)/volumes/\(id)/data"
         try "old\n".write(toFile: "\(volume)/file", atomically: true, encoding: .utf8)
         // curl sends 2 MB of a body that then stalls (chunked, from a pipe this test holds open); geard is killed

@@ -116,11 +116,19 @@ struct FileRoutes {
     }
 
     @Sendable func put(_ request: Request, context: GearRequestContext) async throws -> Response {
-        let path = try path(context)
-        let options = UploadOptions(
-            mode: try FileHeaders.mode(request.headers), createParents: try QueryFlags.bool(request, "parents") ?? false,
-            expectedLength: try FileHeaders.contentLength(request.headers), digests: try FileHeaders.digests(request.headers))
-        let upload = try await agent.beginUpload(path, options: options)
+        let upload: FileUpload
+        do {
+            let path = try path(context)
+            let options = UploadOptions(
+                mode: try FileHeaders.mode(request.headers), createParents: try QueryFlags.bool(request, "parents") ?? false,
+                expectedLength: try FileHeaders.contentLength(request.headers), digests: try FileHeaders.digests(request.headers))
+            upload = try await agent.beginUpload(path, options: options)
+        } catch {
+            // Clients that send the whole body before they read the answer (AsyncHTTPClient, curl after 100 Continue)
+            // see a connection cut under them and lose the message: read a modest refused body to its end first.
+            if (error as? GearError)?.code != .tooLarge { try? await Self.discard(request.body, upTo: Self.refusedBodyAllowance) }
+            throw error
+        }
         let result: UploadResult
         do {
             var batch: [ByteBuffer] = []
@@ -147,6 +155,17 @@ struct FileRoutes {
         var headers: HTTPFields = [:]
         if result.created { headers[.location] = request.uri.path }
         return JSONResponse.make(result, status: result.created ? .created : .ok, headers: headers)
+    }
+
+    /// How much of a refused upload's body is read (and dropped) so that the client reads the refusal.
+    static let refusedBodyAllowance = 8 << 20
+
+    static func discard(_ body: RequestBody, upTo limit: Int) async throws {
+        var seen = 0
+        for try await buffer in body {
+            seen += buffer.readableBytes
+            if seen > limit { return }
+        }
     }
 
     @Sendable func delete(_ request: Request, context: GearRequestContext) async throws -> Response {

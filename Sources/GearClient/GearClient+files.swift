@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+public import GearAPI
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// File transfer: a local file into a container's volume and back, streamed both ways.
+extension GearClient {
+    /// The URL path of a container path: each component percent-encoded on its own.
+    static func filesPath(_ id: String, _ path: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/;%?#")
+        let components = path.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: allowed) ?? String($0) }
+        return "/container/\(id)/files/" + components.joined(separator: "/")
+    }
+
+    /// Uploads `file` to `path` in container `id`, with its SHA-256 as `Content-Digest` so that geard stores it only
+    /// if it arrived intact. `mode` is octal permission bits; `parents` creates missing directories.
+    public func upload(
+        _ id: String, path: String, from file: String, mode: String? = nil, parents: Bool = false, requestID: String? = nil
+    ) async throws -> UploadResult {
+        let size = try Self.fileSize(file)
+        let digest = try Self.sha256(of: file)
+        let id_ = requestID ?? Self.freshRequestID()
+        var request = HTTPClientRequest(url: endpoint.baseURL + Self.filesPath(id, path) + (parents ? "?parents=1" : ""))
+        request.method = .PUT
+        request.headers.add(name: GearAPI.requestIDHeader, value: id_)
+        request.headers.add(name: "Content-Digest", value: "sha-256=:\(digest):")
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        if let mode { request.headers.add(name: "X-File-Mode", value: mode) }
+        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
+        request.body = .stream(FileChunks(path: file), length: .known(size))
+        let answer = try await execute(request, requestID: id_, timeout: .hours(24))
+        guard answer.status == 200 || answer.status == 201 else { throw GearClientError.from(answer) }
+        return try answer.decode(UploadResult.self)
+    }
+
+    /// Downloads `path` of container `id` into `file`: written to a temporary file next to it and renamed when
+    /// every byte arrived. Answers the number of bytes.
+    @discardableResult
+    public func download(_ id: String, path: String, to file: String, requestID: String? = nil) async throws -> Int64 {
+        let id_ = requestID ?? Self.freshRequestID()
+        var request = HTTPClientRequest(url: endpoint.baseURL + Self.filesPath(id, path))
+        request.headers.add(name: GearAPI.requestIDHeader, value: id_)
+        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .hours(24))
+        } catch {
+            throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
+        }
+        let echoed = response.headers.first(name: GearAPI.requestIDHeader)
+        guard echoed?.lowercased() == id_.lowercased() else { throw GearClientError.mismatchedRequestID(sent: id_, received: echoed) }
+        guard response.status == .ok, response.headers.first(name: "Content-Type") == "application/octet-stream" else {
+            var buffer = try await response.body.collect(upTo: 1 << 20)
+            let body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
+            let answer = Answer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body, requestID: id_)
+            if answer.status == 200 {
+                throw GearClientError.unexpected(status: 200, body: "\(path) is a directory; gear cp copies files")
+            }
+            throw GearClientError.from(answer)
+        }
+        let expected = response.headers.first(name: "Content-Length").flatMap { Int64($0) }
+        let directory = (file as NSString).deletingLastPathComponent
+        let temporary =
+            (directory.isEmpty ? "." : directory) + "/.\((file as NSString).lastPathComponent).gear-part-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw GearClientError.local("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var written: Int64 = 0
+        do {
+            for try await buffer in response.body {
+                try buffer.withUnsafeReadableBytes { raw in
+                    var offset = 0
+                    while offset < raw.count {
+                        let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            throw GearClientError.local("cannot write \(temporary): \(String(cString: strerror(errno)))")
+                        }
+                        offset += n
+                    }
+                }
+                written += Int64(buffer.readableBytes)
+            }
+            if let expected, written != expected {
+                throw GearClientError.local("the download ended after \(written) of \(expected) bytes")
+            }
+            guard fsync(fd) == 0, close(fd) == 0 else {
+                throw GearClientError.local("cannot write \(temporary): \(String(cString: strerror(errno)))")
+            }
+            guard rename(temporary, file) == 0 else { throw GearClientError.local("cannot rename to \(file): \(String(cString: strerror(errno)))") }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        return written
+    }
+
+    static func fileSize(_ file: String) throws -> Int64 {
+        var info = stat()
+        guard stat(file, &info) == 0 else { throw GearClientError.local("cannot read \(file): \(String(cString: strerror(errno)))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw GearClientError.local("\(file) is not a regular file") }
+        return Int64(info.st_size)
+    }
+
+    /// The SHA-256 of a file, base64-encoded.
+    static func sha256(of file: String) throws -> String {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw GearClientError.local("cannot read \(file): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw GearClientError.local("cannot read \(file): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return Data(hasher.finalize()).base64EncodedString()
+    }
+}
+
+/// A file's bytes as an async sequence of 1 MiB buffers (AsyncHTTPClient asks for the next one when it can send).
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let path: String
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let fd: Int32
+        let path: String
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard fd >= 0 else { throw GearClientError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
+            var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+            var failure: Int32 = 0
+            let fd = self.fd
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
+                while true {
+                    let n = read(fd, raw.baseAddress!, 1 << 20)
+                    if n >= 0 { return n }
+                    if errno != EINTR {
+                        failure = errno
+                        return 0
+                    }
+                }
+            }
+            if failure != 0 { throw GearClientError.local("cannot read \(path): \(String(cString: strerror(failure)))") }
+            if buffer.readableBytes == 0 {
+                close(fd)
+                return nil
+            }
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(fd: open(path, O_RDONLY | O_CLOEXEC), path: path)
+    }
+}

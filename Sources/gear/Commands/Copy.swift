@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import GearAPI
+import GearClient
+
+/// `gear cp`: one file between this machine and a container's volume, either way.
+struct Copy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cp",
+        abstract: "Copy a file into a container's volume, or out of it.",
+        discussion: """
+            One side is local, the other is [host[:port]/]id:/path, a path inside the container that lies in one of \
+            its volumes. Uploads send the file's SHA-256 (Content-Digest), so geard stores it only if it arrived \
+            intact, and replace the target atomically; downloads are written to a temporary file next to the target \
+            and renamed once every byte arrived. A local path that contains ':/' can be written as ./path.
+
+            Examples:
+              gear cp ./app.conf web:/data/app.conf
+              gear cp --mode 0600 --parents secrets.env node1/web:/data/conf/secrets.env
+              gear cp node1/web:/data/logs/a.log ./a.log
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Permission bits of an uploaded file, octal (default: the replaced file's, or 0644).") var mode: String?
+    @Flag(name: [.short, .long], help: "Create missing directories of an upload's target.") var parents = false
+    @Argument(help: "The source: a local file, or [host[:port]/]id:/path.") var source: String
+    @Argument(help: "The target: a local file, or [host[:port]/]id:/path.") var target: String
+
+    /// What `--output json` prints for a download.
+    struct Downloaded: Encodable {
+        var bytes: Int64
+        var path: String
+    }
+
+    /// A container file: where it is, and its path inside the container.
+    struct Remote {
+        var locator: Locator
+        var path: String
+    }
+
+    /// `LOCATOR:/path`, or nil for a local path (`./...`, `/...`, or anything without `:/`).
+    static func remote(_ text: String) throws -> Remote? {
+        guard !text.hasPrefix("/"), !text.hasPrefix("."), let split = text.range(of: ":/") else { return nil }
+        let locator = try Locator(parsing: String(text[..<split.lowerBound]))
+        let path = String(text[text.index(after: split.lowerBound)...])
+        guard path.split(separator: "/").allSatisfy({ $0 != "." && $0 != ".." }) else {
+            throw ValidationError("'\(text)': the container path may not contain . or .. components")
+        }
+        return Remote(locator: locator, path: path)
+    }
+
+    func validate() throws {
+        let (from, to) = (try Self.remote(source), try Self.remote(target))
+        guard (from == nil) != (to == nil) else {
+            throw ValidationError("one side must be local and the other [host/]id:/path, e.g. gear cp ./a.txt web:/data/a.txt")
+        }
+        if let mode {
+            guard mode.count <= 4, let bits = UInt32(mode, radix: 8), bits <= 0o777 else { throw ValidationError("--mode must be octal, 0 to 0777") }
+        }
+        if from != nil, mode != nil || parents { throw ValidationError("--mode and --parents apply to uploads") }
+    }
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        if let remote = try Self.remote(target) {
+            let endpoint = remote.locator.endpoint(global)
+            let client = try global.client(for: endpoint)
+            do {
+                let result = try await client.upload(
+                    remote.locator.id, path: remote.path, from: source, mode: mode, parents: parents, requestID: global.requestID)
+                report(
+                    result.file.size, "\(source) -> \(remote.locator):\(result.file.path)", verified: result.verified, started: started, json: result)
+            } catch {
+                try fail("\(endpoint)/\(remote.locator.id)", error)
+            }
+        } else if let remote = try Self.remote(source) {
+            let endpoint = remote.locator.endpoint(global)
+            let client = try global.client(for: endpoint)
+            var local = target
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory.boolValue {
+                local += "/" + ((remote.path as NSString).lastPathComponent)
+            }
+            do {
+                let bytes = try await client.download(remote.locator.id, path: remote.path, to: local, requestID: global.requestID)
+                report(
+                    bytes, "\(remote.locator):\(remote.path) -> \(local)", verified: [], started: started, json: Downloaded(bytes: bytes, path: local)
+                )
+            } catch {
+                try fail("\(endpoint)/\(remote.locator.id)", error)
+            }
+        }
+    }
+
+    private func report(_ bytes: Int64, _ what: String, verified: [String], started: ContinuousClock.Instant, json: some Encodable) {
+        if global.quiet { return }
+        if global.output == .json {
+            let data = (try? GearJSON.encoder().encode(json)) ?? Data()
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            return
+        }
+        let elapsed = started.duration(to: .now).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        let rate = seconds > 0 ? String(format: ", %.0f MB/s", Double(bytes) / seconds / 1e6) : ""
+        let check = verified.isEmpty ? "" : " (\(verified.joined(separator: ", ")) verified)"
+        print("\(what): \(bytes) bytes\(rate)\(check)")
+    }
+
+    private func fail(_ where_: String, _ error: any Error) throws -> Never {
+        FileHandle.standardError.write(Data("gear: \(where_): \(Output.describe(error))\n".utf8))
+        throw ExitCode(1)
+    }
+}
