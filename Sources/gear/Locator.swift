@@ -38,11 +38,6 @@ struct Locator: Hashable, CustomStringConvertible {
         }
         id = String(parts.last!)
         guard !id.isEmpty else { throw LocatorError(text, "the id is empty") }
-        guard id.utf8.count <= 64, id.first?.isASCII == true, id.first?.isLetter == true || id.first?.isNumber == true,
-            id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
-        else {
-            throw LocatorError(text, "'\(id)' is not an id: use up to 64 letters, digits, '_' or '-', starting with a letter or digit")
-        }
     }
 
     /// The endpoint to call: the host (over HTTPS when the options carry a client certificate), or the default

@@ -42,6 +42,12 @@ struct Copy: AsyncParsableCommand {
     static func remote(_ text: String) throws -> Remote? {
         guard !text.hasPrefix("/"), !text.hasPrefix("."), let split = text.range(of: ":/") else { return nil }
         let locator = try Locator(parsing: String(text[..<split.lowerBound]))
+        let id = locator.id
+        guard id.utf8.count <= 64, let first = id.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic || ("0"..."9").contains(first),
+            id.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") })
+        else {
+            throw ValidationError("'\(text)': '\(id)' is not a container id (up to 64 letters, digits, '_' or '-', starting with a letter or digit)")
+        }
         let path = String(text[text.index(after: split.lowerBound)...])
         guard path.split(separator: "/").allSatisfy({ $0 != "." && $0 != ".." }) else {
             throw ValidationError("'\(text)': the container path may not contain . or .. components")
