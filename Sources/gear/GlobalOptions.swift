@@ -6,6 +6,11 @@ import Synchronization
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "A configuration file (JSON: host, ca, cert, key, token, hosts, groups); default ~/.config/gear/config.json (env GEAR_CONFIG).")
+    var config: String?
+
     @Option(name: .long, help: "The geard to use for locators without a host: HOST[:PORT] over HTTP, or a unix socket path (env GEAR_HOST).")
     var host: String?
 
@@ -44,14 +49,43 @@ struct GlobalOptions: ParsableArguments {
             guard hex || uuid else { throw ValidationError("--request-id must be 32 hexadecimal characters or a UUID") }
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        _ = try GearConfig.load(explicit: config)
         let given = [tlsValue(ca, "GEAR_CA"), tlsValue(cert, "GEAR_CERT"), tlsValue(key, "GEAR_KEY")].compactMap { $0 }.count
         guard given == 0 || given == 3 else { throw ValidationError("HTTPS needs all of --ca, --cert and --key (or GEAR_CA, GEAR_CERT, GEAR_KEY)") }
     }
 
+    /// The configuration file's settings (empty when there is none; `validate` reported a bad one).
+    var settings: GearConfig { (try? GearConfig.load(explicit: config)) ?? GearConfig() }
+
+    /// A flag, else its environment variable, else the configuration file's value.
     private func tlsValue(_ flag: String?, _ variable: String) -> String? {
         if let flag, !flag.isEmpty { return flag }
         if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return value }
-        return nil
+        let settings = self.settings
+        switch variable {
+        case "GEAR_CA": return settings.ca
+        case "GEAR_CERT": return settings.cert
+        case "GEAR_KEY": return settings.key
+        case "GEAR_TOKEN": return settings.token
+        default: return nil
+        }
+    }
+
+    /// Locators from the command line, `@group/id` expanded to one per host of the group.
+    func locators(_ texts: [String], takesCommand: Bool = false) throws -> [Locator] {
+        if !takesCommand, CommandTail.arguments != nil { throw ValidationError("'--' is only for gear install (the container's command)") }
+        let settings = self.settings
+        var result: [Locator] = []
+        for text in texts {
+            for expanded in try settings.expand(text) {
+                do {
+                    result.append(try Locator(parsing: expanded))
+                } catch {
+                    throw ValidationError(error.description)
+                }
+            }
+        }
+        return result
     }
 
     /// The client certificate material, when hosts are to be called over HTTPS.
@@ -62,12 +96,14 @@ struct GlobalOptions: ParsableArguments {
 
     /// The endpoint of a host: HTTPS (default port 43274) when TLS material is given, else plain HTTP (43273).
     func endpoint(host: String, port: Int?) -> GearEndpoint {
-        tlsFiles == nil ? .http(host: host, port: port ?? Locator.defaultPort) : .https(host: host, port: port ?? Locator.defaultTLSPort)
+        let (host, port) = settings.address(of: host, port: port)
+        return tlsFiles == nil ? .http(host: host, port: port ?? Locator.defaultPort) : .https(host: host, port: port ?? Locator.defaultTLSPort)
     }
 
     /// The endpoint for locators without a host.
     var defaultEndpoint: GearEndpoint {
-        let text = host ?? ProcessInfo.processInfo.environment["GEAR_HOST"]
+        let environment = ProcessInfo.processInfo.environment["GEAR_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+        let text = host ?? environment ?? settings.host
         guard let text, !text.isEmpty else { return .local }
         if text.hasPrefix("/") { return .unix(path: text) }
         if let locator = try? Locator(parsing: text + "/x"), let host = locator.host {

@@ -63,6 +63,38 @@ struct CLITests {
         await b.stop()
     }
 
+    @Test func aConfigFileNamesHostsAndGroups() async throws {
+        let a = try await GeardProcess.start()
+        let b = try await GeardProcess.start()
+        let id = uniqueID("cfg")
+        let dir = "/var/tmp/gear-config-\(id)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let config = "\(dir)/config.json"
+        try #"{"host":"a","hosts":{"a":"127.0.0.1:\#(a.port)","b":"127.0.0.1:\#(b.port)"},"groups":{"both":["a","b"]}}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        // A bare locator goes to the file's default host, an alias to its address.
+        #expect(try gear("install --config \(config) --runtime exec --start --wait \(id) -- /bin/sleep 1000").status == 0)
+        #expect(try await a.client.status(id).activeState == "active")
+        let aliased = try sh("GEAR_CONFIG=\(config) \(Sandbox.gearPath) status a/\(id)")
+        #expect(aliased.status == 0 && aliased.output.contains("active"), "\(aliased.output)")
+        // A group fans out to each of its hosts: the container is on a only, so b's part fails and says so.
+        let group = try gear("status --config \(config) @both/\(id)")
+        #expect(group.status == 1, "\(group.output)")
+        #expect(
+            group.output.contains("127.0.0.1:\(a.port)/\(id)") && group.output.contains("1 of 2 failed: 127.0.0.1:\(b.port)/\(id)"), "\(group.output)"
+        )
+        let lists = try gear("list --config \(config) @both --output json")
+        #expect(lists.status == 0 && lists.output.contains("127.0.0.1:\(a.port)") && lists.output.contains("127.0.0.1:\(b.port)"), "\(lists.output)")
+        let unknown = try gear("status --config \(config) @nope/\(id)")
+        #expect(unknown.status == 64 && unknown.output.contains("no host group '@nope'"), "\(unknown.output)")
+        try #"{"hosts":{"a":"127.0.0.1:\#(a.port)"},"colour":"yes"}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try gear("status --config \(config) a/\(id)")
+        #expect(bad.status == 64 && bad.output.contains("unknown key 'colour'"), "\(bad.output)")
+        _ = try await a.client.delete(id, wait: 60)
+        await a.stop()
+        await b.stop()
+    }
+
     @Test func logsInterleaveSeveralHostsAndFollow() async throws {
         let a = try await GeardProcess.start()
         let b = try await GeardProcess.start()

@@ -82,7 +82,7 @@ struct Install: AsyncParsableCommand {
     func run() async throws {
         let request = try request()
         let (global, wait) = (global, job.waitSeconds)
-        let targets = try gear.locators(locatorTexts, takesCommand: true)
+        let targets = try global.locators(locatorTexts, takesCommand: true)
         try checkRequestID(global, targets)
         let outcomes = await FanOut.run(targets, options: global) { client, locator in
             try failedJob(try await client.install(locator.id, request, requestID: global.requestID, wait: wait))

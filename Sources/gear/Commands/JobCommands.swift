@@ -31,15 +31,6 @@ func reportJobs(_ outcomes: [FanOut.Outcome<GearClient.JobAnswer>], options: Glo
     try output.finish(outcomes)
 }
 
-func locators(_ texts: [String], takesCommand: Bool = false) throws -> [Locator] {
-    if !takesCommand, CommandTail.arguments != nil { throw ValidationError("'--' is only for gear install (the container's command)") }
-    do {
-        return try texts.map { text throws(LocatorError) in try Locator(parsing: text) }
-    } catch {
-        throw ValidationError(error.description)
-    }
-}
-
 /// A job's failure (when waiting) is a failure of the command.
 func failedJob(_ answer: GearClient.JobAnswer) throws -> GearClient.JobAnswer {
     if answer.job.state == .failed {
@@ -58,7 +49,7 @@ struct Start: AsyncParsableCommand {
 
     func run() async throws {
         let (global, wait) = (global, job.waitSeconds)
-        let targets = try gear.locators(locators)
+        let targets = try global.locators(locators)
         try checkRequestID(global, targets)
         let outcomes = await FanOut.run(targets, options: global) { client, locator in
             try failedJob(try await client.start(locator.id, requestID: global.requestID, wait: wait))
@@ -76,7 +67,7 @@ struct Stop: AsyncParsableCommand {
 
     func run() async throws {
         let (global, wait) = (global, job.waitSeconds)
-        let targets = try gear.locators(locators)
+        let targets = try global.locators(locators)
         try checkRequestID(global, targets)
         let outcomes = await FanOut.run(targets, options: global) { client, locator in
             try failedJob(try await client.stop(locator.id, requestID: global.requestID, wait: wait))
@@ -93,7 +84,7 @@ struct Restart: AsyncParsableCommand {
 
     func run() async throws {
         let (global, wait) = (global, job.waitSeconds)
-        let targets = try gear.locators(locators)
+        let targets = try global.locators(locators)
         try checkRequestID(global, targets)
         let outcomes = await FanOut.run(targets, options: global) { client, locator in
             try failedJob(try await client.restart(locator.id, requestID: global.requestID, wait: wait))
@@ -111,7 +102,7 @@ struct Delete: AsyncParsableCommand {
 
     func run() async throws {
         let (global, wait) = (global, job.waitSeconds)
-        let targets = try gear.locators(locators)
+        let targets = try global.locators(locators)
         try checkRequestID(global, targets)
         let outcomes = await FanOut.run(targets, options: global) { client, locator in
             try failedJob(try await client.delete(locator.id, requestID: global.requestID, wait: wait))
@@ -129,7 +120,7 @@ struct Wait: AsyncParsableCommand {
 
     func run() async throws {
         let (global, timeout) = (global, waitTimeout)
-        let outcomes = await FanOut.run(try gear.locators(jobs), options: global) { client, locator in
+        let outcomes = await FanOut.run(try global.locators(jobs), options: global) { client, locator in
             try failedJob(try await client.wait(job: locator.id, timeout: timeout))
         }
         try reportJobs(outcomes, options: global)

@@ -30,7 +30,7 @@ struct Logs: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let parsed = try gear.locators(locators)
+        let parsed = try global.locators(locators)
         let endpoints = parsed.map { $0.endpoint(self.global) }
         let manyHosts = Set(endpoints).count > 1
         let prefix = parsed.count > 1

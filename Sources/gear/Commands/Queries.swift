@@ -9,7 +9,7 @@ struct Status: AsyncParsableCommand {
     @Argument(help: "[host[:port]/]id") var locators: [String]
 
     func run() async throws {
-        let outcomes = await FanOut.run(try gear.locators(locators), options: global) { client, locator in
+        let outcomes = await FanOut.run(try global.locators(locators), options: global) { client, locator in
             try await client.status(locator.id)
         }
         let output = Output(options: global)
@@ -37,7 +37,7 @@ struct Ports: AsyncParsableCommand {
     @Argument(help: "[host[:port]/]id") var locators: [String]
 
     func run() async throws {
-        let outcomes = await FanOut.run(try gear.locators(locators), options: global) { client, locator in
+        let outcomes = await FanOut.run(try global.locators(locators), options: global) { client, locator in
             try await client.ports(locator.id)
         }
         let output = Output(options: global)
@@ -62,7 +62,7 @@ struct List: AsyncParsableCommand {
     @Argument(help: "host[:port]; none for the default geard") var hosts: [String] = []
 
     func run() async throws {
-        let targets = try gear.locators(hosts.isEmpty ? ["-"] : hosts.map { $0 + "/-" })
+        let targets = try global.locators(hosts.isEmpty ? ["-"] : hosts.map { $0 + "/-" })
         let all = all
         let outcomes = await FanOut.run(targets, options: global) { client, _ in try await client.list(all: all) }
         let output = Output(options: global)
@@ -99,7 +99,7 @@ struct Node: AsyncParsableCommand {
     @Argument(help: "host[:port]; none for the default geard") var hosts: [String] = []
 
     func run() async throws {
-        let targets = try gear.locators(hosts.isEmpty ? ["-"] : hosts.map { $0 + "/-" })
+        let targets = try global.locators(hosts.isEmpty ? ["-"] : hosts.map { $0 + "/-" })
         let outcomes = await FanOut.run(targets, options: global) { client, _ in try await client.node() }
         let output = Output(options: global)
         if global.output == .json {
