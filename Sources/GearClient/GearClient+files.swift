@@ -22,7 +22,8 @@ extension GearClient {
     /// Uploads `file` to `path` in container `id`, with its SHA-256 as `Content-Digest` so that geard stores it only
     /// if it arrived intact. `mode` is octal permission bits; `parents` creates missing directories.
     public func upload(
-        _ id: String, path: String, from file: String, mode: String? = nil, parents: Bool = false, requestID: String? = nil
+        _ id: String, path: String, from file: String, mode: String? = nil, parents: Bool = false, requestID: String? = nil,
+        progress: (@Sendable (_ done: Int64, _ total: Int64?) -> Void)? = nil
     ) async throws -> UploadResult {
         let size = try Self.fileSize(file)
         let digest = try Self.sha256(of: file)
@@ -34,7 +35,7 @@ extension GearClient {
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         if let mode { request.headers.add(name: "X-File-Mode", value: mode) }
         if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
-        request.body = .stream(FileChunks(path: file), length: .known(size))
+        request.body = .stream(FileChunks(path: file, total: size, progress: progress), length: .known(size))
         let answer = try await execute(request, requestID: id_, timeout: .hours(24))
         guard answer.status == 200 || answer.status == 201 else { throw GearClientError.from(answer) }
         return try answer.decode(UploadResult.self)
@@ -43,7 +44,9 @@ extension GearClient {
     /// Downloads `path` of container `id` into `file`: written to a temporary file next to it and renamed when
     /// every byte arrived. Answers the number of bytes.
     @discardableResult
-    public func download(_ id: String, path: String, to file: String, requestID: String? = nil) async throws -> Int64 {
+    public func download(
+        _ id: String, path: String, to file: String, requestID: String? = nil, progress: (@Sendable (_ done: Int64, _ total: Int64?) -> Void)? = nil
+    ) async throws -> Int64 {
         let id_ = requestID ?? Self.freshRequestID()
         var request = HTTPClientRequest(url: endpoint.baseURL + Self.filesPath(id, path))
         request.headers.add(name: GearAPI.requestIDHeader, value: id_)
@@ -86,6 +89,7 @@ extension GearClient {
                     }
                 }
                 written += Int64(buffer.readableBytes)
+                progress?(written, expected)
             }
             if let expected, written != expected {
                 throw GearClientError.local("the download ended after \(written) of \(expected) bytes")
@@ -133,10 +137,15 @@ extension GearClient {
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let path: String
+    let total: Int64
+    let progress: (@Sendable (Int64, Int64?) -> Void)?
 
     struct AsyncIterator: AsyncIteratorProtocol {
         let fd: Int32
         let path: String
+        let total: Int64
+        let progress: (@Sendable (Int64, Int64?) -> Void)?
+        var done: Int64 = 0
 
         mutating func next() async throws -> ByteBuffer? {
             guard fd >= 0 else { throw GearClientError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
@@ -158,11 +167,13 @@ struct FileChunks: AsyncSequence, Sendable {
                 close(fd)
                 return nil
             }
+            done += Int64(buffer.readableBytes)
+            progress?(done, total)
             return buffer
         }
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(fd: open(path, O_RDONLY | O_CLOEXEC), path: path)
+        AsyncIterator(fd: open(path, O_RDONLY | O_CLOEXEC), path: path, total: total, progress: progress)
     }
 }

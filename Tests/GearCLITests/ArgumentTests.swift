@@ -40,6 +40,14 @@ import Testing
         }
     }
 
+    @Test func theProgressLineShowsBarPercentSizesAndRate() {
+        #expect(
+            ProgressBar.line(done: 450_000_000, total: 1_000_000_000, elapsed: .seconds(1), width: 10)
+                == "[####      ]  45%  450 MB of 1.0 GB  450 MB/s")
+        #expect(ProgressBar.line(done: 1_234_567, total: nil, elapsed: .zero) == "1.2 MB")
+        #expect(ProgressBar.size(999) == "999 B" && ProgressBar.size(2_500_000_000) == "2.5 GB")
+    }
+
     /// argument-parser checks a command's option names (no two alike) only when it parses that command.
     @Test(arguments: Gear.configuration.subcommands.map { $0._commandName })
     func everyCommandParsesItsHelp(_ name: String) throws {

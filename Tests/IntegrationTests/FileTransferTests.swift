@@ -103,6 +103,10 @@ struct FileTransferTests {
         #expect(try sh("head -c 3000000 /dev/urandom > \(work)/cp-source").status == 0)
         let up = try sh("\(Sandbox.gearPath) cp --mode 0640 --parents \(work)/cp-source \(remote)/deep/dir/file.bin")
         #expect(up.status == 0 && up.output.contains("3000000 bytes") && up.output.contains("sha-256 verified"), "\(up.output)")
+        #expect(!up.output.contains("%]") && !up.output.contains("["), "no progress bar without a terminal: \(up.output)")
+        // On a terminal (a pty from script(1)) a progress bar is drawn on stderr and ends at 100%.
+        let tty = try sh("script -qec '\(Sandbox.gearPath) cp \(work)/cp-source \(remote)/tty.bin' /dev/null")
+        #expect(tty.status == 0 && tty.output.contains("[########################] 100%  3.0 MB of 3.0 MB"), "\(tty.output)")
         let stored = "\(geard.stateDir)/volumes/\(id)/data/deep/dir/file.bin"
         #expect(try sha256(stored) == (try sha256("\(work)/cp-source")))
         #expect(try sh("stat -c %a \(stored)").output == "640\n")

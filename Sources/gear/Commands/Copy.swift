@@ -2,6 +2,11 @@ import ArgumentParser
 import Foundation
 import GearAPI
 import GearClient
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `gear cp`: one file between this machine and a container's volume, either way.
 struct Copy: AsyncParsableCommand {
@@ -72,8 +77,11 @@ struct Copy: AsyncParsableCommand {
             let endpoint = remote.locator.endpoint(global)
             let client = try global.client(for: endpoint)
             do {
+                let bar = ProgressBar(enabled: showsProgress)
                 let result = try await client.upload(
-                    remote.locator.id, path: remote.path, from: source, mode: mode, parents: parents, requestID: global.requestID)
+                    remote.locator.id, path: remote.path, from: source, mode: mode, parents: parents, requestID: global.requestID,
+                    progress: bar.update)
+                bar.finish()
                 report(
                     result.file.size, "\(source) -> \(remote.locator):\(result.file.path)", verified: result.verified, started: started, json: result)
             } catch {
@@ -88,7 +96,10 @@ struct Copy: AsyncParsableCommand {
                 local += "/" + ((remote.path as NSString).lastPathComponent)
             }
             do {
-                let bytes = try await client.download(remote.locator.id, path: remote.path, to: local, requestID: global.requestID)
+                let bar = ProgressBar(enabled: showsProgress)
+                let bytes = try await client.download(
+                    remote.locator.id, path: remote.path, to: local, requestID: global.requestID, progress: bar.update)
+                bar.finish()
                 report(
                     bytes, "\(remote.locator):\(remote.path) -> \(local)", verified: [], started: started, json: Downloaded(bytes: bytes, path: local)
                 )
@@ -97,6 +108,9 @@ struct Copy: AsyncParsableCommand {
             }
         }
     }
+
+    /// A progress bar on stderr only when it is a terminal, and not with --quiet or --output json.
+    var showsProgress: Bool { isatty(STDERR_FILENO) == 1 && !global.quiet && global.output != .json }
 
     private func report(_ bytes: Int64, _ what: String, verified: [String], started: ContinuousClock.Instant, json: some Encodable) {
         if global.quiet { return }
@@ -115,5 +129,61 @@ struct Copy: AsyncParsableCommand {
     private func fail(_ where_: String, _ error: any Error) throws -> Never {
         FileHandle.standardError.write(Data("gear: \(where_): \(Output.describe(error))\n".utf8))
         throw ExitCode(1)
+    }
+}
+
+/// `[#########           ]  45%  1.2 GB of 2.7 GB  310 MB/s` on stderr, redrawn at most 10 times a second.
+final class ProgressBar: Sendable {
+    private struct State {
+        var lastDraw: ContinuousClock.Instant?
+        var drawn = false
+    }
+
+    let enabled: Bool
+    private let started = ContinuousClock.now
+    private let state = Mutex(State())
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    /// Bytes done of `total` (nil when unknown).
+    func update(_ done: Int64, _ total: Int64?) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        let due = state.withLock { state -> Bool in
+            if let last = state.lastDraw, now - last < .milliseconds(100), done != total { return false }
+            state.lastDraw = now
+            state.drawn = true
+            return true
+        }
+        guard due else { return }
+        FileHandle.standardError.write(Data(("\r" + Self.line(done: done, total: total, elapsed: started.duration(to: now))).utf8))
+    }
+
+    func finish() {
+        guard enabled, state.withLock({ $0.drawn }) else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+
+    static func line(done: Int64, total: Int64?, elapsed: Duration, width: Int = 24) -> String {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? "  \(size(Int64(Double(done) / seconds)))/s" : ""
+        guard let total, total > 0 else { return "\(size(done))\(rate)" }
+        let fraction = min(1, Double(done) / Double(total))
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        let percent = String(Int(fraction * 100))
+        return "[\(bar)] \(String(repeating: " ", count: 3 - percent.count))\(percent)%  \(size(done)) of \(size(total))\(rate)"
+    }
+
+    /// Bytes in decimal units, as transfer rates are given: `312 MB`, `1.2 GB`.
+    static func size(_ bytes: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1000 && unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 || value >= 100 ? "\(Int(value.rounded())) \(units[unit])" : String(format: "%.1f", value) + " " + units[unit]
     }
 }
