@@ -140,14 +140,7 @@ enum FileSystem {
             throw failure("opendir", path)
         }
         defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        return VolumeTree.names(dir)
     }
 
     /// The target of a symlink, or nil when `path` is not one.
