@@ -280,7 +280,7 @@ struct TLSTests {
 
     static func rfc3339(_ date: Date) -> String { date.formatted(.iso8601) }
 
-    /// Bad TLS or policy flags stop geard at once with a clear message, before it creates its state directory
+    /// Bad TLS, policy, socket and size flags stop geard at once with a clear message, before it creates its state directory
     /// or listens.
     @Test func badTLSAndPolicyFlagsAreRefusedAtStart() async throws {
         let setup = try await Self.shared.value
@@ -297,6 +297,8 @@ struct TLSTests {
             ("--policy \(pki)/typo.json", "unknown key 'contianers'"),
             ("--audit loud", "--audit must be all, changes or denials"),
             ("--socket-mode 999", "--socket-mode must be octal"),
+            ("--max-upload-size 0", "--max-upload-size must be a size like 512M or 16G"),
+            ("--volume-size-limit 12X", "--volume-size-limit must be a size like 512M or 16G"),
         ]
         for (flags, message) in cases {
             let state = "/var/lib/gear-badflags-\(UUID().uuidString.prefix(8))"
