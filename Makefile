@@ -43,8 +43,9 @@ integration-tests: api-fuzz-deps
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- contrib/sandbox/integration-tests.sh
 
 api-fuzz-deps:
-	@[ -x .build/schemathesis-venv/bin/schemathesis ] || { python3 -m venv .build/schemathesis-venv && \
-		.build/schemathesis-venv/bin/pip install -q --disable-pip-version-check schemathesis; }
+	@[ -x .build/schemathesis-venv/bin/schemathesis ] && [ -x .build/schemathesis-venv/bin/openapi-spec-validator ] || { \
+		python3 -m venv .build/schemathesis-venv && \
+		.build/schemathesis-venv/bin/pip install -q --disable-pip-version-check schemathesis openapi-spec-validator; }
 
 lint:
 	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests bench

@@ -97,6 +97,9 @@ struct Geard: AsyncParsableCommand {
     @Option(name: .customLong("volume-size-limit"), help: "The most the files of one volume may hold after an upload (K, M, G, T); none by default.")
     var volumeSizeLimit: String?
 
+    @Option(name: .customLong("event-history"), help: "How many events GET /events keeps for clients that reconnect (?since=).")
+    var eventHistory: Int = 10_000
+
     @Option(name: .long, help: "How to reach systemd: auto (its private socket when root, else the system bus), private or system.")
     var bus: String = "auto"
 
@@ -118,6 +121,7 @@ struct Geard: AsyncParsableCommand {
             throw ValidationError("--volume-size-limit must be a size like 512M or 16G")
         }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        guard (16...10_000_000).contains(eventHistory) else { throw ValidationError("--event-history must be 16 to 10000000 events") }
         guard AuditLevel(rawValue: audit) != nil else { throw ValidationError("--audit must be all, changes or denials") }
         guard (UInt32(socketMode, radix: 8) ?? .max) <= 0o777 else { throw ValidationError("--socket-mode must be octal, like 0660") }
         if let socketGroup { guard Self.groupID(socketGroup) != nil else { throw ValidationError("no group \(socketGroup)") } }
@@ -180,6 +184,7 @@ struct Geard: AsyncParsableCommand {
         configuration.maxRunningJobs = maxRunningJobs
         configuration.maxQueuedJobs = maxQueuedJobs
         configuration.coalesceReloads = !noReloadCoalescing
+        configuration.eventHistory = eventHistory
         configuration.fileLimits = FileLimits(
             maxUploadBytes: FileLimits.size(maxUploadSize)!, volumeSizeLimit: volumeSizeLimit.flatMap(FileLimits.size))
 

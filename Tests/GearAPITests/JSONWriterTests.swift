@@ -32,4 +32,20 @@ import Testing
             #expect(writer.bytes == Array(try GearJSON.encoder().encode(list)))
         }
     }
+
+    @Test(
+        arguments: [
+            (nil, [:], 0.0), ("4.3.1", ["active": 98, "inactive": 1, "failed": 1], 1.5), ("5.0", ["deactivating": 2, "activating": 3], 10.0),
+        ] as [(String?, [String: Int], Double)])
+    func nodeInfoMatchesTheEncoder(_ podman: String?, _ states: [String: Int], _ cpus: Double) throws {
+        let info = NodeInfo(
+            hostname: "node1", machineID: "0123abcd", bootID: "b00t", kernel: "6.1.0-26-amd64", systemdVersion: "252.30-1~deb12u2",
+            podmanVersion: podman, cpus: 2, memory: .init(totalBytes: 25_769_803_776, availableBytes: 21_474_836_480),
+            disk: .init(path: "/var/lib/gear", totalBytes: 105_089_261_568, freeBytes: 80_530_636_800),
+            ports: .init(first: 4000, last: 4999, allocated: 2, free: 998),
+            containers: .init(total: states.values.reduce(0, +), started: 1, byState: states), granted: .init(memoryBytes: 100_663_296, cpus: cpus))
+        var writer = JSONWriter()
+        info.write(to: &writer)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == String(decoding: try GearJSON.encoder().encode(info), as: UTF8.self))
+    }
 }

@@ -157,6 +157,32 @@ import Testing
         systemd.release("ctr-stuck.service")
     }
 
+    @Test func finishedJobsBeyondTheRetainedCountAreDroppedOldestFirst() async throws {
+        let agent = try await agent { $0.maxRetainedJobs = 5 }
+        let id = try ContainerID("web")
+        var ids: [String] = []
+        ids.append(await wait(agent, try await agent.install(id, Self.sleeper, requestID: nil).job).id)
+        for i in 0..<11 {
+            ids.append(await wait(agent, try await (i % 2 == 0 ? agent.stop(id, requestID: nil) : agent.start(id, requestID: nil)).job).id)
+        }
+        let kept = await agent.jobs().map(\.id)
+        #expect(Set(kept) == Set(ids.suffix(5)))
+        for old in ids.prefix(7) { #expect(await agent.job(old) == nil) }
+        // Pruning removes the files after the job's waiters were answered.
+        var files: Set<String> = []
+        for _ in 0..<100 {
+            files = Set(try FileManager.default.contentsOfDirectory(atPath: "\(root)/state/jobs").filter { $0.hasSuffix(".json") })
+            if files.count == 5 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(files == Set(ids.suffix(5).map { "\($0).json" }))
+        // A new agent keeps the same ones, and goes on dropping the oldest.
+        let again = try await self.agent { $0.maxRetainedJobs = 5 }
+        #expect(Set(await again.jobs().map(\.id)) == Set(ids.suffix(5)))
+        let next = await wait(again, try await again.stop(id, requestID: nil).job).id
+        #expect(Set(await again.jobs().map(\.id)) == Set(ids.suffix(4) + [next]))
+    }
+
     @Test func deleteRemovesEverything() async throws {
         let agent = try await agent()
         let id = try ContainerID("web")

@@ -69,6 +69,40 @@ import Testing
         }
     }
 
+    @Test func listAndStatusAreWhatTheEncoderWritesAndFollowChanges() async throws {
+        let agent = try await makeTestAgent(root: root, systemd: systemd)
+        let app = Application(responder: CallerResponder(caller: .local(listener: "test"), router: GearHTTPServer.makeRouter(agent: agent)))
+        FileManager.default.createFile(atPath: root + "/systemd/ctr-orphan.service", contents: Data())
+        try await app.test(.router) { client in
+            for id in ["web", "db"] {
+                try await client.execute(uri: "/container/\(id)?wait=10", method: .put, body: Self.body) { #expect($0.status == .ok) }
+            }
+            func check(_ running: String) async throws {
+                let encoder = GearJSON.encoder()
+                let list = try await agent.list(includeOrphans: true)
+                #expect(list.orphanUnits == ["ctr-orphan.service"])
+                #expect(list.containers.map(\.id) == ["db", "web"])
+                #expect(list.containers.first { $0.id == "web" }?.activeState == running)
+                let withOrphans = String(decoding: try encoder.encode(list), as: UTF8.self) + "\n"
+                try await client.execute(uri: "/containers?all=1", method: .get) { response in
+                    #expect(String(buffer: response.body) == withOrphans)
+                }
+                let plain = String(decoding: try encoder.encode(ContainerList(containers: list.containers)), as: UTF8.self) + "\n"
+                try await client.execute(uri: "/containers", method: .get) { response in
+                    #expect(String(buffer: response.body) == plain)
+                }
+                let status = try #require(list.containers.first { $0.id == "web" })
+                let single = String(decoding: try encoder.encode(status), as: UTF8.self) + "\n"
+                try await client.execute(uri: "/container/web/status", method: .get) { response in
+                    #expect(String(buffer: response.body) == single)
+                }
+            }
+            try await check("active")
+            try await client.execute(uri: "/container/web/stopped?wait=10", method: .put) { #expect($0.status == .ok) }
+            try await check("inactive")
+        }
+    }
+
     @Test(arguments: [
         ("/container/a.b/status", HTTPResponse.Status.badRequest, "invalid_id"),
         ("/container/nosuch/status", .notFound, "not_found"),

@@ -42,6 +42,22 @@ struct ExecRuntimeTests {
         #expect(!FileManager.default.fileExists(atPath: volume))
     }
 
+    @Test func startsAskedForAreNotRefusedBySystemdsStartRateLimit() async throws {
+        // systemd refuses a sixth start within 10 s (StartLimitBurst=5) unless the limit is reset; geard resets it
+        // for the starts a client asks for.
+        let geard = try await SharedGeard.get()
+        let id = uniqueID("burst")
+        _ = try await geard.client.install(id, InstallRequest(runtime: "exec", cmd: ["/bin/sleep", "1000"], started: true), wait: 60)
+        // Restarts keep the unit loaded (a stopped unit may be unloaded, which forgets the count).
+        for _ in 0..<7 {
+            #expect(try await geard.client.restart(id, wait: 60).job.state == .succeeded)
+        }
+        #expect(try await geard.client.stop(id, wait: 60).job.state == .succeeded)
+        #expect(try await geard.client.start(id, wait: 60).job.state == .succeeded)
+        #expect(try await geard.client.status(id).activeState == "active")
+        _ = try await geard.client.delete(id, wait: 60)
+    }
+
     @Test func volumesAreKeptAcrossReinstallsAndRemovedOnDelete() async throws {
         let geard = try await SharedGeard.get()
         let id = uniqueID("vol")

@@ -1,13 +1,15 @@
 #!/bin/bash
-# Runs schemathesis against a live geard in the sandbox with the OpenAPI document: every generated request must
-# get a documented status, a documented content type and a body that matches its schema, and never a 5xx.
-# Called by contrib/sandbox/integration-tests.sh; `make api-fuzz-deps` (outside the sandbox, which has no
-# network) installs schemathesis from PyPI into a virtualenv under .build/.
+# Validates docs/openapi.json (openapi-spec-validator), then runs schemathesis against a live geard in the sandbox
+# with it: every generated request must get a documented status, a documented content type and a body that
+# matches its schema, and never a 5xx. Called by contrib/sandbox/integration-tests.sh; `make api-fuzz-deps`
+# (outside the sandbox, which has no network) installs both from PyPI into a virtualenv under .build/.
 set -euo pipefail
 # One worker: schemathesis 4.32 with two threads sometimes fails inside hypothesis (AST recursion depth mismatch).
 cd "$(dirname "$0")/../.."
 venv=.build/schemathesis-venv
 [ -x "$venv/bin/schemathesis" ] || { echo "schemathesis is missing: run make api-fuzz-deps" >&2; exit 1; }
+# The document itself first: a valid OpenAPI 3.1 document (openapi-spec-validator).
+"$venv/bin/openapi-spec-validator" docs/openapi.json
 port=43470
 state=/var/lib/gear-api-fuzz
 log=.build/geard-api-fuzz.log
@@ -21,7 +23,7 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 curl -s -o /dev/null "127.0.0.1:$port/healthz" || { echo "geard for the API fuzzing does not answer after 60 s; its log:" >&2; cat "$log" >&2; exit 1; }
-"$venv/bin/schemathesis" run docs/openapi.json --url "http://127.0.0.1:$port" --workers 1 --max-examples "${API_FUZZ_EXAMPLES:-30}" \
+"$venv/bin/schemathesis" --config-file contrib/sandbox/schemathesis.toml run docs/openapi.json --url "http://127.0.0.1:$port" --workers 1 --max-examples "${API_FUZZ_EXAMPLES:-30}" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance --no-color || {
     rc=$?
     kill -0 $pid 2>/dev/null && echo "geard is still running; the end of its log:" >&2 || echo "geard is gone; the end of its log:" >&2

@@ -42,6 +42,13 @@ public struct JSONWriter {
         needsComma = false
     }
 
+    /// A key that is not a literal (a dictionary's); the caller writes keys in sorted order.
+    public mutating func key(dynamic name: String) {
+        string(name)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
     public mutating func string(_ value: String) {
         var value = value
         value.withUTF8 { string(utf8: $0) }

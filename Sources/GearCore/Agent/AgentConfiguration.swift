@@ -13,6 +13,8 @@ public struct AgentConfiguration: Sendable {
     /// How long finished jobs are kept, and how many at most.
     public var jobRetention: Duration = .seconds(24 * 3600)
     public var maxRetainedJobs = 10_000
+    /// How many events the history keeps (in memory, and at least as many on disk).
+    public var eventHistory = 10_000
     /// One reload for a burst of unit changes (true), or one per change (false, the naive baseline).
     public var coalesceReloads = true
     /// How long a shutdown waits for running jobs.

@@ -24,7 +24,11 @@ extension NodeAgent {
         let replacing = definitions[id] != nil
         let unitText = renderer.unitFile(definition)
         let changed = try await writeDefinitionFiles(definition, unitText: unitText)
+        let previous = definitions[id]
         definitions[id] = definition
+        if previous?.spec != definition.spec || previous?.ports != definition.ports || previous?.started != definition.started {
+            events.append(.installed, container: id.rawValue) { $0.message = replacing ? "definition replaced" : "installed" }
+        }
         let linked = try await ensureLinked(id, reload: false)
         if changed || linked {
             try await reloader.reloadNow()
@@ -33,6 +37,7 @@ extension NodeAgent {
         if definition.started {
             let state = try await systemd.status(unit)
             let running = state.activeState == "active" || state.activeState == "activating" || state.activeState == "reloading"
+            try await allowStart(unit)
             let result = try await (running && changed ? systemd.restart(unit) : systemd.start(unit))
             try await expectActive(id, result: result, action: running && changed ? "restart" : "start")
         } else {
@@ -119,6 +124,7 @@ extension NodeAgent {
         // point leaves files that the next start of geard removes.
         try await BlockingIO.run { try FileSystem.remove(layout.definitionFile(id)) }
         definitions[id] = nil
+        events.append(.deleted, container: id.rawValue)
         try await removeUnitAndFiles(id)
         try await reloader.reloadNow()
         try? await systemd.resetFailed(unit)
@@ -146,6 +152,7 @@ extension NodeAgent {
         try await setStarted(id, true)
         try await ensureLinked(id, reload: true)
         try await setBootWant(id, true)
+        try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.start(id.unitName), action: "start")
         return JobResult(container: try await currentStatus(id), message: "container \(id) started")
     }
@@ -162,8 +169,16 @@ extension NodeAgent {
         try await setStarted(id, true)
         try await ensureLinked(id, reload: true)
         try await setBootWant(id, true)
+        try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.restart(id.unitName), action: "restart")
         return JobResult(container: try await currentStatus(id), message: "container \(id) restarted")
+    }
+
+    /// Clears a failed state and systemd's start rate limit (`StartLimitBurst=`, 5 starts in 10 s by default)
+    /// before a start the client asked for: the limit guards against restart loops of `Restart=`, and a deliberate
+    /// start must not be refused because of earlier ones.
+    private func allowStart(_ unit: String) async throws {
+        try await systemd.resetFailed(unit)
     }
 
     /// Records the desired state in the definition (only writes when it changes).

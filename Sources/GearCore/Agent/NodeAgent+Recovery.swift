@@ -34,6 +34,8 @@ extension NodeAgent {
             logger.error("ignoring an unreadable container definition", metadata: ["file": "\(path)"])
         }
         definitions = Dictionary(loaded.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let history = events
+        knownUnitStates = try await BlockingIO.run { try history.open(directory: layout.events) }
         try await loadJobs()
         logger.debug("jobs loaded")
         var needsReload = try await prepareInfrastructure()
@@ -41,7 +43,8 @@ extension NodeAgent {
         needsReload = try await reconcileUnits() || needsReload
         logger.debug("units reconciled", metadata: ["reload": "\(needsReload)"])
         if needsReload { try await reloader.reloadNow() }
-        logger.info("state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(records.count)"])
+        events.append(.agentStarted) { $0.message = "geard started with \(self.definitions.count) containers" }
+        logger.info("state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(records.count)", "events": "\(events.lastSeq)"])
     }
 
     private func loadJobs() async throws {
@@ -58,6 +61,7 @@ extension NodeAgent {
                         "geard stopped while the job was \(entry.job.state == .running ? "running" : "queued"); it may have been partly applied, submit it again"
                 )
                 try await jobStore.save(entry)
+                recordJob(.jobFailed, entry.job)
                 interrupted += 1
             }
             guard let container = try? ContainerID(entry.job.container) else { continue }
@@ -65,6 +69,10 @@ extension NodeAgent {
             records[entry.job.id] = Record(
                 job: entry.job, container: container, fingerprint: entry.fingerprint, sequence: sequence, work: nil)
         }
+        finishedOrder = records.values.sorted {
+            ($0.job.finishedAt ?? $0.job.createdAt, $0.sequence) < ($1.job.finishedAt ?? $1.job.createdAt, $1.sequence)
+        }
+        .map(\.job.id)
         if interrupted > 0 { logger.warning("jobs interrupted by the last stop marked failed", metadata: ["jobs": "\(interrupted)"]) }
         await pruneJobs()
     }

@@ -1,6 +1,7 @@
 import Foundation
 public import GearAPI
 import Logging
+import Synchronization
 import SystemdBus
 
 /// Reading state: definitions joined with what systemd says about their units.
@@ -8,8 +9,15 @@ extension NodeAgent {
     /// A container's status (`GET /container/{id}/status`), without entering the actor: definitions from the
     /// index, unit state from the signal-fed cache.
     public nonisolated func status(_ id: ContainerID) async throws(GearError) -> ContainerStatus {
+        try await statusSnapshot(id).status
+    }
+
+    /// A container's status with its JSON, shared until the container changes.
+    public nonisolated func statusSnapshot(_ id: ContainerID) async throws(GearError) -> StatusSnapshot {
+        guard let entry = index.entry(id) else { throw GearError(.notFound, "no container \(id) is installed") }
         do {
-            return try await currentStatus(id)
+            let unit = try await systemd.status(entry.unitName)
+            return snapshots.snapshots([entry], units: [unit])[0]
         } catch {
             throw Self.gearError(error)
         }
@@ -30,17 +38,33 @@ extension NodeAgent {
     /// Every installed container (`GET /containers`); with `includeOrphans`, also `ctr-*` units systemd has
     /// loaded that geard has no definition for.
     public nonisolated func list(includeOrphans: Bool) async throws(GearError) -> ContainerList {
-        let installed = index.sorted
+        let snapshot = try await listSnapshot()
+        return ContainerList(containers: snapshot.containers.map(\.status), orphanUnits: includeOrphans ? try await orphanUnits() : nil)
+    }
+
+    /// What `list` answers, as snapshots that carry their JSON; the same object while nothing changed.
+    public nonisolated func listSnapshot() async throws(GearError) -> ContainerListSnapshot {
+        // Both generations are read before what they guard: a change in between makes the next call recompute.
+        let units = systemd.stateGeneration
+        let (installed, definitions) = index.versioned
+        let key = units.map { ContainerListSnapshot.Key(definitions: definitions, units: $0) }
+        if let key, let last = lastList.withLock({ $0 }), last.key == key { return last }
         do {
             // Unit states come from the signal-fed cache: no round trip for units already seen.
-            let units = try await systemd.statuses(installed.map(\.id.unitName))
-            let containers = zip(installed, units).map { Self.containerStatus($0, unit: $1) }
-            var orphans: [String]? = nil
-            if includeOrphans {
-                let known = Set(installed.map(\.id.unitName))
-                orphans = try await systemd.list(patterns: ["ctr-*.service"]).map(\.name).filter { !known.contains($0) }.sorted()
-            }
-            return ContainerList(containers: containers, orphanUnits: orphans)
+            let states = try await systemd.statuses(installed.map(\.unitName))
+            let list = ContainerListSnapshot(snapshots.snapshots(installed, units: states, complete: true), key: key)
+            lastList.withLock { $0 = list }
+            return list
+        } catch {
+            throw Self.gearError(error)
+        }
+    }
+
+    /// `ctr-*` units systemd has loaded that geard has no definition for (left behind by hand), sorted.
+    public nonisolated func orphanUnits() async throws(GearError) -> [String] {
+        let known = Set(index.entries.map(\.unitName))
+        do {
+            return try await systemd.list(patterns: ["ctr-*.service"]).map(\.name).filter { !known.contains($0) }.sorted()
         } catch {
             throw Self.gearError(error)
         }

@@ -2,6 +2,7 @@ import Foundation
 public import GearAPI
 public import Logging
 public import ServiceLifecycle
+import Synchronization
 import SystemdJournal
 
 /// The node agent: accepts container operations as jobs, runs them against systemd, and answers status.
@@ -61,13 +62,23 @@ public actor NodeAgent {
         didSet { publishDefinitions() }
     }
     var records: [String: Record] = [:]
+    /// Ids of finished jobs in the order they finished (what pruning drops first).
+    var finishedOrder: [String] = []
     var pendingInstalls: [String: PendingInstall] = [:] {
         didSet { publishDefinitions() }
     }
     /// What readers see without entering the actor (see `DefinitionIndex`).
     nonisolated let index = DefinitionIndex()
+    /// Statuses with their JSON, kept while their container does not change.
+    nonisolated let snapshots = StatusSnapshotCache()
+    /// The last list made, reused while its generations hold.
+    nonisolated let lastList = Mutex<ContainerListSnapshot?>(nil)
     /// Wakes log followers when the journal changes; stopped at shutdown, which ends every follow.
     nonisolated let journalWatcher = JournalWatcher()
+    /// The event history (`GET /events`); closed at shutdown, which ends every follow.
+    public nonisolated let events: EventLog
+    /// The last state event of each container in the history loaded at start, until the unit follower took it.
+    var knownUnitStates: [String: GearEvent] = [:]
     var lanes: [ContainerID: [String]] = [:]
     var activeContainers: Set<ContainerID> = []
     var readyContainers: [ContainerID] = []
@@ -88,6 +99,7 @@ public actor NodeAgent {
         self.reloader = ReloadCoalescer(coalesce: configuration.coalesceReloads) { try await systemd.reload() }
         self.jobStore = JobStore(layout: configuration.layout)
         self.portAllocator = PortAllocator(range: configuration.portRange, hostPortIsFree: configuration.hostPortIsFree)
+        self.events = EventLog(capacity: configuration.eventHistory)
     }
 
     var layout: StateLayout { configuration.layout }
@@ -148,6 +160,7 @@ public actor NodeAgent {
                 throw Self.gearError(error)
             }
         }
+        recordJob(.jobQueued, job)
         markReady(container)
         schedule()
         metrics.update(queued: queuedCount, running: runningCount)
@@ -172,6 +185,7 @@ public actor NodeAgent {
             queuedCount -= 1
             records[id]?.job.state = .running
             records[id]?.job.startedAt = Date()
+            if let job = records[id]?.job { recordJob(.jobRunning, job) }
             Task { await self.execute(id) }
         }
     }
@@ -209,6 +223,8 @@ public actor NodeAgent {
         }
         pendingInstalls[id] = nil
         records[id] = record
+        finishedOrder.append(id)
+        recordJob(record.job.state == .succeeded ? .jobSucceeded : .jobFailed, record.job)
         runningCount -= 1
         activeContainers.remove(record.container)
         markReady(record.container)
@@ -270,18 +286,24 @@ public actor NodeAgent {
     /// How many systemd reloads geard did since it started.
     public func reloadCount() async -> Int { await reloader.reloads }
 
-    /// Drops finished jobs past the retention time or count (oldest first).
+    /// Drops finished jobs past the retention time or count, oldest first: a walk from the front of
+    /// `finishedOrder` that stops at the first job to keep (it runs after every job).
     func pruneJobs() async {
         let cutoff = Date().addingTimeInterval(-Double(configuration.jobRetention.components.seconds))
-        var finished = records.values.filter { $0.job.state.isFinished }.sorted { $0.sequence < $1.sequence }
         var drop: [String] = []
-        while let oldest = finished.first,
-            finished.count > configuration.maxRetainedJobs || (oldest.job.finishedAt ?? oldest.job.createdAt) < cutoff
-        {
-            drop.append(oldest.job.id)
-            finished.removeFirst()
+        var kept = finishedOrder.count
+        for id in finishedOrder {
+            guard let record = records[id] else {
+                drop.append(id)
+                kept -= 1
+                continue
+            }
+            guard kept > configuration.maxRetainedJobs || (record.job.finishedAt ?? record.job.createdAt) < cutoff else { break }
+            drop.append(id)
+            kept -= 1
         }
         guard !drop.isEmpty else { return }
+        finishedOrder.removeFirst(drop.count)
         for id in drop { records[id] = nil }
         await jobStore.remove(drop)
     }
@@ -302,7 +324,9 @@ public actor NodeAgent {
                 record.work = nil
                 pendingInstalls[id] = nil
                 records[id] = record
+                finishedOrder.append(id)
                 try? await jobStore.save(StoredJob(job: record.job, fingerprint: record.fingerprint))
+                recordJob(.jobFailed, record.job)
                 for (_, waiter) in waiters.removeValue(forKey: id) ?? [:] {
                     waiter.timer?.cancel()
                     waiter.continuation.resume(returning: record.job)
@@ -313,6 +337,7 @@ public actor NodeAgent {
         queuedCount = 0
         readyContainers.removeAll()
         readySet.removeAll()
+        defer { events.close() }
         guard runningCount > 0 else { return }
         logger.info("waiting for running jobs", metadata: ["jobs.running": "\(runningCount)"])
         let grace = configuration.shutdownGrace
@@ -339,12 +364,19 @@ public actor NodeAgent {
 }
 
 extension NodeAgent: Service {
-    /// Prunes old jobs every minute until a graceful shutdown, then shuts the agent down.
+    /// Follows systemd's announcements about containers (events) and prunes old jobs every minute until a
+    /// graceful shutdown, then shuts the agent down.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(60))
-                await self.pruneJobs()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.followUnits() }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(60))
+                        await self.pruneJobs()
+                    }
+                }
+                await group.waitForAll()
             }
         }
         await shutdown()

@@ -26,24 +26,40 @@ enum HostFacts {
 
     static var cpus: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
-    /// `MemTotal` and `MemAvailable` of /proc/meminfo, in bytes.
+    /// `MemTotal` and `MemAvailable` of /proc/meminfo, in bytes. They are its first and third lines; the bytes are
+    /// scanned as they are (splitting the text into strings was a third of the cost of `GET /node`).
     static var memory: (total: Int64, available: Int64) {
         let fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return (0, 0) }
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 512)
         let count = read(fd, &buffer, buffer.count)
         guard count > 0 else { return (0, 0) }
-        let text = String(decoding: buffer[0..<count], as: UTF8.self)
-        var total: Int64 = 0
-        var available: Int64 = 0
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 2, let kib = Int64(fields[1]) else { continue }
-            if fields[0] == "MemTotal:" { total = kib * 1024 }
-            if fields[0] == "MemAvailable:" { available = kib * 1024 }
+        return buffer.withUnsafeBufferPointer { bytes in
+            let text = UnsafeBufferPointer(rebasing: bytes[0..<count])
+            return (kibibytes(of: "MemTotal:", in: text) * 1024, kibibytes(of: "MemAvailable:", in: text) * 1024)
         }
-        return (total, available)
+    }
+
+    /// The number on the line of /proc/meminfo that starts with `name` (0 when there is none).
+    static func kibibytes(of name: StaticString, in text: UnsafeBufferPointer<UInt8>) -> Int64 {
+        let key = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        var lineStart = 0
+        while lineStart + key.count <= text.count {
+            if text[lineStart..<(lineStart + key.count)].elementsEqual(key) {
+                var value: Int64 = 0
+                var i = lineStart + key.count
+                while i < text.count, text[i] == UInt8(ascii: " ") { i += 1 }
+                while i < text.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(text[i]) {
+                    value = value * 10 + Int64(text[i] - UInt8(ascii: "0"))
+                    i += 1
+                }
+                return value
+            }
+            guard let newline = text[lineStart...].firstIndex(of: UInt8(ascii: "\n")) else { break }
+            lineStart = newline + 1
+        }
+        return 0
     }
 
     /// Size and free space (for unprivileged users, as `df` shows) of the file system holding `path`.

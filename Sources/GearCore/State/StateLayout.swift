@@ -5,6 +5,7 @@
 ///     {root}/env/{id}.env               podman environment files (mode 0600)
 ///     {root}/volumes/{id}/{name}        volumes
 ///     {root}/jobs/{id}.json             jobs, kept for a while after they end
+///     {root}/events/events.{0,1}.ndjson the event history (see `EventLog`)
 ///     {root}/tokens-used.json           one-time delegation tokens already used, until they expire
 public struct StateLayout: Sendable, Hashable {
     public let root: String
@@ -30,6 +31,7 @@ public struct StateLayout: Sendable, Hashable {
     public var environments: String { root + "/env" }
     public var volumes: String { root + "/volumes" }
     public var jobs: String { root + "/jobs" }
+    public var events: String { root + "/events" }
     public var usedTokens: String { root + "/tokens-used.json" }
 
     public var allDirectories: [String] { [root, containers, units, environments, volumes, jobs] }

@@ -29,9 +29,21 @@ public protocol SystemdControl: Sendable {
     func ping() async throws
     /// systemd's version.
     func version() async throws -> String
+    /// Changes of `ctr-*` units' state properties as systemd announces them.
+    func unitChanges() -> AsyncStream<UnitChange>
+    /// A number that changes whenever a unit state `status` answers may have changed, or nil when there is none
+    /// (then nothing derived from states is kept).
+    var stateGeneration: UInt64? { get }
 }
 
 extension SystemdControl {
+    public var stateGeneration: UInt64? { nil }
+
+    /// No announcements (a stand-in that has none ends the stream at once).
+    public func unitChanges() -> AsyncStream<UnitChange> {
+        AsyncStream { $0.finish() }
+    }
+
     public func statuses(_ units: [String]) async throws -> [UnitStatus] {
         var result: [UnitStatus] = []
         for unit in units { result.append(try await status(unit)) }
@@ -59,6 +71,8 @@ public struct BusSystemdControl: SystemdControl {
     public func list(patterns: [String]) async throws -> [UnitListEntry] { try await manager.listUnits(patterns: patterns) }
     public func ping() async throws { try await manager.ping() }
     public func version() async throws -> String { try await manager.version() }
+    public func unitChanges() -> AsyncStream<UnitChange> { manager.bus.unitChanges(unitPrefix: "ctr-") }
+    public var stateGeneration: UInt64? { manager.bus.unitStateGeneration }
 
     public func stop(_ unit: String) async throws -> String {
         do {

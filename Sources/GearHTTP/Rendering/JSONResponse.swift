@@ -30,6 +30,15 @@ enum JSONResponse {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
+    /// JSON given as parts written one after the other, with the trailing newline.
+    static func json(parts: [[UInt8]], status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(parts.reduce(1) { $0 + $1.count })
+        for part in parts { buffer.writeBytes(part) }
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
     /// Plain text.
     static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(

@@ -1252,7 +1252,26 @@ enum OpenAPIDocument {
                       },
                       "text/event-stream": {
                         "schema": {
-                          "type": "string"
+                          "type": "object",
+                          "description": "One server-sent event: id, event and data, data holding a LogEntry as JSON",
+                          "required": [
+                            "data"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "string"
+                            },
+                            "event": {
+                              "type": "string"
+                            },
+                            "data": {
+                              "type": "string",
+                              "contentMediaType": "application/json",
+                              "contentSchema": {
+                                "$ref": "#/components/schemas/LogEntry"
+                              }
+                            }
+                          }
                         }
                       }
                     }
@@ -2660,6 +2679,157 @@ enum OpenAPIDocument {
                   }
                 }
               }
+            },
+            "/events": {
+              "get": {
+                "operationId": "events",
+                "summary": "Container and job events: history from a sequence number, then followed",
+                "description": "NDJSON (one Event per line) or server-sent events (id: seq, event: type, data: the Event). Without since, only events from now on. A client that asks for events geard no longer keeps (or falls that far behind while following) gets a gap event naming what it missed.",
+                "x-gear-operation": "events.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "since",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[0-9]{1,20}$"
+                    },
+                    "description": "Deliver the events after this sequence number (0: all geard keeps)"
+                  },
+                  {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[0-9]{1,20}$"
+                    },
+                    "description": "SSE resume: same as since"
+                  },
+                  {
+                    "name": "follow",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Keep streaming new events (default 1); 0 ends after the history"
+                  },
+                  {
+                    "name": "type",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Comma-separated event types, or families: container, job, container.*, job.*"
+                  },
+                  {
+                    "name": "id",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Comma-separated container ids or patterns with * and ?"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "ndjson",
+                        "json",
+                        "jsonl",
+                        "sse",
+                        "event-stream"
+                      ]
+                    },
+                    "description": "Overrides Accept (default NDJSON, SSE when Accept names text/event-stream)"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Events, streamed",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/x-ndjson": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Event"
+                        }
+                      },
+                      "text/event-stream": {
+                        "schema": {
+                          "type": "object",
+                          "description": "One server-sent event: id, event and data, data holding an Event as JSON",
+                          "required": [
+                            "data"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "string"
+                            },
+                            "event": {
+                              "type": "string"
+                            },
+                            "data": {
+                              "type": "string",
+                              "contentMediaType": "application/json",
+                              "contentSchema": {
+                                "$ref": "#/components/schemas/Event"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid since, type, id or format",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                }
+              }
             }
           },
           "components": {
@@ -3333,6 +3503,87 @@ enum OpenAPIDocument {
                       ]
                     },
                     "description": "The digests the content was checked against"
+                  }
+                }
+              },
+              "Event": {
+                "type": "object",
+                "required": [
+                  "seq",
+                  "time",
+                  "type"
+                ],
+                "properties": {
+                  "seq": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Grows by one per event, across restarts of geard"
+                  },
+                  "time": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "container.installed",
+                      "container.starting",
+                      "container.started",
+                      "container.stopping",
+                      "container.stopped",
+                      "container.failed",
+                      "container.exited",
+                      "container.restarted",
+                      "container.deleted",
+                      "job.queued",
+                      "job.running",
+                      "job.succeeded",
+                      "job.failed",
+                      "agent.started",
+                      "gap"
+                    ]
+                  },
+                  "container": {
+                    "type": "string"
+                  },
+                  "activeState": {
+                    "type": "string"
+                  },
+                  "subState": {
+                    "type": "string"
+                  },
+                  "mainPID": {
+                    "type": "integer"
+                  },
+                  "result": {
+                    "type": "string"
+                  },
+                  "exitStatus": {
+                    "type": "integer"
+                  },
+                  "restarts": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "job": {
+                    "type": "string"
+                  },
+                  "kind": {
+                    "type": "string"
+                  },
+                  "error": {
+                    "type": "string"
+                  },
+                  "message": {
+                    "type": "string"
+                  },
+                  "missedFrom": {
+                    "type": "integer",
+                    "minimum": 1
+                  },
+                  "missedTo": {
+                    "type": "integer",
+                    "minimum": 1
                   }
                 }
               }

@@ -60,11 +60,9 @@ struct ContainerRoutes {
     }
 
     @Sendable func status(_ request: Request, context: GearRequestContext) async throws -> Response {
-        let status = try await agent.status(try containerID(context))
-        if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.status(status)) }
-        var writer = JSONWriter(capacity: 768)
-        status.write(to: &writer)
-        return JSONResponse.json(writer)
+        let snapshot = try await agent.statusSnapshot(try containerID(context))
+        if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.status(snapshot.status)) }
+        return JSONResponse.json(parts: [snapshot.json])
     }
 
     @Sendable func ports(_ request: Request, context: GearRequestContext) async throws -> Response {
@@ -74,17 +72,42 @@ struct ContainerRoutes {
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         let all = try QueryFlags.bool(request, "all") ?? false
-        var list = try await agent.list(includeOrphans: all)
-        if context.containerScope != .all {
-            // A caller limited to some containers sees only those, and no orphan units.
-            list.containers.removeAll { !context.containerScope.contains($0.id) }
-            list.orphanUnits = nil
+        let snapshot = try await agent.listSnapshot()
+        let scoped = context.containerScope != .all
+        // A caller limited to some containers sees only those, and no orphan units.
+        let orphans = all && !scoped ? try await agent.orphanUnits() : nil
+        if !scoped, orphans == nil, !JSONResponse.wantsText(request) { return JSONResponse.json(parts: [snapshot.json]) }
+        var containers = snapshot.containers
+        if scoped { containers.removeAll { !context.containerScope.contains($0.status.id) } }
+        if JSONResponse.wantsText(request) {
+            return JSONResponse.text(TextRendering.list(ContainerList(containers: containers.map(\.status), orphanUnits: orphans)))
         }
-        if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.list(list)) }
-        var writer = JSONWriter(capacity: 640 * list.containers.count + 64)
-        list.write(to: &writer)
-        return JSONResponse.json(writer)
+        // The list as `ContainerList` encodes, from the statuses' own JSON.
+        var tail = JSONWriter(capacity: 64)
+        tail.raw("]")
+        if let orphans {
+            tail.raw(",")
+            tail.key("orphanUnits")
+            tail.beginArray()
+            for unit in orphans { tail.string(unit) }
+            tail.endArray()
+        }
+        tail.raw("}")
+        return JSONResponse.json(parts: [Array(#"{"containers":["#.utf8)] + Self.joined(containers.map(\.json)) + [tail.bytes])
     }
+
+    /// The parts with a comma between each two.
+    private static func joined(_ parts: [[UInt8]]) -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        result.reserveCapacity(parts.count * 2)
+        for (i, part) in parts.enumerated() {
+            if i > 0 { result.append(Self.comma) }
+            result.append(part)
+        }
+        return result
+    }
+
+    private static let comma: [UInt8] = [UInt8(ascii: ",")]
 }
 
 /// Query parameter parsing with clear errors.

@@ -20,7 +20,9 @@ struct NodeRoutes {
     }
 
     @Sendable func node(_ request: Request, context: GearRequestContext) async throws -> Response {
-        JSONResponse.make(try await agent.nodeInfo())
+        var writer = JSONWriter(capacity: 1024)
+        try await agent.nodeInfo().write(to: &writer)
+        return JSONResponse.json(writer)
     }
 
     /// 200 when every check passes, else 503 with the report (and `Retry-After`).

@@ -23,15 +23,19 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let filesRead = Operation(rawValue: "files.read")
     /// Writing files into a container's volumes (upload, delete).
     public static let filesWrite = Operation(rawValue: "files.write")
+    /// Following the event stream (only the events of containers in scope, and the node's own).
+    public static let eventsRead = Operation(rawValue: "events.read")
 
     /// Every operation geard knows.
     public static let all: [Operation] = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
-        .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite,
+        .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite, .eventsRead,
     ]
 
     /// Operations that only read.
-    public static let reads: Set<Operation> = [.containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead]
+    public static let reads: Set<Operation> = [
+        .containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .eventsRead,
+    ]
 
     /// The lifecycle of containers (what `operator` adds to `reader`).
     public static let lifecycle: Set<Operation> = [.containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart]
@@ -61,6 +65,7 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         "GET /container/{id}/files/**": .filesRead,
         "PUT /container/{id}/files/**": .filesWrite,
         "DELETE /container/{id}/files/**": .filesWrite,
+        "GET /events": .eventsRead,
     ]
 
     /// The operation of a matched route (HEAD reads like GET).

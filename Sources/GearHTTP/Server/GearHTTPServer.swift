@@ -40,6 +40,7 @@ public struct GearHTTPServer: Sendable {
         ContainerRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)
+        EventRoutes(agent: agent).register(on: router)
         FileRoutes(agent: agent).register(on: router)
         NodeRoutes(agent: agent).register(on: router)
         MetricsRoutes(registry: metrics).register(on: router)

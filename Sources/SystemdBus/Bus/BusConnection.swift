@@ -32,6 +32,12 @@ public final class BusConnection: @unchecked Sendable {
         var slot: OpaquePointer?
     }
 
+    /// A watcher of unit property changes under an object path prefix (see `unitChanges`).
+    private struct ChangeWatcher {
+        var pathPrefix: String
+        var continuation: AsyncStream<UnitChange>.Continuation
+    }
+
     private enum PendingReply {
         case values(CheckedContinuation<[BusValue], any Error>)
         case properties(Set<String>?, CheckedContinuation<[String: BusValue], any Error>)
@@ -51,6 +57,7 @@ public final class BusConnection: @unchecked Sendable {
         var finishedJobs: [String: JobCompletion] = [:]
         var finishedOrder: [String] = []
         var subscribers: [UInt64: Subscriber] = [:]
+        var changeWatchers: [UInt64: ChangeWatcher] = [:]
         var slotOwners: [OpaquePointer: UInt64] = [:]
         var internalSlots: [OpaquePointer: InternalSignal] = [:]
         var nextSubscriberID: UInt64 = 1
@@ -136,6 +143,10 @@ public final class BusConnection: @unchecked Sendable {
         unitCache.status(path)
     }
 
+    /// A number that changes whenever a cached unit state does (see `cachedUnitStatus`): what was derived from the
+    /// cache at one value is still current while it holds.
+    public var unitStateGeneration: UInt64 { unitCache.generation }
+
     /// The statuses the cache holds for `paths`, in order (nil where it holds none).
     public func cachedUnitStatuses(paths: [String]) -> [UnitStatus?] {
         unitCache.statuses(paths)
@@ -167,6 +178,25 @@ public final class BusConnection: @unchecked Sendable {
             connection.installMatch(subscriber: id)
             continuation.onTermination = { [weak connection] _ in
                 connection?.submit { $0.removeSubscriber(id) }
+            }
+        }
+        return stream
+    }
+
+    /// Streams the state-property changes (`UnitPropertyCache.cacheable`) of units whose names start with
+    /// `unitPrefix`, decoded on the bus thread from the `PropertiesChanged` signals the connection receives anyway,
+    /// in the order systemd sent them; `.reconnected` after the connection was re-established (changes may have
+    /// been missed: read the states again). Ends when the stream is dropped or the connection closes.
+    public func unitChanges(unitPrefix: String, bufferingNewest limit: Int = 65_536) -> AsyncStream<UnitChange> {
+        let (stream, continuation) = AsyncStream.makeStream(of: UnitChange.self, bufferingPolicy: .bufferingNewest(limit))
+        // The object path of a unit escapes every byte but letters and digits: `ctr-` is `ctr_2d`.
+        let prefix = SystemdManager.unitPath(unitPrefix)
+        submit { connection in
+            let id = connection.confined.nextSubscriberID
+            connection.confined.nextSubscriberID += 1
+            connection.confined.changeWatchers[id] = ChangeWatcher(pathPrefix: prefix, continuation: continuation)
+            continuation.onTermination = { [weak connection] _ in
+                connection?.submit { _ = $0.confined.changeWatchers.removeValue(forKey: id) }
             }
         }
         return stream
@@ -284,6 +314,9 @@ public final class BusConnection: @unchecked Sendable {
                 reconnects.add(1, ordering: .relaxed)
                 logger.notice("systemd bus connection re-established", metadata: ["bus.address": "\(address)"])
             }
+            if wasConnectedOnce {
+                for watcher in confined.changeWatchers.values { watcher.continuation.yield(.reconnected) }
+            }
             wasConnectedOnce = true
             confined.connectFailures = 0
             connected.store(true, ordering: .relaxed)
@@ -329,6 +362,8 @@ public final class BusConnection: @unchecked Sendable {
         if reason.code == .closed {
             for (_, subscriber) in confined.subscribers { subscriber.continuation.finish() }
             confined.subscribers.removeAll()
+            for (_, watcher) in confined.changeWatchers { watcher.continuation.finish() }
+            confined.changeWatchers.removeAll()
         }
     }
 
@@ -431,7 +466,10 @@ public final class BusConnection: @unchecked Sendable {
     }
 
     private func handlePropertiesChanged(_ message: BusMessage) {
-        guard let path = message.path, unitCache.properties(path) != nil else { return }
+        guard let path = message.path else { return }
+        let cached = unitCache.properties(path) != nil
+        let watchers = confined.changeWatchers.values.filter { path.hasPrefix($0.pathPrefix) }
+        guard cached || !watchers.isEmpty else { return }
         guard (try? message.readValue()) != nil,
             let changed = try? message.readProperties(wanted: UnitPropertyCache.cacheable),
             let invalidated = try? message.readValue()?.elements?.compactMap(\.string)
@@ -439,7 +477,9 @@ public final class BusConnection: @unchecked Sendable {
             unitCache.remove(path)
             return
         }
-        unitCache.apply(path: path, changed: changed, invalidated: invalidated)
+        if cached { unitCache.apply(path: path, changed: changed, invalidated: invalidated) }
+        guard !watchers.isEmpty, !changed.isEmpty, let unit = SystemdManager.unitName(path: path) else { return }
+        for watcher in watchers { watcher.continuation.yield(.changed(unit: unit, properties: changed)) }
     }
 
     private func handleJobRemoved(_ message: BusMessage) {

@@ -29,6 +29,16 @@ final class UnitPropertyCache: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
     private let limit: Int
+    /// Grows with every change to the entries (made under their lock): a reader that saw the same value before
+    /// and after knows nothing changed in between.
+    private let changes = Atomic<UInt64>(0)
+
+    /// The number of changes so far (see `BusConnection.unitStateGeneration`).
+    var generation: UInt64 { changes.load(ordering: .acquiring) }
+
+    private func changed() {
+        changes.add(1, ordering: .releasing)
+    }
 
     init(limit: Int = 16_384) {
         self.limit = limit
@@ -55,6 +65,7 @@ final class UnitPropertyCache: Sendable {
         entries.withLock { entries in
             if entries.count >= limit, entries[path] == nil { entries.removeAll(keepingCapacity: true) }
             entries[path] = Entry(kept)
+            changed()
         }
     }
 
@@ -65,19 +76,26 @@ final class UnitPropertyCache: Sendable {
             guard var properties = entries[path]?.properties else { return }
             if invalidated.contains(where: Self.cacheable.contains) {
                 entries[path] = nil
+                self.changed()
                 return
             }
             for (name, value) in changed where Self.cacheable.contains(name) { properties[name] = value.unwrapped }
             entries[path] = Entry(properties)
+            self.changed()
         }
     }
 
     func remove(_ path: String) {
-        entries.withLock { _ = $0.removeValue(forKey: path) }
+        entries.withLock { entries in
+            if entries.removeValue(forKey: path) != nil { changed() }
+        }
     }
 
     func removeAll() {
-        entries.withLock { $0.removeAll() }
+        entries.withLock { entries in
+            entries.removeAll()
+            changed()
+        }
     }
 
     var count: Int { entries.withLock { $0.count } }

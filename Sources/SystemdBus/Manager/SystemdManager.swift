@@ -1,4 +1,5 @@
 internal import CSystemd
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -118,10 +119,31 @@ public struct SystemdManager: Sendable {
     /// The object path of a unit, computed locally (`sd_bus_path_encode`); reading properties on it loads the
     /// unit if it is not loaded yet.
     public static func unitPath(_ name: String) -> String {
+        if let path = knownPaths.withLock({ $0[name] }) { return path }
+        let path = encodeUnitPath(name)
+        knownPaths.withLock { paths in
+            if paths.count >= 16_384 { paths.removeAll(keepingCapacity: true) }
+            paths[name] = path
+        }
+        return path
+    }
+
+    /// Unit paths already encoded: a list of 100 containers asks for the same 100 paths every time.
+    private static let knownPaths = Mutex<[String: String]>([:])
+
+    private static func encodeUnitPath(_ name: String) -> String {
         var out: UnsafeMutablePointer<CChar>? = nil
         guard sd_bus_path_encode("/org/freedesktop/systemd1/unit", name, &out) >= 0, let out else {
             return "/org/freedesktop/systemd1/unit/_"
         }
+        defer { free(out) }
+        return String(cString: out)
+    }
+
+    /// The unit name of a unit object path (`sd_bus_path_decode`), nil for other paths.
+    public static func unitName(path: String) -> String? {
+        var out: UnsafeMutablePointer<CChar>? = nil
+        guard sd_bus_path_decode(path, "/org/freedesktop/systemd1/unit", &out) > 0, let out else { return nil }
         defer { free(out) }
         return String(cString: out)
     }

@@ -1,0 +1,73 @@
+import Foundation
+import GearAPI
+import Logging
+import SystemdBus
+
+/// Events: what the agent records itself (jobs, installs, deletes) and what it learns from systemd's signals about
+/// containers' units.
+extension NodeAgent {
+    /// Records a job event.
+    func recordJob(_ type: EventType, _ job: Job) {
+        events.append(type, container: job.container) { event in
+            event.job = job.id
+            event.kind = job.kind.rawValue
+            if let error = job.error {
+                event.error = error.error
+                event.message = error.message
+            }
+        }
+    }
+
+    /// Follows systemd's announcements about `ctr-*` units until the task is cancelled, turning state changes of
+    /// installed containers into events. First it reads every container's state and reports what changed since
+    /// the last event recorded for it (changes while geard was down); again after a reconnect to the bus.
+    nonisolated func followUnits() async {
+        let changes = systemd.unitChanges()
+        var tracker = UnitEventTracker()
+        await resync(&tracker, known: await takeKnownUnitStates())
+        for await change in changes {
+            switch change {
+            case .changed(let unit, let properties):
+                guard let id = ContainerID.fromUnitName(unit) else { continue }
+                guard index[id] != nil else {
+                    tracker.forget(id)
+                    continue
+                }
+                for type in tracker.apply(id, properties) {
+                    record(type, id, tracker.observed[id] ?? .init())
+                }
+            case .reconnected:
+                let known = tracker.observed.mapValues(Optional.some)
+                await resync(&tracker, known: known)
+            }
+        }
+    }
+
+    private nonisolated func record(_ type: EventType, _ id: ContainerID, _ observed: UnitEventTracker.Observed) {
+        events.append(type, container: id.rawValue) { observed.fill(&$0) }
+    }
+
+    /// Reads the state of every installed container and records the events its difference from `known` makes.
+    private nonisolated func resync(_ tracker: inout UnitEventTracker, known: [ContainerID: UnitEventTracker.Observed?]) async {
+        let installed = index.sorted.map(\.id)
+        guard let statuses = try? await systemd.statuses(installed.map(\.unitName)) else {
+            logger.warning("cannot read the containers' states to report changes; events resume with the next change")
+            return
+        }
+        for (id, status) in zip(installed, statuses) {
+            for type in tracker.resync(id, UnitEventTracker.Observed(status), known: known[id] ?? nil) {
+                record(type, id, tracker.observed[id] ?? .init())
+            }
+        }
+    }
+
+    private func takeKnownUnitStates() -> [ContainerID: UnitEventTracker.Observed?] {
+        defer { knownUnitStates = [:] }
+        var known: [ContainerID: UnitEventTracker.Observed?] = [:]
+        for (container, event) in knownUnitStates {
+            guard let id = try? ContainerID(container) else { continue }
+            known[id] = UnitEventTracker.Observed(event)
+        }
+        return known
+    }
+}
