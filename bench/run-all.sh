@@ -7,5 +7,6 @@ bench/status-latency.sh
 bench/install-burst.sh
 bench/log-throughput.sh
 bench/node-latency.sh
+bench/events.sh
 bench/tls.sh
 bench/files.sh

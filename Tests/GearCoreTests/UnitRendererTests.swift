@@ -28,8 +28,10 @@ import Testing
         #expect(UnitEscaping.commandArgument(value) == expected)
     }
 
-    @Test func environmentKeepsDollarsButDoublesPercents() {
-        #expect(UnitEscaping.environmentAssignment(name: "A", value: "$x %n \"q\"") == #""A=$x %%n \"q\"""#)
+    @Test func environmentFilesEscapeWhatSystemdUnquotes() {
+        // Inside double quotes systemd takes \\, \", \` and \$ as the character and expands nothing; % is literal.
+        #expect(UnitEscaping.environmentFileLine(name: "A", value: #"$x %n "q" \ `b` ${Y}"#) == #"A="\$x %n \"q\" \\ \`b\` \${Y}""# + "\n")
+        #expect(UnitEscaping.environmentFileLine(name: "B", value: #"ends with \"#) == #"B="ends with \\""# + "\n")
     }
 
     @Test func controlCharactersCanNeverBreakALine() {
@@ -65,6 +67,20 @@ import Testing
         #expect(
             renderer.environmentFile(try definition(InstallRequest(image: "a", environment: [EnvironmentVariable(name: "A", value: "x $y %z")])))
                 == "A=x $y %z\n")
+    }
+
+    @Test func aNamedEnvironmentComesBeforeTheContainersOwnVariables() throws {
+        let own = [EnvironmentVariable(name: "A", value: "1")]
+        let podman = renderer.unitFile(try definition(InstallRequest(image: "localhost/busybox", environment: own, environmentID: "shared")))
+        let execStart = try #require(podman.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+        #expect(execStart.contains(#""--env-file" "/var/lib/gear/environments/shared.podman.env" "--env-file" "/var/lib/gear/env/web.env""#))
+        let exec = renderer.unitFile(try definition(InstallRequest(runtime: "exec", cmd: ["/bin/true"], environment: own, environmentID: "shared")))
+        let files = exec.split(separator: "\n").filter { $0.hasPrefix("EnvironmentFile=") }
+        #expect(files == ["EnvironmentFile=/var/lib/gear/environments/shared.env", "EnvironmentFile=/var/lib/gear/env/web.env"])
+        #expect(!exec.contains("\nEnvironment="))
+        let alone = renderer.unitFile(try definition(InstallRequest(runtime: "exec", cmd: ["/bin/true"], environmentID: "shared")))
+        #expect(alone.split(separator: "\n").filter { $0.hasPrefix("EnvironmentFile=") } == ["EnvironmentFile=/var/lib/gear/environments/shared.env"])
+        #expect(renderer.environmentFile(try definition(InstallRequest(runtime: "exec", cmd: ["/bin/true"], environment: own))) == "A=\"1\"\n")
     }
 
     @Test func execUnitIsSandboxed() throws {
@@ -103,6 +119,23 @@ import Testing
             #expect(lines.count == baselineLines, "\(value.debugDescription)")
             #expect(!lines.contains { $0.hasSuffix("\\") }, "a line continues onto the next for \(value.debugDescription)")
             #expect(lines.filter { $0.hasPrefix("ExecStart") }.count == 1)
+            // The environment file: one line, quoted, with no quote, backtick or dollar left unescaped.
+            let environment = try #require(
+                renderer.environmentFile(
+                    ContainerDefinition(
+                        id: try ContainerID("web"), spec: spec, ports: [], started: false, createdAt: Date(), updatedAt: Date())))
+            #expect(environment.split(separator: "\n", omittingEmptySubsequences: false).count == 2, "\(value.debugDescription)")
+            var escaped = false
+            for c in environment.dropFirst(3).dropLast(2) {
+                if escaped {
+                    escaped = false
+                } else if c == "\\" {
+                    escaped = true
+                } else {
+                    #expect(c != "\"" && c != "$" && c != "`", "\(value.debugDescription)")
+                }
+            }
+            #expect(!escaped)
         }
     }
 }

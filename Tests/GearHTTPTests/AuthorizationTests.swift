@@ -111,6 +111,43 @@ import Testing
         }
     }
 
+    @Test func aScopedCallerSeesOnlyItsEventsAndEnvironments() async throws {
+        let policy = try AccessPolicy(json: Data(#"{"grants": [{"identity": "cn:tenant-a", "role": "operator", "containers": ["a-*"]}]}"#.utf8))
+        try await withApps(policy: policy, [.local(listener: "test"), Self.caller("tenant-a", ou: []), Self.caller("ro", ou: ["reader"])]) {
+            clients, agent in
+            let (admin, tenant, reader) = (clients[0], clients[1], clients[2])
+            try await admin.execute(uri: "/environment/b-secrets", method: .put, body: ByteBuffer(string: "TOKEN=b\n")) { #expect($0.status == .ok) }
+            try await tenant.execute(uri: "/environment/a-env", method: .put, body: ByteBuffer(string: #"{"A":"1"}"#)) { #expect($0.status == .ok) }
+            try await tenant.execute(uri: "/environment/b-secrets", method: .get) { #expect($0.status == .forbidden) }
+            try await tenant.execute(uri: "/environment/b-secrets", method: .put, body: ByteBuffer(string: "X=1")) {
+                #expect($0.status == .forbidden)
+            }
+            try await reader.execute(uri: "/environment/a-env", method: .get) { #expect($0.status == .forbidden) }
+            try await tenant.execute(uri: "/environments", method: .get) { response in
+                let list = try GearJSON.decoder().decode(SharedEnvironmentList.self, from: Data(response.body.readableBytesView))
+                #expect(list.environments.map(\.id) == ["a-env"])
+            }
+            // Handing one of its containers another tenant's environment is refused before anything is queued.
+            let stealing = ByteBuffer(string: #"{"Runtime":"exec","Cmd":["/bin/true"],"EnvironmentId":"b-secrets"}"#)
+            try await tenant.execute(uri: "/container/a-web", method: .put, body: stealing) { #expect($0.status == .forbidden) }
+            #expect(await agent.jobs().isEmpty)
+            try await admin.execute(uri: "/container/b-db?wait=10", method: .put, body: Self.install) { #expect($0.status == .ok) }
+            try await tenant.execute(uri: "/container/a-web?wait=10", method: .put, body: Self.install) { #expect($0.status == .ok) }
+            try await tenant.execute(uri: "/events?since=0&follow=0", method: .get) { response in
+                let events = try String(buffer: response.body).split(separator: "\n").map {
+                    try GearJSON.decoder().decode(GearEvent.self, from: Data($0.utf8))
+                }
+                #expect(events.contains { $0.container == "a-web" && $0.type == .jobSucceeded })
+                #expect(events.allSatisfy { $0.container == nil || $0.container == "a-web" })
+                #expect(events.first?.type == .agentStarted)
+            }
+            try await admin.execute(uri: "/events?since=0&follow=0&id=b-*&type=job.succeeded", method: .get) { response in
+                let lines = String(buffer: response.body).split(separator: "\n")
+                #expect(lines.count == 1 && lines[0].contains(#""container":"b-db""#))
+            }
+        }
+    }
+
     @Test func aRevokedCertificateGets401() async throws {
         let revoked = Caller.rejected(PeerIdentity(commonName: "lost-laptop", serial: "02"), reason: "the client certificate (serial 02) is revoked")
         try await withApps([revoked]) { clients, _ in

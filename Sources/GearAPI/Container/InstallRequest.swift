@@ -1,7 +1,7 @@
 /// The body of `PUT /container/{id}`: what to run and how.
 ///
 /// Field names follow geard and are matched case-insensitively: `Image`, `Runtime`, `Cmd`, `Started`, `Ports`,
-/// `Environment`, `Volumes`, `Restart`, `Memory`, `CPUs`. Shapes are checked here; meaning (valid image names,
+/// `Environment`, `EnvironmentId`, `Volumes`, `Restart`, `Memory`, `CPUs`. Shapes are checked here; meaning (valid image names,
 /// port ranges, escaping) is checked by the agent.
 public struct InstallRequest: Sendable, Hashable, Codable {
     /// The image to run (`localhost/busybox`); required for the `podman` runtime.
@@ -16,6 +16,8 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     public var ports: [PortRequest]?
     /// Environment variables, in order.
     public var environment: [EnvironmentVariable]?
+    /// A named environment (`PUT /environment/{id}`) whose variables the container receives before its own.
+    public var environmentID: String?
     /// Named volumes: host directories kept by geard, mounted at `path`.
     public var volumes: [VolumeRequest]?
     /// systemd's `Restart=` policy: `no`, `on-success`, `on-failure` (default), `on-abnormal`, `on-abort`,
@@ -28,7 +30,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
 
     public init(
         image: String? = nil, runtime: String? = nil, cmd: [String]? = nil, started: Bool? = nil,
-        ports: [PortRequest]? = nil, environment: [EnvironmentVariable]? = nil, volumes: [VolumeRequest]? = nil,
+        ports: [PortRequest]? = nil, environment: [EnvironmentVariable]? = nil, environmentID: String? = nil, volumes: [VolumeRequest]? = nil,
         restart: String? = nil, memory: MemoryLimit? = nil, cpus: Double? = nil
     ) {
         self.image = image
@@ -37,6 +39,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         self.started = started
         self.ports = ports
         self.environment = environment
+        self.environmentID = environmentID
         self.volumes = volumes
         self.restart = restart
         self.memory = memory
@@ -44,7 +47,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     }
 
     static let fields: Set<String> = [
-        "image", "runtime", "cmd", "started", "ports", "environment", "volumes", "restart", "memory", "cpus",
+        "image", "runtime", "cmd", "started", "ports", "environment", "environmentid", "volumes", "restart", "memory", "cpus",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +58,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         started = try object.decode(Bool.self, "started")
         ports = try object.decode([PortRequest].self, "ports")
         environment = try object.superDecoder("environment").map { try EnvironmentVariable.decodeList(from: $0) }
+        environmentID = try object.decode(String.self, "environmentid")
         volumes = try object.decode([VolumeRequest].self, "volumes")
         restart = try object.decode(String.self, "restart")
         memory = try object.decode(MemoryLimit.self, "memory")
@@ -63,7 +67,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case image = "Image", runtime = "Runtime", cmd = "Cmd", started = "Started", ports = "Ports"
-        case environment = "Environment", volumes = "Volumes", restart = "Restart", memory = "Memory", cpus = "CPUs"
+        case environment = "Environment", environmentID = "EnvironmentId", volumes = "Volumes", restart = "Restart", memory = "Memory", cpus = "CPUs"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -76,6 +80,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         if let environment {
             try c.encode(environment, forKey: .environment)
         }
+        try c.encodeIfPresent(environmentID, forKey: .environmentID)
         try c.encodeIfPresent(volumes, forKey: .volumes)
         try c.encodeIfPresent(restart, forKey: .restart)
         try c.encodeIfPresent(memory, forKey: .memory)

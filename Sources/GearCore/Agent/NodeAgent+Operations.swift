@@ -10,6 +10,9 @@ extension NodeAgent {
         let spec = try ContainerSpec(validating: request)
         let print = Self.fingerprint(.install, id, spec)
         return try await submit(.install, id, fingerprint: print, requestID: requestID) {
+            if let environment = spec.environmentID, sharedEnvironments[environment] == nil {
+                throw GearError(.invalidRequest, "EnvironmentId: no environment \(environment); create it first (PUT /environment/\(environment))")
+            }
             let previous = latestPendingInstall(id)?.definition ?? definitions[id]
             let ports = try portAllocator.resolve(spec.ports, for: id, owners: portOwners(excluding: id), previous: previous?.ports ?? [])
             let now = Date()

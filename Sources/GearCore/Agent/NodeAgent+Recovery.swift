@@ -34,6 +34,7 @@ extension NodeAgent {
             logger.error("ignoring an unreadable container definition", metadata: ["file": "\(path)"])
         }
         definitions = Dictionary(loaded.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        try await loadEnvironments()
         let history = events
         knownUnitStates = try await BlockingIO.run { try history.open(directory: layout.events) }
         try await loadJobs()

@@ -79,6 +79,10 @@ public actor NodeAgent {
     public nonisolated let events: EventLog
     /// The last state event of each container in the history loaded at start, until the unit follower took it.
     var knownUnitStates: [String: GearEvent] = [:]
+    /// Named environments, and the version of this view that their files are written from.
+    var sharedEnvironments: [EnvironmentID: StoredEnvironment] = [:]
+    var environmentVersion: UInt64 = 0
+    let environmentFiles: SharedEnvironmentFiles
     var lanes: [ContainerID: [String]] = [:]
     var activeContainers: Set<ContainerID> = []
     var readyContainers: [ContainerID] = []
@@ -100,6 +104,7 @@ public actor NodeAgent {
         self.jobStore = JobStore(layout: configuration.layout)
         self.portAllocator = PortAllocator(range: configuration.portRange, hostPortIsFree: configuration.hostPortIsFree)
         self.events = EventLog(capacity: configuration.eventHistory)
+        self.environmentFiles = SharedEnvironmentFiles(layout: configuration.layout)
     }
 
     var layout: StateLayout { configuration.layout }

@@ -41,6 +41,8 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
     public var ports: [PortSpec]
     /// Sorted by name; names unique.
     public var environment: [EnvironmentVariable]
+    /// The named environment the container receives before its own variables.
+    public var environmentID: EnvironmentID?
     public var volumes: [VolumeSpec]
     public var restart: RestartPolicy
     /// Bytes.
@@ -86,6 +88,12 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
         self.started = request.started ?? false
         self.ports = try Self.validatePorts(request.ports ?? [], runtime: runtime)
         self.environment = try Self.validateEnvironment(request.environment ?? [])
+        self.environmentID = try request.environmentID.map { id throws(GearError) in
+            guard let environment = try? EnvironmentID(id) else {
+                throw .invalid("invalid EnvironmentId '\(id.prefix(80).debugEscaped)': use 1 to \(ContainerID.maxLength) letters, digits, '_' or '-'")
+            }
+            return environment
+        }
         self.volumes = try Self.validateVolumes(request.volumes ?? [])
         if let restart = request.restart {
             guard let policy = RestartPolicy(rawValue: restart.lowercased()) else {

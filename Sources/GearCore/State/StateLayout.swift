@@ -2,7 +2,10 @@
 ///
 ///     {root}/containers/{id}.json       definitions (the source of truth)
 ///     {root}/units/ctr-{id}.service     unit files, linked into systemd; gear.slice, gear-active.target
-///     {root}/env/{id}.env               podman environment files (mode 0600)
+///     {root}/env/{id}.env               containers' own environment files (mode 0600)
+///     {root}/environments/{id}.json     named environments (the source of truth), rendered into
+///     {root}/environments/{id}.env      systemd's EnvironmentFile= syntax (exec) and
+///     {root}/environments/{id}.podman.env  podman's --env-file syntax (mode 0600)
 ///     {root}/volumes/{id}/{name}        volumes
 ///     {root}/jobs/{id}.json             jobs, kept for a while after they end
 ///     {root}/events/events.{0,1}.ndjson the event history (see `EventLog`)
@@ -31,10 +34,11 @@ public struct StateLayout: Sendable, Hashable {
     public var environments: String { root + "/env" }
     public var volumes: String { root + "/volumes" }
     public var jobs: String { root + "/jobs" }
+    public var sharedEnvironments: String { root + "/environments" }
     public var events: String { root + "/events" }
     public var usedTokens: String { root + "/tokens-used.json" }
 
-    public var allDirectories: [String] { [root, containers, units, environments, volumes, jobs] }
+    public var allDirectories: [String] { [root, containers, units, environments, volumes, jobs, sharedEnvironments] }
 
     public func definitionFile(_ id: ContainerID) -> String { "\(containers)/\(id).json" }
     public func unitFile(_ id: ContainerID) -> String { "\(units)/\(id.unitName)" }
@@ -43,6 +47,11 @@ public struct StateLayout: Sendable, Hashable {
     public func volumeRoot(_ id: ContainerID) -> String { "\(volumes)/\(id)" }
     public func volume(_ id: ContainerID, _ name: String) -> String { "\(volumes)/\(id)/\(name)" }
     public func jobFile(_ id: String) -> String { "\(jobs)/\(id).json" }
+    public func sharedEnvironmentRecord(_ id: EnvironmentID) -> String { "\(sharedEnvironments)/\(id).json" }
+    /// A named environment rendered for systemd's `EnvironmentFile=` (exec) or podman's `--env-file`.
+    public func sharedEnvironmentFile(_ id: EnvironmentID, podman: Bool) -> String {
+        "\(sharedEnvironments)/\(id)\(podman ? ".podman" : "").env"
+    }
 
     /// The link systemd makes for a linked unit.
     public func systemdLink(_ unitName: String) -> String { "\(systemdUnitDirectory)/\(unitName)" }

@@ -14,9 +14,19 @@ enum UnitEscaping {
         arguments.map(commandArgument).joined(separator: " ")
     }
 
-    /// One `KEY=VALUE` word of `Environment=`, where `$` is literal.
-    static func environmentAssignment(name: String, value: String) -> String {
-        quote("\(name)=\(value)", dollar: false)
+    /// One line of a file systemd reads with `EnvironmentFile=`: `KEY="VALUE"`. Inside double quotes systemd
+    /// takes a backslash before `\`, `"`, `` ` `` and `$` as that character and does no expansion, so every value
+    /// reads back exactly; values hold no line breaks (validation refuses them).
+    static func environmentFileLine(name: String, value: String) -> String {
+        var out = name + "=\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\", "\"", "`", "$": out += "\\"
+            default: break
+            }
+            out.unicodeScalars.append(scalar)
+        }
+        return out + "\"\n"
     }
 
     /// A value of a single-valued setting such as `Description=` (quoted like an argument, no `$` handling).

@@ -1,6 +1,6 @@
 import GearAPI
 
-/// Renders a container definition into its systemd unit file (and, for podman, its environment file).
+/// Renders a container definition into its systemd unit file and its environment file.
 ///
 /// The text is a pure function of the definition and the configuration, so that geard can re-render every unit
 /// at start and repair one that is missing or stale. Every value from a request goes through `UnitEscaping`.
@@ -39,11 +39,20 @@ public struct UnitRenderer: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// The podman `--env-file` of `definition`, or nil when it has no variables. podman reads each line as
-    /// `KEY=VALUE` literally (values hold no line breaks: validation refuses them).
+    /// The container's own environment file, or nil when it has no variables of its own: in podman's
+    /// `--env-file` syntax or systemd's `EnvironmentFile=` syntax (exec), mode 0600 — unlike `Environment=` lines,
+    /// whose values anyone may read with `systemctl show`.
     public func environmentFile(_ definition: ContainerDefinition) -> String? {
-        guard definition.spec.runtime == .podman, !definition.spec.environment.isEmpty else { return nil }
-        return definition.spec.environment.map { "\($0.name)=\($0.value)\n" }.joined()
+        guard !definition.spec.environment.isEmpty else { return nil }
+        return Self.environmentFile(definition.spec.environment, podman: definition.spec.runtime == .podman)
+    }
+
+    /// Variables as podman reads an `--env-file` (each line `KEY=VALUE` literally; values hold no line breaks,
+    /// validation refuses them) or as systemd reads an `EnvironmentFile=`.
+    static func environmentFile(_ variables: [EnvironmentVariable], podman: Bool) -> String {
+        podman
+            ? variables.map { "\($0.name)=\($0.value)\n" }.joined()
+            : variables.map { UnitEscaping.environmentFileLine(name: $0.name, value: $0.value) }.joined()
     }
 
     /// The cidfile podman writes, as `podman generate systemd --new` names it (`%t/%n.ctr-id`).
@@ -57,6 +66,9 @@ public struct UnitRenderer: Sendable {
             podmanPath, "run", cid, "--cgroups=split", "--rm", "--sdnotify=conmon", "--replace", "-d", "-q", "--init",
             "--name", id.podmanName, "--label", "io.gear.container=\(id)", "--log-driver", "journald",
         ]
+        // A named environment first: podman lets a later --env-file override an earlier one, so the container's
+        // own variables win.
+        if let shared = spec.environmentID { run += ["--env-file", layout.sharedEnvironmentFile(shared, podman: true)] }
         if environmentFile(definition) != nil { run += ["--env-file", layout.environmentFile(id)] }
         for port in definition.ports { run += ["--publish", "\(port.externalPort):\(port.internalPort)"] }
         for volume in spec.volumes {
@@ -93,9 +105,11 @@ public struct UnitRenderer: Sendable {
             lines.append("ExecStartPre=+" + UnitEscaping.commandLine(["/bin/sh", "-c", fixOwnership, "sh"] + writable))
         }
         lines.append("ExecStart=" + UnitEscaping.commandLine(spec.cmd))
-        for variable in spec.environment {
-            lines.append("Environment=" + UnitEscaping.environmentAssignment(name: variable.name, value: variable.value))
+        // Later files override earlier ones: the named environment, then the container's own variables.
+        if let shared = spec.environmentID {
+            lines.append("EnvironmentFile=" + UnitEscaping.path(layout.sharedEnvironmentFile(shared, podman: false)))
         }
+        if environmentFile(definition) != nil { lines.append("EnvironmentFile=" + UnitEscaping.path(layout.environmentFile(id))) }
         lines += [
             "WorkingDirectory=/",
             "NoNewPrivileges=yes",

@@ -2830,6 +2830,405 @@ enum OpenAPIDocument {
                   }
                 }
               }
+            },
+            "/environments": {
+              "get": {
+                "operationId": "listEnvironments",
+                "summary": "Named environments",
+                "x-gear-operation": "environment.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Every named environment (the caller's, when its grant is limited to some ids)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SharedEnvironmentList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid X-Request-Id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  }
+                }
+              }
+            },
+            "/environment/{id}": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Environment id"
+                }
+              ],
+              "get": {
+                "operationId": "getEnvironment",
+                "summary": "A named environment",
+                "x-gear-operation": "environment.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "json",
+                        "text",
+                        "plain"
+                      ]
+                    },
+                    "description": "text: KEY=VALUE lines (also Accept: text/plain)"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The environment",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SharedEnvironment"
+                        }
+                      },
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such environment",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "put": {
+                "operationId": "putEnvironment",
+                "summary": "Create or replace a named environment",
+                "description": "Written at once (not a job). Containers that use it read it when they next start or restart; usedBy names them.",
+                "x-gear-operation": "environment.write",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "json",
+                        "text",
+                        "plain"
+                      ]
+                    },
+                    "description": "text: KEY=VALUE lines (also Accept: text/plain)"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/EnvironmentBody"
+                      }
+                    },
+                    "text/plain": {
+                      "schema": {
+                        "type": "string",
+                        "description": "KEY=VALUE lines; blank lines and # comments ignored"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The environment as stored",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SharedEnvironment"
+                        }
+                      },
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, names or values",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "413": {
+                    "description": "Body over 1 MiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "patch": {
+                "operationId": "patchEnvironment",
+                "summary": "Set and remove variables of a named environment (creating it)",
+                "x-gear-operation": "environment.write",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "json",
+                        "text",
+                        "plain"
+                      ]
+                    },
+                    "description": "text: KEY=VALUE lines (also Accept: text/plain)"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/EnvironmentBody"
+                      }
+                    },
+                    "text/plain": {
+                      "schema": {
+                        "type": "string",
+                        "description": "KEY=VALUE lines; blank lines and # comments ignored"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The environment as stored",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SharedEnvironment"
+                        }
+                      },
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, names or values",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "413": {
+                    "description": "Body over 1 MiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "delete": {
+                "operationId": "deleteEnvironment",
+                "summary": "Remove a named environment",
+                "x-gear-operation": "environment.write",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  }
+                ],
+                "responses": {
+                  "204": {
+                    "description": "Removed (or there was none)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Containers use it",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
             }
           },
           "components": {
@@ -2978,6 +3377,11 @@ enum OpenAPIDocument {
                     "type": "number",
                     "exclusiveMinimum": 0,
                     "maximum": 1024
+                  },
+                  "EnvironmentId": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+                    "description": "A named environment (PUT /environment/{id}) the container reads before its own Environment"
                   }
                 }
               },
@@ -3586,6 +3990,103 @@ enum OpenAPIDocument {
                     "minimum": 1
                   }
                 }
+              },
+              "SharedEnvironment": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "variables",
+                  "usedBy",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "variables": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "name",
+                        "value"
+                      ],
+                      "properties": {
+                        "name": {
+                          "type": "string"
+                        },
+                        "value": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "usedBy": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "description": "Containers installed with this environment: a change reaches them when they next start or restart"
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                }
+              },
+              "SharedEnvironmentList": {
+                "type": "object",
+                "required": [
+                  "environments"
+                ],
+                "properties": {
+                  "environments": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/SharedEnvironment"
+                    }
+                  }
+                }
+              },
+              "EnvironmentBody": {
+                "description": "Variables as an object (null removes a variable, PATCH only), geard's {\"env\":[{\"name\":..,\"value\":..}]}, {\"Variables\":[...]}, or a list",
+                "oneOf": [
+                  {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": [
+                        "string",
+                        "null"
+                      ]
+                    }
+                  },
+                  {
+                    "type": "object",
+                    "required": [
+                      "env"
+                    ],
+                    "properties": {
+                      "env": {
+                        "type": "array",
+                        "items": {
+                          "$ref": "#/components/schemas/Variable"
+                        }
+                      }
+                    }
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/Variable"
+                    }
+                  }
+                ]
               }
             },
             "securitySchemes": {

@@ -31,6 +31,10 @@ struct ContainerRoutes {
             throw GearError(.invalidRequest, "a JSON body is required, e.g. {\"Image\":\"localhost/busybox\",\"Started\":true}")
         }
         let spec = try GearJSON.decoder().decode(InstallRequest.self, from: Data(body.readableBytesView))
+        if let environment = spec.environmentID, !context.containerScope.contains(environment) {
+            // A caller limited to some containers may only hand them environments within the same patterns.
+            throw AuthorizationError.forbidden("EnvironmentId \(environment) is outside what this caller may use")
+        }
         let submission = try await agent.install(id, spec, requestID: context.requestID)
         return try await JobResponses.respond(submission, request: request, agent: agent)
     }

@@ -36,7 +36,8 @@ struct AuthorizationMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         let operation = Operation.of(method: request.method, path: path)
-        let container = path.hasPrefix("/container/{id}") ? context.parameters.get("id") : nil
+        // The container (or named environment: grants' patterns match its id alike) the request acts on.
+        let container = path.hasPrefix("/container/{id}") || path.hasPrefix("/environment/{id}") ? context.parameters.get("id") : nil
         var decision = Decision(identity: identity.description, fingerprint: identity.fingerprint, operation: operation, container: container)
 
         var access: Access

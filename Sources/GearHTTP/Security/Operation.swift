@@ -25,11 +25,15 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let filesWrite = Operation(rawValue: "files.write")
     /// Following the event stream (only the events of containers in scope, and the node's own).
     public static let eventsRead = Operation(rawValue: "events.read")
+    /// Reading named environments (their values may be secrets: not part of `reads`).
+    public static let environmentRead = Operation(rawValue: "environment.read")
+    /// Creating, changing and removing named environments.
+    public static let environmentWrite = Operation(rawValue: "environment.write")
 
     /// Every operation geard knows.
     public static let all: [Operation] = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
-        .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite, .eventsRead,
+        .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite, .eventsRead, .environmentRead, .environmentWrite,
     ]
 
     /// Operations that only read.
@@ -37,10 +41,14 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         .containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .eventsRead,
     ]
 
-    /// The lifecycle of containers (what `operator` adds to `reader`).
-    public static let lifecycle: Set<Operation> = [.containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart]
+    /// The lifecycle of containers and the environments they are installed with (what `operator` adds to
+    /// `reader`).
+    public static let lifecycle: Set<Operation> = [
+        .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .environmentRead, .environmentWrite,
+    ]
 
-    /// Whether a grant's container patterns apply: the operation acts on one container (or lists them).
+    /// Whether a grant's container patterns apply: the operation acts on one container or environment (whose id
+    /// the patterns match alike), or lists them.
     public var isContainerScoped: Bool { self != .nodeRead && self != .metricsRead }
 
     /// The operation of each route, by method and the router's path pattern.
@@ -66,6 +74,11 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         "PUT /container/{id}/files/**": .filesWrite,
         "DELETE /container/{id}/files/**": .filesWrite,
         "GET /events": .eventsRead,
+        "GET /environments": .environmentRead,
+        "GET /environment/{id}": .environmentRead,
+        "PUT /environment/{id}": .environmentWrite,
+        "PATCH /environment/{id}": .environmentWrite,
+        "DELETE /environment/{id}": .environmentWrite,
     ]
 
     /// The operation of a matched route (HEAD reads like GET).

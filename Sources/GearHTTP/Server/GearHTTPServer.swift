@@ -41,6 +41,7 @@ public struct GearHTTPServer: Sendable {
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)
         EventRoutes(agent: agent).register(on: router)
+        EnvironmentRoutes(agent: agent).register(on: router)
         FileRoutes(agent: agent).register(on: router)
         NodeRoutes(agent: agent).register(on: router)
         MetricsRoutes(registry: metrics).register(on: router)

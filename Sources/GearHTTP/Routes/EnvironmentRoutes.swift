@@ -1,0 +1,69 @@
+import Foundation
+import GearAPI
+import GearCore
+import Hummingbird
+import NIOCore
+
+/// `/environment/{id}` and `/environments`: named environments (geard's environment files) that containers use
+/// with `EnvironmentId`.
+struct EnvironmentRoutes {
+    let agent: NodeAgent
+
+    func register(on router: Router<GearRequestContext>) {
+        router.get("/environments", use: list)
+        router.get("/environment/:id", use: get)
+        router.put("/environment/:id", use: put)
+        router.patch("/environment/:id", use: patch)
+        router.delete("/environment/:id", use: delete)
+    }
+
+    private func environmentID(_ context: GearRequestContext) throws -> EnvironmentID {
+        try EnvironmentID(context.parameters.get("id") ?? "")
+    }
+
+    @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
+        var environments = await agent.environments()
+        if context.containerScope != .all { environments.removeAll { !context.containerScope.contains($0.id) } }
+        return JSONResponse.make(SharedEnvironmentList(environments: environments))
+    }
+
+    @Sendable func get(_ request: Request, context: GearRequestContext) async throws -> Response {
+        Self.answer(try await agent.environment(try environmentID(context)), request)
+    }
+
+    @Sendable func put(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try environmentID(context)
+        let change = try await Self.change(request, context)
+        return Self.answer(try await agent.putEnvironment(id, change), request)
+    }
+
+    @Sendable func patch(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try environmentID(context)
+        let change = try await Self.change(request, context)
+        return Self.answer(try await agent.patchEnvironment(id, change), request)
+    }
+
+    @Sendable func delete(_ request: Request, context: GearRequestContext) async throws -> Response {
+        try await agent.deleteEnvironment(try environmentID(context))
+        return Response(status: .noContent)
+    }
+
+    /// The body as JSON or as `KEY=VALUE` lines (at most 1 MiB, like every JSON body).
+    static func change(_ request: Request, _ context: GearRequestContext) async throws -> EnvironmentChange {
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        guard body.readableBytes > 0 else {
+            throw GearError(
+                .invalidRequest, "a body is required: {\"KEY\":\"VALUE\"}, geard's {\"env\":[{\"name\":..,\"value\":..}]}, or KEY=VALUE lines")
+        }
+        do {
+            return try EnvironmentChange.parse(Array(body.readableBytesView))
+        } catch let error as EnvironmentBodyError {
+            throw GearError(.invalidRequest, error.description)
+        }
+    }
+
+    /// JSON, or the variables as an environment file for `Accept: text/plain` / `?format=text`.
+    static func answer(_ environment: SharedEnvironment, _ request: Request) -> Response {
+        JSONResponse.wantsText(request) ? JSONResponse.text(environment.text) : JSONResponse.make(environment)
+    }
+}
