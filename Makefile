@@ -5,7 +5,7 @@
 #               format check
 
 SWIFT ?= swift
-APT_PACKAGES = libsystemd-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
+APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
                curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv
 BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
@@ -37,7 +37,7 @@ run: build
 test: build-tests unit-tests integration-tests lint
 
 unit-tests:
-	$(SWIFT) test --skip-build --filter 'GearAPITests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests'
+	$(SWIFT) test --skip-build --filter 'GearAPITests|GearArchiveTests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests'
 
 integration-tests: api-fuzz-deps
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- contrib/sandbox/integration-tests.sh

@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // C: libsystemd through pkg-config, plus a header of static inline shims.
@@ -54,6 +55,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "GearAPI", swiftSettings: swiftSettings),
+        // Tar archives: reading, writing, and extraction confined beneath a directory; shared by geard and gear.
+        .target(
+            name: "GearArchive",
+            dependencies: [
+                "GearAPI",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Certificates and client identities: issuing (gear certs) and reading a peer's (geard's HTTPS listener).
         .target(
             name: "GearCertificates",
@@ -68,6 +79,7 @@ let package = Package(
             name: "GearCore",
             dependencies: [
                 "GearAPI",
+                "GearArchive",
                 "SystemdBus",
                 "SystemdJournal",
                 .product(name: "Logging", package: "swift-log"),
@@ -140,6 +152,7 @@ let package = Package(
             name: "gear",
             dependencies: [
                 "GearAPI",
+                "GearArchive",
                 "GearClient",
                 "GearCertificates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -150,6 +163,11 @@ let package = Package(
         .testTarget(
             name: "GearAPITests",
             dependencies: ["GearAPI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GearArchiveTests",
+            dependencies: ["GearArchive", "GearAPI", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -54,3 +54,26 @@ public struct UploadResult: Sendable, Hashable, Codable {
         self.verified = verified
     }
 }
+
+/// The answer of `PUT /container/{id}/archive?path=DIR`: what the archive put under DIR.
+public struct ArchiveResult: Sendable, Hashable, Codable {
+    /// The directory it was extracted into, as the container sees it.
+    public var path: String
+    public var entries: Int
+    public var files: Int
+    public var directories: Int
+    public var symlinks: Int
+    public var hardlinks: Int
+    /// Bytes of file content written.
+    public var bytes: Int64
+
+    public init(path: String, entries: Int = 0, files: Int = 0, directories: Int = 0, symlinks: Int = 0, hardlinks: Int = 0, bytes: Int64 = 0) {
+        self.path = path
+        self.entries = entries
+        self.files = files
+        self.directories = directories
+        self.symlinks = symlinks
+        self.hardlinks = hardlinks
+        self.bytes = bytes
+    }
+}

@@ -3,6 +3,8 @@ public import Foundation
 /// What a job does.
 public enum JobKind: String, Sendable, Hashable, Codable, CaseIterable {
     case install, delete, start, stop, restart
+    /// `POST /images`: an image archive loaded (or a root file system imported) into podman.
+    case imageImport = "image-import"
 }
 
 /// Where a job is in its life.
@@ -18,7 +20,7 @@ public struct Job: Sendable, Hashable, Codable {
     /// The job id: the request's `X-Request-Id`, or one geard made.
     public var id: String
     public var kind: JobKind
-    /// The container the job acts on.
+    /// The container the job acts on (empty for image imports).
     public var container: String
     public var state: JobState
     public var createdAt: Date
@@ -49,11 +51,14 @@ public struct Job: Sendable, Hashable, Codable {
 public struct JobResult: Sendable, Hashable, Codable {
     /// The container after the job (absent after a delete).
     public var container: ContainerStatus?
+    /// The images an image import loaded, by name (or id when they have none).
+    public var images: [String]?
     /// A short human-readable summary.
     public var message: String
 
-    public init(container: ContainerStatus?, message: String) {
+    public init(container: ContainerStatus?, images: [String]? = nil, message: String) {
         self.container = container
+        self.images = images
         self.message = message
     }
 }

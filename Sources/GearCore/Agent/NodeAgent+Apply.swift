@@ -13,6 +13,7 @@ extension NodeAgent {
         case .start: try await applyStart(id)
         case .stop: try await applyStop(id)
         case .restart: try await applyRestart(id)
+        case .importImage(let archive, let name): try await applyImageImport(archive, name: name)
         }
     }
 

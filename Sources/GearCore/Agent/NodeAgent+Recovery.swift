@@ -44,6 +44,8 @@ extension NodeAgent {
         needsReload = try await reconcileUnits() || needsReload
         logger.debug("units reconciled", metadata: ["reload": "\(needsReload)"])
         if needsReload { try await reloader.reloadNow() }
+        await sweepArchiveStaging()
+        try await sweepImageUploads()
         events.append(.agentStarted) { $0.message = "geard started with \(self.definitions.count) containers" }
         logger.info("state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(records.count)", "events": "\(events.lastSeq)"])
     }
@@ -65,7 +67,7 @@ extension NodeAgent {
                 recordJob(.jobFailed, entry.job)
                 interrupted += 1
             }
-            guard let container = try? ContainerID(entry.job.container) else { continue }
+            guard let container = entry.job.kind == .imageImport ? ContainerID.imageLane : try? ContainerID(entry.job.container) else { continue }
             sequence += 1
             records[entry.job.id] = Record(
                 job: entry.job, container: container, fingerprint: entry.fingerprint, sequence: sequence, work: nil)

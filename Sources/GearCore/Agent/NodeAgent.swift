@@ -27,6 +27,8 @@ public actor NodeAgent {
     enum Work: Sendable {
         case install(ContainerDefinition)
         case delete, start, stop, restart
+        /// Load (or, with a name, import as a root file system) the image archive at a path.
+        case importImage(archive: String, name: String?)
     }
 
     struct Record {
@@ -144,7 +146,7 @@ public actor NodeAgent {
             throw Self.gearError(error)
         }
         sequence += 1
-        let job = Job(id: id, kind: kind, container: container.rawValue, state: .queued, createdAt: Date())
+        let job = Job(id: id, kind: kind, container: container == .imageLane ? "" : container.rawValue, state: .queued, createdAt: Date())
         records[id] = Record(job: job, container: container, fingerprint: fingerprint, sequence: sequence, work: work)
         var ports: [PortMapping] = []
         if case .install(let definition) = work {

@@ -53,6 +53,14 @@ public struct ContainerID: Sendable, Hashable, Comparable, Codable, CustomString
         try container.encode(rawValue)
     }
 
+    /// The lane image imports run in, one after the other: no container can have this id (ids start with a letter
+    /// or digit).
+    static let imageLane = ContainerID(unchecked: "_images")
+
+    private init(unchecked rawValue: String) {
+        self.rawValue = rawValue
+    }
+
     /// The id of a unit name `ctr-{id}.service`, if it is one.
     public static func fromUnitName(_ unit: String) -> ContainerID? {
         guard unit.hasPrefix("ctr-"), unit.hasSuffix(".service") else { return nil }

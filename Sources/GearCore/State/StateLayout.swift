@@ -8,6 +8,7 @@
 ///     {root}/environments/{id}.podman.env  podman's --env-file syntax (mode 0600)
 ///     {root}/volumes/{id}/{name}        volumes
 ///     {root}/jobs/{id}.json             jobs, kept for a while after they end
+///     {root}/images/upload-*.tar        image archives waiting for their import job
 ///     {root}/events/events.{0,1}.ndjson the event history (see `EventLog`)
 ///     {root}/tokens-used.json           one-time delegation tokens already used, until they expire
 public struct StateLayout: Sendable, Hashable {
@@ -35,10 +36,12 @@ public struct StateLayout: Sendable, Hashable {
     public var volumes: String { root + "/volumes" }
     public var jobs: String { root + "/jobs" }
     public var sharedEnvironments: String { root + "/environments" }
+    /// Image archives received by `POST /images`, until their import job ran.
+    public var imageUploads: String { root + "/images" }
     public var events: String { root + "/events" }
     public var usedTokens: String { root + "/tokens-used.json" }
 
-    public var allDirectories: [String] { [root, containers, units, environments, volumes, jobs, sharedEnvironments] }
+    public var allDirectories: [String] { [root, containers, units, environments, volumes, jobs, sharedEnvironments, imageUploads] }
 
     public func definitionFile(_ id: ContainerID) -> String { "\(containers)/\(id).json" }
     public func unitFile(_ id: ContainerID) -> String { "\(units)/\(id.unitName)" }

@@ -3229,6 +3229,516 @@ enum OpenAPIDocument {
                   }
                 }
               }
+            },
+            "/container/{id}/archive": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
+              ],
+              "get": {
+                "operationId": "getArchive",
+                "summary": "A file or directory of a volume as a tar stream",
+                "x-gear-operation": "files.read",
+                "description": "Entries are named after the last component of path (a directory's as NAME/...); symlinks are archived as symlinks, never followed; FIFOs, sockets and devices are left out. Accept-Encoding: gzip answers Content-Encoding: gzip.",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  },
+                  {
+                    "name": "path",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^/"
+                    },
+                    "description": "An absolute path inside one of the container's volumes"
+                  },
+                  {
+                    "name": "gzip",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Answer a .tar.gz (application/gzip)"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The tar stream",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/x-tar": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      },
+                      "application/gzip": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id or path",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such container, volume or path",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "Deeper than the limit",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "put": {
+                "operationId": "putArchive",
+                "summary": "Extract a tar (or tar.gz) stream into a directory of a volume, all or nothing",
+                "x-gear-operation": "files.write",
+                "description": "Names are checked (no absolute paths, no ..), nothing is followed through a symlink, hard links only to files of the same archive, devices and FIFOs refused, set-id bits dropped. Entries are staged and renamed into place only when the whole archive arrived and passed.",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  },
+                  {
+                    "name": "path",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^/"
+                    },
+                    "description": "An absolute path inside one of the container's volumes"
+                  },
+                  {
+                    "name": "parents",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Create the directory (and its parents) when missing"
+                  }
+                ],
+                "requestBody": {
+                  "required": false,
+                  "content": {
+                    "application/x-tar": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    },
+                    "application/gzip": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    },
+                    "application/octet-stream": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "Extracted",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ArchiveResult"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, path or archive (malformed, cut off, a hostile entry)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such container, volume or directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "A file of the archive where the volume has a directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Over --max-upload-size or the volume's room",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/images": {
+              "get": {
+                "operationId": "listImages",
+                "summary": "Images in the node's podman storage",
+                "x-gear-operation": "images.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The images",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ImageList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid request id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "500": {
+                    "description": "podman failed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "post": {
+                "operationId": "importImage",
+                "summary": "Import an image archive (a job)",
+                "x-gear-operation": "images.write",
+                "description": "A docker-archive or oci-archive (podman save) is loaded with podman load; with name, a root file system tar is imported as that image (podman import). The body is received whole, then the import runs as a job.",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer"
+                  },
+                  {
+                    "name": "name",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "maxLength": 255
+                    },
+                    "description": "Import a root file system tar as this image"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Answer with the result when the job ends within this many seconds"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "wait=N, as ?wait"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/x-tar": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    },
+                    "application/octet-stream": {
+                      "schema": {
+                        "type": "string",
+                        "format": "binary"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The job is accepted (queued or running)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid name, wait or request id, an empty body, or an archive podman refused (a failed job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Request id conflict",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Over --max-upload-size",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left for the state directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
             }
           },
           "components": {
@@ -3573,7 +4083,8 @@ enum OpenAPIDocument {
                       "delete",
                       "start",
                       "stop",
-                      "restart"
+                      "restart",
+                      "image-import"
                     ]
                   },
                   "container": {
@@ -3608,6 +4119,13 @@ enum OpenAPIDocument {
                       },
                       "container": {
                         "$ref": "#/components/schemas/ContainerStatus"
+                      },
+                      "images": {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        },
+                        "description": "An image import's images"
                       }
                     }
                   },
@@ -4087,6 +4605,87 @@ enum OpenAPIDocument {
                     }
                   }
                 ]
+              },
+              "ArchiveResult": {
+                "type": "object",
+                "required": [
+                  "path",
+                  "entries",
+                  "files",
+                  "directories",
+                  "symlinks",
+                  "hardlinks",
+                  "bytes"
+                ],
+                "properties": {
+                  "path": {
+                    "type": "string"
+                  },
+                  "entries": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "files": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "directories": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "symlinks": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "hardlinks": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "bytes": {
+                    "type": "integer",
+                    "minimum": 0
+                  }
+                }
+              },
+              "ImageInfo": {
+                "type": "object",
+                "required": [
+                  "id",
+                  "names",
+                  "size"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "names": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "size": {
+                    "type": "integer"
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                }
+              },
+              "ImageList": {
+                "type": "object",
+                "required": [
+                  "images"
+                ],
+                "properties": {
+                  "images": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/ImageInfo"
+                    }
+                  }
+                }
               }
             },
             "securitySchemes": {

@@ -29,16 +29,21 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let environmentRead = Operation(rawValue: "environment.read")
     /// Creating, changing and removing named environments.
     public static let environmentWrite = Operation(rawValue: "environment.write")
+    /// Listing the node's images.
+    public static let imagesRead = Operation(rawValue: "images.read")
+    /// Importing image archives into the node.
+    public static let imagesWrite = Operation(rawValue: "images.write")
 
     /// Every operation geard knows.
     public static let all: [Operation] = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
         .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite, .eventsRead, .environmentRead, .environmentWrite,
+        .imagesRead, .imagesWrite,
     ]
 
     /// Operations that only read.
     public static let reads: Set<Operation> = [
-        .containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .eventsRead,
+        .containerRead, .containerList, .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .eventsRead, .imagesRead,
     ]
 
     /// The lifecycle of containers and the environments they are installed with (what `operator` adds to
@@ -49,7 +54,7 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
 
     /// Whether a grant's container patterns apply: the operation acts on one container or environment (whose id
     /// the patterns match alike), or lists them.
-    public var isContainerScoped: Bool { self != .nodeRead && self != .metricsRead }
+    public var isContainerScoped: Bool { ![.nodeRead, .metricsRead, .imagesRead, .imagesWrite].contains(self) }
 
     /// The operation of each route, by method and the router's path pattern.
     static let route: [String: Operation] = [
@@ -73,12 +78,16 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         "GET /container/{id}/files/**": .filesRead,
         "PUT /container/{id}/files/**": .filesWrite,
         "DELETE /container/{id}/files/**": .filesWrite,
+        "GET /container/{id}/archive": .filesRead,
+        "PUT /container/{id}/archive": .filesWrite,
         "GET /events": .eventsRead,
         "GET /environments": .environmentRead,
         "GET /environment/{id}": .environmentRead,
         "PUT /environment/{id}": .environmentWrite,
         "PATCH /environment/{id}": .environmentWrite,
         "DELETE /environment/{id}": .environmentWrite,
+        "GET /images": .imagesRead,
+        "POST /images": .imagesWrite,
     ]
 
     /// The operation of a matched route (HEAD reads like GET).

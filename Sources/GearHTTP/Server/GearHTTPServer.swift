@@ -43,6 +43,8 @@ public struct GearHTTPServer: Sendable {
         EventRoutes(agent: agent).register(on: router)
         EnvironmentRoutes(agent: agent).register(on: router)
         FileRoutes(agent: agent).register(on: router)
+        ArchiveRoutes(agent: agent).register(on: router)
+        ImageRoutes(agent: agent).register(on: router)
         NodeRoutes(agent: agent).register(on: router)
         MetricsRoutes(registry: metrics).register(on: router)
         return router

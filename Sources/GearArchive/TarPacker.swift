@@ -1,0 +1,215 @@
+import CompressNIO
+import Foundation
+public import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+    public import Glibc
+#endif
+
+/// Writes a tar stream of a file or directory tree, in chunks, as the reader takes them: the walk is confined
+/// like `ConfinedTree`'s (symlinks are archived as symlinks, never followed; FIFOs, sockets and devices are left
+/// out and never opened), and file content is read as it goes, so memory stays at one chunk whatever the tree.
+/// A file that shrinks while it is read is padded with zeros to the size its header gave (as GNU tar does); one
+/// that grows is cut there.
+public final class TarPacker: Sendable {
+    private struct Frame {
+        var fd: Int32
+        var names: [String]
+        var next = 0
+        var prefix: String
+    }
+
+    private struct Reading {
+        var fd: Int32
+        var remaining: Int64
+        var padding: Int
+    }
+
+    private enum Root {
+        case directory(Int32)
+        case file(Int32, stat)
+        case symlink(String, stat)
+    }
+
+    private struct State {
+        var root: (item: Root, name: String, info: stat)?
+        var stack: [Frame] = []
+        var reading: Reading?
+        var finished = false
+        var compressor: ZlibCompressor?
+        var entries = 0
+    }
+
+    private let state: Mutex<State>
+
+    /// Packs `name` in the directory open at `parent` (borrowed) as `entryName` (a directory's entries are
+    /// `entryName/...`); nil `name` packs the directory `parent` itself.
+    public init(parent: Int32, name: String?, entryName: String, gzip: Bool) throws(ArchiveError) {
+        let info: stat
+        let item: Root
+        if let name {
+            guard let found = ConfinedTree.lstat(parent, name) else { throw ArchiveError(.notFound, "\(entryName) does not exist") }
+            info = found
+            switch found.st_mode & S_IFMT {
+            case S_IFDIR:
+                item = .directory(try ConfinedTree.openDirectory(parent, name, create: false, shown: entryName))
+            case S_IFREG:
+                guard let opened = try ConfinedTree.openRegularFile(parent, name, shown: entryName) else {
+                    throw ArchiveError(.conflict, "\(entryName) changed while it was opened")
+                }
+                item = .file(opened.fd, opened.info)
+            case S_IFLNK:
+                item = .symlink(ConfinedTree.readLink(parent, name) ?? "", found)
+            default:
+                throw ArchiveError(.forbidden, "\(entryName) is a device, FIFO or socket; it is not archived")
+            }
+        } else {
+            let fd = dup(parent)
+            var found = stat()
+            guard fd >= 0, fstat(fd, &found) == 0 else { throw ArchiveError.system("stat", entryName) }
+            info = found
+            item = .directory(fd)
+        }
+        var state = State(root: (item, entryName, info))
+        if gzip {
+            do {
+                state.compressor = try ZlibCompressor(algorithm: .gzip)
+            } catch {
+                throw ArchiveError(.io, "cannot start gzip compression: \(error)")
+            }
+        }
+        self.state = Mutex(state)
+    }
+
+    deinit {
+        state.withLock { state in
+            if let reading = state.reading { close(reading.fd) }
+            for frame in state.stack { close(frame.fd) }
+            if case .directory(let fd)? = state.root?.item { close(fd) }
+            if case .file(let fd, _)? = state.root?.item { close(fd) }
+        }
+    }
+
+    /// The next chunk of the stream (about `size` bytes before compression), or nil after the last.
+    public func next(size: Int = 256 * 1024) throws(ArchiveError) -> ByteBuffer? {
+        try state.withLock { (state: inout State) throws(ArchiveError) -> ByteBuffer? in
+            guard !state.finished else { return nil }
+            var out = ByteBufferAllocator().buffer(capacity: size + TarHeader.block * 4)
+            while out.readableBytes < size && !state.finished {
+                try step(&state, &out, room: size - out.readableBytes)
+            }
+            guard let compressor = state.compressor else { return out }
+            var compressed = ByteBufferAllocator().buffer(capacity: compressor.maxSize(from: out))
+            do {
+                try compressor.deflate(from: &out, to: &compressed, flush: .no)
+                if state.finished {
+                    while true {
+                        var empty = ByteBuffer()
+                        compressed.reserveCapacity(minimumWritableBytes: 64 * 1024)
+                        do {
+                            try compressor.deflate(from: &empty, to: &compressed, flush: .finish)
+                            break
+                        } catch let error as CompressNIOError where error == .bufferOverflow {
+                            continue
+                        }
+                    }
+                }
+            } catch {
+                throw ArchiveError(.io, "gzip compression failed: \(error)")
+            }
+            return compressed
+        }
+    }
+
+    private func step(_ state: inout State, _ out: inout ByteBuffer, room: Int) throws(ArchiveError) {
+        if var reading = state.reading {
+            if reading.remaining > 0 {
+                let want = Int(min(reading.remaining, Int64(max(room, TarHeader.block))))
+                let got = out.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw -> Int in
+                    while true {
+                        let n = read(reading.fd, raw.baseAddress!, want)
+                        if n >= 0 { return n }
+                        if errno != EINTR { return 0 }
+                    }
+                }
+                if got == 0 {
+                    // The file shrank: the header promised more; zeros keep the archive whole.
+                    out.writeRepeatingByte(0, count: Int(reading.remaining))
+                    reading.remaining = 0
+                } else {
+                    reading.remaining -= Int64(got)
+                }
+            }
+            if reading.remaining == 0 {
+                out.writeRepeatingByte(0, count: reading.padding)
+                close(reading.fd)
+                state.reading = nil
+            } else {
+                state.reading = reading
+            }
+            return
+        }
+        if let root = state.root {
+            state.root = nil
+            switch root.item {
+            case .directory(let fd):
+                header(
+                    TarEntry(
+                        name: root.name + "/", kind: .directory, mode: UInt32(root.info.st_mode), size: 0, modified: Int64(root.info.st_mtim.tv_sec)),
+                    &out)
+                state.stack.append(Frame(fd: fd, names: try ConfinedTree.names(fd), prefix: root.name))
+            case .file(let fd, let info):
+                fileHeader(root.name, fd, info, &state, &out)
+            case .symlink(let target, let info):
+                header(
+                    TarEntry(
+                        name: root.name, kind: .symlink, mode: UInt32(info.st_mode), size: 0, modified: Int64(info.st_mtim.tv_sec), link: target),
+                    &out)
+            }
+            return
+        }
+        guard var frame = state.stack.popLast() else {
+            out.writeRepeatingByte(0, count: TarHeader.block * 2)
+            state.finished = true
+            return
+        }
+        guard frame.next < frame.names.count else {
+            close(frame.fd)
+            return
+        }
+        let name = frame.names[frame.next]
+        frame.next += 1
+        let path = frame.prefix + "/" + name
+        state.stack.append(frame)
+        guard let info = ConfinedTree.lstat(frame.fd, name) else { return }  // gone meanwhile
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR:
+            guard state.stack.count < ConfinedTree.maxDepth else {
+                throw ArchiveError(.conflict, "\(path) is deeper than \(ConfinedTree.maxDepth) levels")
+            }
+            guard let child = try? ConfinedTree.openDirectory(frame.fd, name, create: false, shown: path) else { return }
+            header(TarEntry(name: path + "/", kind: .directory, mode: UInt32(info.st_mode), size: 0, modified: Int64(info.st_mtim.tv_sec)), &out)
+            state.stack.append(Frame(fd: child, names: (try? ConfinedTree.names(child)) ?? [], prefix: path))
+        case S_IFREG:
+            guard let opened = try ConfinedTree.openRegularFile(frame.fd, name, shown: path) else { return }
+            fileHeader(path, opened.fd, opened.info, &state, &out)
+        case S_IFLNK:
+            guard let target = ConfinedTree.readLink(frame.fd, name) else { return }
+            header(
+                TarEntry(name: path, kind: .symlink, mode: UInt32(info.st_mode), size: 0, modified: Int64(info.st_mtim.tv_sec), link: target), &out)
+        default:
+            return  // FIFOs, sockets, devices: not archived
+        }
+    }
+
+    private func fileHeader(_ name: String, _ fd: Int32, _ info: stat, _ state: inout State, _ out: inout ByteBuffer) {
+        let size = Int64(info.st_size)
+        header(TarEntry(name: name, kind: .file, mode: UInt32(info.st_mode), size: size, modified: Int64(info.st_mtim.tv_sec)), &out)
+        state.reading = Reading(fd: fd, remaining: size, padding: TarHeader.padding(Int(size % Int64(TarHeader.block))))
+    }
+
+    private func header(_ entry: TarEntry, _ out: inout ByteBuffer) {
+        out.writeBytes(TarHeader.blocks(for: entry))
+    }
+}

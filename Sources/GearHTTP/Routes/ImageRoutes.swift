@@ -1,0 +1,52 @@
+import GearAPI
+import GearCore
+import Hummingbird
+import NIOCore
+
+/// `/images`: the images in the node's podman storage, and imports of image archives (nodes need not reach a
+/// registry). An import is a job: the body is received whole first, then podman loads it.
+struct ImageRoutes {
+    let agent: NodeAgent
+
+    func register(on router: Router<GearRequestContext>) {
+        router.get("/images", use: list)
+        router.post("/images", use: importImage)
+    }
+
+    @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
+        JSONResponse.make(ImageList(images: try await agent.images()))
+    }
+
+    /// `POST /images` with a docker-archive or oci-archive (`podman save`), or with `?name=NAME` a root file
+    /// system tar imported as that image.
+    @Sendable func importImage(_ request: Request, context: GearRequestContext) async throws -> Response {
+        _ = try JobResponses.requestedWait(request)
+        let name: String? = request.uri.queryParameters.get("name").map { String($0) }
+        let upload: ImageUpload
+        do {
+            upload = try await agent.beginImageUpload(expectedLength: try FileHeaders.contentLength(request.headers))
+        } catch {
+            if (error as? GearError)?.code != .tooLarge { try? await FileRoutes.discard(request.body, upTo: FileRoutes.refusedBodyAllowance) }
+            throw error
+        }
+        do {
+            var batch: [ByteBuffer] = []
+            var batched = 0
+            for try await buffer in request.body {
+                batched += buffer.readableBytes
+                batch.append(buffer)
+                if batched >= FileRoutes.writeBatch {
+                    try await upload.write(batch)
+                    batch.removeAll(keepingCapacity: true)
+                    batched = 0
+                }
+            }
+            if !batch.isEmpty { try await upload.write(batch) }
+        } catch {
+            await upload.abort()
+            throw error
+        }
+        let submission = try await agent.importImage(upload, name: name, requestID: context.requestID)
+        return try await JobResponses.respond(submission, request: request, agent: agent)
+    }
+}
