@@ -17,8 +17,10 @@ struct Output {
         Set(outcomes.map(\.endpoint)).count > 1
     }
 
+    /// `host/id` when several hosts take part, else `id`; just the host for calls to a host (`-` as the id).
     static func label<T>(_ outcome: FanOut.Outcome<T>, many: Bool) -> String {
-        many ? "\(outcome.endpoint)/\(outcome.locator.id)" : outcome.locator.id
+        if outcome.locator.id == "-" { return "\(outcome.endpoint)" }
+        return many ? "\(outcome.endpoint)/\(outcome.locator.id)" : outcome.locator.id
     }
 
     static func describe(_ error: any Error) -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GearAPI
 import Testing
 
@@ -19,6 +20,18 @@ import Testing
     @Test func waitTakesJobLocatorsAndItsOwnTimeout() throws {
         let wait = try #require(try Gear.parseAsRoot(["wait", "--wait-timeout", "5", "--timeout", "9", "node1/abc"]) as? Wait)
         #expect(wait.jobs == ["node1/abc"] && wait.waitTimeout == 5 && wait.global.timeout == 9)
+    }
+
+    @Test func imageImportAndListTakeAFileAndHosts() throws {
+        let file = NSTemporaryDirectory() + "gear-image-\(UUID().uuidString).tar"
+        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        let command = try #require(
+            try Gear.parseAsRoot(["image", "import", "--wait", "--name", "localhost/a:1", file, "node1", "node2:43274"]) as? ImageImport)
+        #expect(command.hosts == ["node1", "node2:43274"] && command.name == "localhost/a:1" && command.job.wait)
+        #expect(try Gear.parseAsRoot(["image", "list", "node1"]) is ImageListing)
+        for bad in [["image", "import", "/no/such/file"], ["image", "import", "--name", "bad name", file], ["image", "import"]] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try Gear.parseAsRoot(bad) }
+        }
     }
 
     @Test func copyTakesOneLocalAndOneContainerSide() throws {

@@ -123,6 +123,54 @@ struct FileTransferTests {
         _ = try await geard.client.delete(id, wait: 60)
     }
 
+    @Test func gearCopiesDirectoriesBothWaysLikeCpR() async throws {
+        let geard = try await SharedGeard.get()
+        let id = try await installIdle(geard, "cpdir", volumeAt: "/srv/data")
+        let remote = "127.0.0.1:\(geard.port)/\(id):/srv/data"
+        let volume = "\(geard.stateDir)/volumes/\(id)/data"
+        #expect(
+            try sh(
+                "mkdir -p \(work)/site/css && echo '<h1>hi</h1>' > \(work)/site/index.html && echo 'a{}' > \(work)/site/css/a.css && head -c 2000000 /dev/urandom > \(work)/site/blob && ln -s index.html \(work)/site/home"
+            ).status == 0)
+        // Into a directory that does not exist: it becomes the tree.
+        let up = try sh("\(Sandbox.gearPath) cp \(work)/site \(remote)/www")
+        #expect(up.status == 0 && up.output.contains("3 files, 2 directories, 1 symlinks"), "\(up.output)")
+        #expect(try sh("diff -r --no-dereference \(work)/site \(volume)/www").status == 0)
+        // Into one that exists: the tree goes by its name.
+        #expect(try sh("\(Sandbox.gearPath) cp \(work)/site \(remote)/www").status == 0)
+        #expect(try sh("diff -r --no-dereference \(work)/site \(volume)/www/site").status == 0)
+        // And out again, the same two ways.
+        let down = try sh("\(Sandbox.gearPath) cp \(remote)/www \(work)/copy")
+        #expect(down.status == 0, "\(down.output)")
+        #expect(try sh("diff -r --no-dereference \(volume)/www \(work)/copy").status == 0)
+        #expect(
+            try sh("mkdir -p \(work)/into && \(Sandbox.gearPath) cp --output json \(remote)/www/site \(work)/into").output.contains("\"files\":3"))
+        #expect(try sh("diff -r --no-dereference \(work)/site \(work)/into/site").status == 0)
+        // A directory onto a file is refused, with nothing written.
+        let onto = try sh("\(Sandbox.gearPath) cp \(work)/site \(remote)/www/index.html")
+        #expect(onto.status == 1 && onto.output.contains("is a file"), "\(onto.output)")
+        _ = try await geard.client.delete(id, wait: 60)
+    }
+
+    @Test func gearImportsImagesIntoSeveralHosts() async throws {
+        let geard = try await SharedGeard.get()
+        let other = try await GeardProcess.start()
+        defer { Task { await other.stop() } }
+        let tag = "localhost/gear-cli-\(UUID().uuidString.prefix(6).lowercased()):1"
+        #expect(try sh("podman tag localhost/busybox \(tag) && podman save -q -o \(work)/cli-image.tar \(tag) && podman rmi -f \(tag)").status == 0)
+        let imported = try sh(
+            "\(Sandbox.gearPath) image import --wait \(work)/cli-image.tar 127.0.0.1:\(geard.port) 127.0.0.1:\(other.port)")
+        #expect(imported.status == 0, "\(imported.output)")
+        #expect(
+            imported.output.split(separator: "\n").filter { $0.contains("image-import succeeded") && $0.contains(tag) }.count == 2,
+            "\(imported.output)")
+        let listed = try sh("\(Sandbox.gearPath) image list 127.0.0.1:\(geard.port)")
+        #expect(listed.status == 0 && listed.output.contains(tag), "\(listed.output)")
+        let bad = try sh("\(Sandbox.gearPath) image import --wait /etc/hostname 127.0.0.1:\(geard.port)")
+        #expect(bad.status == 1 && bad.output.contains("podman load refused"), "\(bad.output)")
+        _ = try sh("podman rmi -f \(tag)")
+    }
+
     @Test func whatTheContainerPlantsNeverLeadsOutOfTheVolume() async throws {
         let geard = try await SharedGeard.get()
         let id = uniqueID("plant")

@@ -8,21 +8,25 @@ import Synchronization
     import Glibc
 #endif
 
-/// `gear cp`: one file between this machine and a container's volume, either way.
+/// `gear cp`: a file or a directory tree between this machine and a container's volume, either way.
 struct Copy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cp",
-        abstract: "Copy a file into a container's volume, or out of it.",
+        abstract: "Copy a file or directory into a container's volume, or out of it.",
         discussion: """
             One side is local, the other is [host[:port]/]id:/path, a path inside the container that lies in one of \
             its volumes. Uploads send the file's SHA-256 (Content-Digest), so geard stores it only if it arrived \
             intact, and replace the target atomically; downloads are written to a temporary file next to the target \
             and renamed once every byte arrived. A local path that contains ':/' can be written as ./path.
 
+            Directories go as tar streams, like cp -r: into an existing directory a tree goes by its name, otherwise it             becomes the target. geard extracts them all or nothing; gear extracts what it receives the same way, so             nothing can land outside the target. Symlinks are copied as symlinks, never followed.
+
             Examples:
               gear cp ./app.conf web:/data/app.conf
               gear cp --mode 0600 --parents secrets.env node1/web:/data/conf/secrets.env
               gear cp node1/web:/data/logs/a.log ./a.log
+              gear cp ./site node1/web:/data/www          # a directory tree
+              gear cp node1/web:/data/logs ./logs-node1
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -76,6 +80,16 @@ struct Copy: AsyncParsableCommand {
         if let remote = try Self.remote(target) {
             let endpoint = remote.locator.endpoint(global)
             let client = try global.client(for: endpoint)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue {
+                guard mode == nil else { throw ValidationError("--mode applies to files; a directory's files keep their own modes") }
+                do {
+                    try await uploadDirectory(source, to: remote, client: client, started: started)
+                } catch {
+                    try fail("\(endpoint)/\(remote.locator.id)", error)
+                }
+                return
+            }
             do {
                 let bar = ProgressBar(enabled: showsProgress)
                 let result = try await client.upload(
@@ -90,6 +104,14 @@ struct Copy: AsyncParsableCommand {
         } else if let remote = try Self.remote(source) {
             let endpoint = remote.locator.endpoint(global)
             let client = try global.client(for: endpoint)
+            do {
+                if try await client.pathKind(remote.locator.id, path: remote.path) == .directory {
+                    try await downloadDirectory(remote, to: target, client: client, started: started)
+                    return
+                }
+            } catch {
+                try fail("\(endpoint)/\(remote.locator.id)", error)
+            }
             var local = target
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -112,7 +134,7 @@ struct Copy: AsyncParsableCommand {
     /// A progress bar on stderr only when it is a terminal, and not with --quiet or --output json.
     var showsProgress: Bool { isatty(STDERR_FILENO) == 1 && !global.quiet && global.output != .json }
 
-    private func report(_ bytes: Int64, _ what: String, verified: [String], started: ContinuousClock.Instant, json: some Encodable) {
+    func report(_ bytes: Int64, _ what: String, verified: [String], started: ContinuousClock.Instant, json: some Encodable, detail: String? = nil) {
         if global.quiet { return }
         if global.output == .json {
             let data = (try? GearJSON.encoder().encode(json)) ?? Data()
@@ -123,10 +145,10 @@ struct Copy: AsyncParsableCommand {
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         let rate = seconds > 0 ? String(format: ", %.0f MB/s", Double(bytes) / seconds / 1e6) : ""
         let check = verified.isEmpty ? "" : " (\(verified.joined(separator: ", ")) verified)"
-        print("\(what): \(bytes) bytes\(rate)\(check)")
+        print("\(what): \(detail.map { $0 + ", " } ?? "")\(bytes) bytes\(rate)\(check)")
     }
 
-    private func fail(_ where_: String, _ error: any Error) throws -> Never {
+    func fail(_ where_: String, _ error: any Error) throws -> Never {
         FileHandle.standardError.write(Data("gear: \(where_): \(Output.describe(error))\n".utf8))
         throw ExitCode(1)
     }

@@ -22,7 +22,8 @@ func reportJobs(_ outcomes: [FanOut.Outcome<GearClient.JobAnswer>], options: Glo
         let many = Output.manyHosts(outcomes)
         for outcome in outcomes {
             guard case .success(let answer) = outcome.result else { continue }
-            var line = "\(Output.label(outcome, many: many)): \(answer.job.kind) \(Output.colour(answer.job.state.rawValue)) (job \(answer.job.id))"
+            var line =
+                "\(Output.label(outcome, many: many)): \(answer.job.kind.rawValue) \(Output.colour(answer.job.state.rawValue)) (job \(answer.job.id))"
             if let mapping = answer.portMapping { line += " ports \(mapping)" }
             if let message = answer.job.result?.message, answer.job.state == .succeeded { line += ": \(message)" }
             output.print(line)
