@@ -51,20 +51,8 @@ extension GearClient {
         var request = HTTPClientRequest(url: endpoint.baseURL + Self.archivePath(id, path))
         request.headers.add(name: GearAPI.requestIDHeader, value: id_)
         if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: .hours(24))
-        } catch {
-            throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
-        }
-        let echoed = response.headers.first(name: GearAPI.requestIDHeader)
-        guard echoed?.lowercased() == id_.lowercased() else { throw GearClientError.mismatchedRequestID(sent: id_, received: echoed) }
-        guard response.status == .ok else {
-            var buffer = try await response.body.collect(upTo: 1 << 20)
-            let body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
-            throw GearClientError.from(
-                Answer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body, requestID: id_))
-        }
+        let response = try await streaming(request, requestID: id_)
+        guard response.status == .ok else { throw try await Self.failure(response, requestID: id_) }
         var total: Int64 = 0
         for try await buffer in response.body {
             total += Int64(buffer.readableBytes)
@@ -114,5 +102,28 @@ extension GearClient {
         let answer = try await send(.GET, "/images")
         guard answer.status == 200 else { throw GearClientError.from(answer) }
         return try answer.decode(ImageList.self).images
+    }
+
+    /// Sends a request whose answer is read as it comes; checks that it echoes `requestID`.
+    func streaming(_ request: HTTPClientRequest, requestID id: String) async throws -> HTTPClientResponse {
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .hours(24))
+        } catch {
+            throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
+        }
+        let echoed = response.headers.first(name: GearAPI.requestIDHeader)
+        guard echoed?.lowercased() == id.lowercased() else { throw GearClientError.mismatchedRequestID(sent: id, received: echoed) }
+        return response
+    }
+
+    /// The error an answer that is not what was asked for carries (its body read, up to 1 MiB); `whenOK` says why
+    /// a 200 is not what was asked for.
+    static func failure(_ response: HTTPClientResponse, requestID: String, whenOK: String? = nil) async throws -> GearClientError {
+        var buffer = try await response.body.collect(upTo: 1 << 20)
+        let body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        if response.status == .ok, let whenOK { return .unexpected(status: 200, body: whenOK) }
+        return .from(
+            Answer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body, requestID: requestID))
     }
 }

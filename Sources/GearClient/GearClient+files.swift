@@ -51,22 +51,9 @@ extension GearClient {
         var request = HTTPClientRequest(url: endpoint.baseURL + Self.filesPath(id, path))
         request.headers.add(name: GearAPI.requestIDHeader, value: id_)
         if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: .hours(24))
-        } catch {
-            throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
-        }
-        let echoed = response.headers.first(name: GearAPI.requestIDHeader)
-        guard echoed?.lowercased() == id_.lowercased() else { throw GearClientError.mismatchedRequestID(sent: id_, received: echoed) }
+        let response = try await streaming(request, requestID: id_)
         guard response.status == .ok, response.headers.first(name: "Content-Type") == "application/octet-stream" else {
-            var buffer = try await response.body.collect(upTo: 1 << 20)
-            let body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
-            let answer = Answer(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body, requestID: id_)
-            if answer.status == 200 {
-                throw GearClientError.unexpected(status: 200, body: "\(path) is a directory; gear cp copies files")
-            }
-            throw GearClientError.from(answer)
+            throw try await Self.failure(response, requestID: id_, whenOK: "\(path) is a directory, not a file")
         }
         let expected = response.headers.first(name: "Content-Length").flatMap { Int64($0) }
         let directory = (file as NSString).deletingLastPathComponent

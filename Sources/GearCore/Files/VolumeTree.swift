@@ -1,5 +1,6 @@
 import Foundation
 public import GearAPI
+import GearArchive
 
 #if canImport(Glibc)
     import Glibc
@@ -38,37 +39,21 @@ enum VolumeTree {
     /// Opens the directory `name` in `parent` without following a symlink; creates it (owned like `parent`) when
     /// `create` is set.
     static func openDirectory(_ parent: Int32, _ name: String, create: Bool, shown: String) throws(GearError) -> Int32 {
-        var created = false
-        while true {
-            let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if fd >= 0 { return fd }
-            let code = errno
-            switch code {
-            case EINTR:
-                continue
-            case ENOENT where create && !created:
-                if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST { throw FileSystem.failure("mkdir", shown) }
-                var info = stat()
-                if fstat(parent, &info) == 0 { _ = fchownat(parent, name, info.st_uid, info.st_gid, AT_SYMLINK_NOFOLLOW) }
-                created = true
-            case ENOENT:
-                throw GearError(.notFound, "\(shown) does not exist")
-            case ELOOP, ENOTDIR:
-                throw refusal(parent, name, shown: shown, expected: "a directory")
-            default:
-                throw FileSystem.failure("open", shown, errno: code)
-            }
+        var owner: (uid: uid_t, gid: gid_t)?
+        if create {
+            var info = stat()
+            if fstat(parent, &info) == 0 { owner = (info.st_uid, info.st_gid) }
+        }
+        do {
+            return try ConfinedTree.openDirectory(parent, name, create: create, owner: owner, shown: shown)
+        } catch {
+            throw GearError(error)
         }
     }
 
     /// Why `name` in `parent` cannot be used: a symlink (refused), or not the kind of entry expected.
     static func refusal(_ parent: Int32, _ name: String, shown: String, expected: String) -> GearError {
-        var info = stat()
-        if fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
-            let target = readLink(parent, name).map { " (to \($0.prefix(200).debugEscaped))" } ?? ""
-            return GearError(.forbidden, "\(shown) is a symlink\(target); geard does not follow symlinks inside volumes")
-        }
-        return GearError(.conflict, "\(shown) is not \(expected)")
+        GearError(ConfinedTree.refusal(parent, name, shown: shown, expected: expected))
     }
 
     /// Opens the directory that holds the path's last component, walking down from the volume root.
@@ -94,10 +79,7 @@ enum VolumeTree {
     }
 
     static func readLink(_ parent: Int32, _ name: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlinkat(parent, name, &buffer, buffer.count - 1)
-        guard n >= 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        ConfinedTree.readLink(parent, name)
     }
 
     /// The API's view of a stat result.
@@ -162,32 +144,21 @@ enum VolumeTree {
 
     /// The entries of the directory open at `fd` (which this takes over), sorted by name.
     static func listing(_ fd: Int32, path: String) throws(GearError) -> DirectoryListing {
-        guard let directory = fdopendir(fd) else {
-            close(fd)
-            throw FileSystem.failure("opendir", path)
-        }
-        defer { closedir(directory) }
-        let descriptor = dirfd(directory)
+        defer { close(fd) }
         var entries: [FileEntry] = []
-        for name in names(directory) {
+        let names: [String]
+        do {
+            names = try ConfinedTree.names(fd)
+        } catch {
+            throw GearError(error)
+        }
+        for name in names {
             var info = stat()
-            guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            let target = (info.st_mode & S_IFMT) == S_IFLNK ? readLink(descriptor, name) : nil
+            guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            let target = (info.st_mode & S_IFMT) == S_IFLNK ? readLink(fd, name) : nil
             entries.append(entry(info, name: name, path: (path == "/" ? "" : path) + "/" + name, linkTarget: target))
         }
-        return DirectoryListing(path: path, entries: entries.sorted { $0.name < $1.name })
-    }
-
-    /// The names in an open directory, without `.` and `..`.
-    static func names(_ directory: OpaquePointer) -> [String] {
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        return DirectoryListing(path: path, entries: entries)
     }
 
     /// Deletes a file, symlink or (empty, or with `recursive` any) directory; answers what was there.
@@ -219,37 +190,12 @@ enum VolumeTree {
         return removed
     }
 
-    /// Removes the tree `name` in `parent` without following symlinks: each level is opened relative to the one
-    /// above with `O_NOFOLLOW`, so a symlink swapped in for a directory is unlinked, never descended into.
-    static func removeTree(_ parent: Int32, _ name: String, shown: String, depth: Int = 0) throws(GearError) {
-        guard depth < maxDepth else { throw GearError(.conflict, "\(shown) is deeper than \(maxDepth) levels") }
-        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
-            switch errno {
-            case ENOENT: return
-            case ELOOP, ENOTDIR:
-                if unlinkat(parent, name, 0) != 0 && errno != ENOENT { throw FileSystem.failure("unlink", shown) }
-                return
-            default: throw FileSystem.failure("open", shown)
-            }
-        }
-        guard let directory = fdopendir(fd) else {
-            close(fd)
-            throw FileSystem.failure("opendir", shown)
-        }
-        defer { closedir(directory) }
-        let descriptor = dirfd(directory)
-        for child in names(directory) {
-            var info = stat()
-            guard fstatat(descriptor, child, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            if (info.st_mode & S_IFMT) == S_IFDIR {
-                try removeTree(descriptor, child, shown: shown + "/" + child, depth: depth + 1)
-            } else if unlinkat(descriptor, child, 0) != 0 && errno != ENOENT {
-                throw FileSystem.failure("unlink", shown + "/" + child)
-            }
-        }
-        if unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
-            throw FileSystem.failure("rmdir", shown)
+    /// Removes the tree `name` in `parent` without following symlinks (`ConfinedTree.removeTree`).
+    static func removeTree(_ parent: Int32, _ name: String, shown: String) throws(GearError) {
+        do {
+            try ConfinedTree.removeTree(parent, name, shown: shown)
+        } catch {
+            throw GearError(error)
         }
     }
 
@@ -264,20 +210,16 @@ enum VolumeTree {
     }
 
     private static func usage(_ fd: Int32, depth: Int) -> Int64 {
-        guard depth < maxDepth, let directory = fdopendir(fd) else {
-            close(fd)
-            return 0
-        }
-        defer { closedir(directory) }
-        let descriptor = dirfd(directory)
+        defer { close(fd) }
+        guard depth < maxDepth, let names = try? ConfinedTree.names(fd) else { return 0 }
         var total: Int64 = 0
-        for name in names(directory) {
+        for name in names {
             var info = stat()
-            guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             switch info.st_mode & S_IFMT {
             case S_IFREG: total += Int64(info.st_size)
             case S_IFDIR:
-                let child = openat(descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 if child >= 0 { total += usage(child, depth: depth + 1) }
             default: break
             }

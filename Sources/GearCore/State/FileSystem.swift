@@ -1,4 +1,5 @@
 import Foundation
+import GearArchive
 
 #if canImport(Glibc)
     import Glibc
@@ -135,12 +136,17 @@ enum FileSystem {
 
     /// The names in a folder (without `.` and `..`); empty when it does not exist.
     static func list(_ path: String) throws(GearError) -> [String] {
-        guard let dir = opendir(path) else {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
             if errno == ENOENT { return [] }
             throw failure("opendir", path)
         }
-        defer { closedir(dir) }
-        return VolumeTree.names(dir)
+        defer { close(fd) }
+        do {
+            return try ConfinedTree.names(fd)
+        } catch {
+            throw GearError(error)
+        }
     }
 
     /// The target of a symlink, or nil when `path` is not one.

@@ -62,22 +62,7 @@ struct ArchiveRoutes {
         }
         let result: ArchiveResult
         do {
-            var batch: [ByteBuffer] = []
-            var batched = 0
-            for try await buffer in request.body {
-                batched += buffer.readableBytes
-                batch.append(buffer)
-                if batched >= FileRoutes.writeBatch {
-                    try await upload.write(batch)
-                    FileRoutes.bytesIn.increment(by: batched)
-                    batch.removeAll(keepingCapacity: true)
-                    batched = 0
-                }
-            }
-            if !batch.isEmpty {
-                try await upload.write(batch)
-                FileRoutes.bytesIn.increment(by: batched)
-            }
+            try await FileRoutes.inBatches(request.body) { batch in try await upload.write(batch) }
             result = try await upload.commit()
         } catch {
             await upload.abort()

@@ -30,18 +30,7 @@ struct ImageRoutes {
             throw error
         }
         do {
-            var batch: [ByteBuffer] = []
-            var batched = 0
-            for try await buffer in request.body {
-                batched += buffer.readableBytes
-                batch.append(buffer)
-                if batched >= FileRoutes.writeBatch {
-                    try await upload.write(batch)
-                    batch.removeAll(keepingCapacity: true)
-                    batched = 0
-                }
-            }
-            if !batch.isEmpty { try await upload.write(batch) }
+            try await FileRoutes.inBatches(request.body) { batch in try await upload.write(batch) }
         } catch {
             await upload.abort()
             throw error
