@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-    public import Glibc
+    import Glibc
 #endif
 
 /// Why an archive cannot be read, written or extracted: a kind that callers map to their own terms (geard to

@@ -4,7 +4,7 @@ public import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-    public import Glibc
+    import Glibc
 #endif
 
 /// Writes a tar stream of a file or directory tree, in chunks, as the reader takes them: the walk is confined

@@ -35,11 +35,6 @@ final class DefinitionIndex: Sendable {
         snapshot.withLock { $0.byID[id]?.definition }
     }
 
-    /// Every definition, sorted by container id.
-    var sorted: [ContainerDefinition] {
-        entries.map(\.definition)
-    }
-
     /// Every entry, sorted by container id (no copy of the definitions: the entries are shared).
     var entries: [Entry] {
         snapshot.withLock { $0.sorted }

@@ -49,8 +49,9 @@ extension NodeAgent {
 
     /// Reads the state of every installed container and records the events its difference from `known` makes.
     private nonisolated func resync(_ tracker: inout UnitEventTracker, known: [ContainerID: UnitEventTracker.Observed?]) async {
-        let installed = index.sorted.map(\.id)
-        guard let statuses = try? await systemd.statuses(installed.map(\.unitName)) else {
+        let entries = index.entries
+        let installed = entries.map(\.definition.id)
+        guard let statuses = try? await systemd.statuses(entries.map(\.unitName)) else {
             logger.warning("cannot read the containers' states to report changes; events resume with the next change")
             return
         }

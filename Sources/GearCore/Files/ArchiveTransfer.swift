@@ -1,5 +1,5 @@
 public import GearAPI
-public import GearArchive
+import GearArchive
 public import NIOCore
 
 #if canImport(Glibc)

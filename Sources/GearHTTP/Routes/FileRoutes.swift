@@ -143,18 +143,30 @@ struct FileRoutes {
     }
 
     /// Hands the body on in batches of about `writeBatch` bytes (one hop to the I/O threads each), counting them.
-    static func inBatches(_ body: RequestBody, _ write: ([ByteBuffer]) async throws -> Void) async throws {
+    /// One batch is written while the next is received: the socket is read while the disk works, and no more than
+    /// two batches are held.
+    static func inBatches(_ body: RequestBody, _ write: @escaping @Sendable ([ByteBuffer]) async throws -> Void) async throws {
         var batch: [ByteBuffer] = []
         var batched = 0
-        for try await buffer in body {
-            batched += buffer.readableBytes
-            batch.append(buffer)
-            if batched >= writeBatch {
-                try await write(batch)
-                bytesIn.increment(by: batched)
-                batch.removeAll(keepingCapacity: true)
-                batched = 0
+        var writing: Task<Void, any Error>?
+        do {
+            for try await buffer in body {
+                batched += buffer.readableBytes
+                batch.append(buffer)
+                if batched >= writeBatch {
+                    try await writing?.value
+                    let full = batch
+                    writing = Task { try await write(full) }
+                    bytesIn.increment(by: batched)
+                    batch = []
+                    batched = 0
+                }
             }
+            try await writing?.value
+        } catch {
+            // A failed write ends the upload; a body that broke off waits for the write in flight first.
+            _ = try? await writing?.value
+            throw error
         }
         if !batch.isEmpty {
             try await write(batch)

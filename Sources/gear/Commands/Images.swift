@@ -32,8 +32,10 @@ struct ImageImport: AsyncParsableCommand {
     @Argument(help: "host[:port]; none for the default geard") var hosts: [String] = []
 
     func validate() throws {
-        var info = stat()
-        guard stat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ValidationError("\(file) is not a readable file") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+            FileManager.default.isReadableFile(atPath: file)
+        else { throw ValidationError("\(file) is not a readable file") }
         if let name, name.isEmpty || name.contains(" ") { throw ValidationError("--name must be an image name like localhost/app:1") }
     }
 
