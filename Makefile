@@ -10,7 +10,7 @@ APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-ov
 BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 
-.PHONY: all deps build build-tests run test unit-tests integration-tests api-fuzz-deps lint format bench clean openapi
+.PHONY: all deps build build-tests release run test unit-tests integration-tests api-fuzz-deps lint format bench clean openapi
 
 all: build
 
@@ -26,6 +26,10 @@ build: deps
 
 build-tests: deps
 	$(SWIFT) build --build-tests
+
+# The optimised build the benchmarks use (CI builds it too: the optimiser has failed where debug builds passed).
+release: deps
+	$(SWIFT) build -c release
 
 run: build
 	@if [ "$$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then \
@@ -56,7 +60,7 @@ format:
 bench: deps
 	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
-	$(SWIFT) build -c release
+	$(MAKE) release
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- bench/run-all.sh
 
 openapi:

@@ -165,7 +165,8 @@ struct FileRoutes {
             try await writing?.value
         } catch {
             // A failed write ends the upload; a body that broke off waits for the write in flight first.
-            _ = try? await writing?.value
+            // (`.result`, not `try? await .value`: the latter crashes Swift 6.3's optimizer in this coroutine.)
+            _ = await writing?.result
             throw error
         }
         if !batch.isEmpty {

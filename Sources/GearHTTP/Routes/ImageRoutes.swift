@@ -26,7 +26,7 @@ struct ImageRoutes {
         do {
             upload = try await agent.beginImageUpload(expectedLength: try FileHeaders.contentLength(request.headers))
         } catch {
-            if (error as? GearError)?.code != .tooLarge { try? await FileRoutes.discard(request.body, upTo: FileRoutes.refusedBodyAllowance) }
+            if error.code != .tooLarge { try? await FileRoutes.discard(request.body, upTo: FileRoutes.refusedBodyAllowance) }
             throw error
         }
         do {
