@@ -3,10 +3,11 @@ GEARD=${GEARD:-$PWD/.build/release/geard}
 RESULTS=${RESULTS:-$PWD/bench/results}
 mkdir -p "$RESULTS"
 
-# start_geard PORT STATE_DIR [ARGS...]: starts geard, waits until it answers, sets GEARD_PID.
+# start_geard PORT STATE_DIR [ARGS...]: starts geard, waits until it answers, sets GEARD_PID. WRAP, if set, is a command
+# geard runs under (`WRAP="env MALLOC_ARENA_MAX=2"`); it must exec geard, so that GEARD_PID is geard's.
 start_geard() {
     local port=$1 state=$2; shift 2
-    "$GEARD" --listen "127.0.0.1:$port" --socket none --state-dir "$state" "$@" > "$RESULTS/geard-$port.log" 2>&1 &
+    ${WRAP:-} "$GEARD" --listen "127.0.0.1:$port" --socket none --state-dir "$state" "$@" > "$RESULTS/geard-$port.log" 2>&1 &
     GEARD_PID=$!
     for _ in $(seq 1 200); do curl -s -o /dev/null "127.0.0.1:$port/containers" && return 0; sleep 0.05; done
     echo "geard did not start" >&2; cat "$RESULTS/geard-$port.log" >&2; return 1

@@ -258,4 +258,49 @@ import Testing
         #expect(FileLimits.size("16G") == 16 << 30 && FileLimits.size("512KiB") == 512 << 10 && FileLimits.size("100") == 100)
         for bad in ["0", "-1", "1X", "G", "99999999999T"] { #expect(FileLimits.size(bad) == nil, "\(bad)") }
     }
+
+    /// Records the batches `inBatches` hands on.
+    final class Batches: @unchecked Sendable {
+        let lock = NSLock()
+        var sizes: [Int] = []
+        var bytes: [UInt8] = []
+        func add(_ batch: [ByteBuffer]) {
+            lock.withLock {
+                sizes.append(batch.reduce(0) { $0 + $1.readableBytes })
+                for buffer in batch { bytes += buffer.readableBytesView }
+            }
+        }
+    }
+
+    static func body(_ parts: [ByteBuffer]) -> RequestBody {
+        RequestBody(
+            asyncSequence: AsyncStream { continuation in
+                for part in parts { continuation.yield(part) }
+                continuation.finish()
+            })
+    }
+
+    @Test func uploadBodiesAreHandedOnInWholeBatchesOfAtMostAMegabyte() async throws {
+        // Parts of uneven sizes, one larger than a batch, and each a slice of a larger buffer.
+        var source: [UInt8] = []
+        var parts: [ByteBuffer] = []
+        for (index, size) in [1, 70_000, 300_000, 2_000_000, 5, 1_048_576, 123_456].enumerated() {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+            source += bytes
+            var whole = ByteBuffer(bytes: [9, 9] + bytes + [9])
+            whole.moveReaderIndex(forwardBy: 2)
+            parts.append(whole.getSlice(at: 2, length: size)!)
+        }
+        let seen = Batches()
+        try await FileRoutes.inBatches(Self.body(parts)) { seen.add($0) }
+        #expect(seen.bytes == source)
+        // Only the one part larger than a batch makes a larger one; every other batch fits in one megabyte.
+        #expect(seen.sizes.filter { $0 > FileRoutes.writeBatch } == [2_000_000])
+        #expect(seen.sizes.reduce(0, +) == source.count)
+
+        struct DiskFull: Error {}
+        await #expect(throws: DiskFull.self) {
+            try await FileRoutes.inBatches(Self.body(parts)) { _ in throw DiskFull() }
+        }
+    }
 }

@@ -29,8 +29,10 @@ struct FileRoutes {
 
     /// Upload bodies are written in batches of about this many bytes (one hop to the I/O threads each).
     static let writeBatch = 1 << 20
-    /// Downloads are read in chunks of this many bytes.
-    static let readChunk = 256 * 1024
+    /// Downloads are read in chunks of this many bytes. 1 MiB chunks served 1 GiB at 1.4x the rate of 256 KiB ones
+    /// (fewer hops between the I/O threads and the event loop); reading the next chunk while sending the last was
+    /// slower still on two cores, so a download reads, then sends.
+    static let readChunk = 1 << 20
 
     /// The volume path the request names: the catch-all components, percent-decoded one by one (so `%2F` stays
     /// inside its component and is refused there, and `%2e%2e` is `..`).
@@ -144,23 +146,26 @@ struct FileRoutes {
 
     /// Hands the body on in batches of about `writeBatch` bytes (one hop to the I/O threads each), counting them.
     /// One batch is written while the next is received: the socket is read while the disk works, and no more than
-    /// two batches are held.
+    /// two batches are held. Each batch is one buffer of its own: the body's parts are copied into it and let go,
+    /// because a part can be a slice of a much larger buffer (NIOSSL's decrypted reads) and holding the slices
+    /// holds all of it (an HTTPS/2 upload of 1 GiB peaked 11 MiB above geard's idle size with slices, 4 with copies).
     static func inBatches(_ body: RequestBody, _ write: @escaping @Sendable ([ByteBuffer]) async throws -> Void) async throws {
-        var batch: [ByteBuffer] = []
-        var batched = 0
+        let allocator = ByteBufferAllocator()
+        var batch = allocator.buffer(capacity: writeBatch)
         var writing: Task<Void, any Error>?
         do {
             for try await buffer in body {
-                batched += buffer.readableBytes
-                batch.append(buffer)
-                if batched >= writeBatch {
+                // A full batch goes before it would have to grow (a grown buffer doubles); only a part larger than a
+                // batch makes a larger one, alone.
+                let flush = batch.readableBytes >= writeBatch || buffer.readableBytes > batch.writableBytes
+                if flush && batch.readableBytes > 0 {
                     try await writing?.value
                     let full = batch
-                    writing = Task { try await write(full) }
-                    bytesIn.increment(by: batched)
-                    batch = []
-                    batched = 0
+                    writing = Task { try await write([full]) }
+                    bytesIn.increment(by: full.readableBytes)
+                    batch = allocator.buffer(capacity: writeBatch)
                 }
+                batch.writeImmutableBuffer(buffer)
             }
             try await writing?.value
         } catch {
@@ -169,9 +174,9 @@ struct FileRoutes {
             _ = await writing?.result
             throw error
         }
-        if !batch.isEmpty {
-            try await write(batch)
-            bytesIn.increment(by: batched)
+        if batch.readableBytes > 0 {
+            try await write([batch])
+            bytesIn.increment(by: batch.readableBytes)
         }
     }
 

@@ -22,6 +22,17 @@ public final class HTTPListener: Service, Sendable {
     private let group: any EventLoopGroup
     private let onBound: @Sendable (Int?) -> Void
 
+    /// How much one socket read takes at most (NIO reads up to four times per wakeup). Plain connections read up to
+    /// 256 KiB for bulk bodies (file uploads: fewer reads, fewer hops); small requests keep small buffers. TLS
+    /// connections stay at NIO's 64 KiB: NIOSSL decrypts all of a wakeup's reads into one buffer that only ever
+    /// grows and is copied afresh for each wakeup, so 4 x 256 KiB reads held up to 30 MiB during one upload.
+    static func largestRead(_ security: ListenerSecurity) -> Int {
+        switch security {
+        case .trusted: 256 * 1024
+        case .mutualTLS: 64 * 1024
+        }
+    }
+
     /// How long a TLS client may take to complete its handshake.
     static let handshakeTimeout = TimeAmount.seconds(10)
     static let idleTimeout = TimeAmount.seconds(120)
@@ -78,15 +89,16 @@ public final class HTTPListener: Service, Sendable {
     private func serve<Connection: Sendable>(
         setup: @escaping @Sendable (any Channel) -> EventLoopFuture<Connection>, handle: @escaping @Sendable (Connection) async -> Void
     ) async throws {
+        let largestRead = Self.largestRead(security)
         let quiescing = ServerQuiescingHelper(group: group)
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 512)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            // Reads grow up to 256 KiB for bulk bodies (file uploads: fewer reads, fewer TLS records per hop);
-            // small requests keep small buffers.
-            .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024))
+            .childChannelOption(
+                ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: largestRead)
+            )
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
