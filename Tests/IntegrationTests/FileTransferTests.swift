@@ -243,7 +243,15 @@ struct FileTransferTests {
         uploader.terminate()
         #expect(try FileManager.default.contentsOfDirectory(atPath: volume) == ["file"])
         #expect(try String(contentsOfFile: "\(volume)/file", encoding: .utf8) == "old\n")
+        // What a kill between an upload's link and its rename leaves (or a named temporary file where O_TMPFILE is
+        // missing), at any depth: swept after the restart; a file of the container's own that only looks alike stays.
+        try FileManager.default.createDirectory(atPath: "\(volume)/deep/er", withIntermediateDirectories: true)
+        let leftovers = ["\(volume)/.gear-upload-9f3a", "\(volume)/deep/er/.gear-upload-0123456789abcdef"]
+        for leftover in leftovers { try "partial".write(toFile: leftover, atomically: false, encoding: .utf8) }
+        try "mine".write(toFile: "\(volume)/deep/.gear-upload-notes", atomically: false, encoding: .utf8)
         try await geard.restart()
+        #expect(try await eventually { leftovers.allSatisfy { !FileManager.default.fileExists(atPath: $0) } })
+        #expect(FileManager.default.fileExists(atPath: "\(volume)/deep/.gear-upload-notes"))
         #expect(try curl("GET", "http://127.0.0.1:\(geard.port)/container/\(id)/files/data/file").body == "old\n")
         _ = try await geard.client.delete(id, wait: 60)
         await geard.stop()

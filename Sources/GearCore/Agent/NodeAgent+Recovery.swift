@@ -2,12 +2,18 @@ import Foundation
 import GearAPI
 import Logging
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Start-up: rebuild the agent's view from disk and systemd, and repair what a crash may have left half done.
 extension NodeAgent {
     /// Prepares the state directory and systemd, loads definitions and jobs, and reconciles: unit files are
     /// re-rendered from definitions, links and boot wants restored, leftovers of interrupted deletes removed,
     /// jobs cut off by the previous stop marked failed. Running containers are left running.
     public func prepare() async throws {
+        var startedAt = timespec()
+        clock_gettime(CLOCK_REALTIME, &startedAt)
         let layout = self.layout
         let (loaded, unreadable) = try await BlockingIO.run { () throws -> ([ContainerDefinition], [String]) in
             try FileSystem.makeDirectory(layout.root, mode: 0o700)
@@ -45,6 +51,7 @@ extension NodeAgent {
         logger.debug("units reconciled", metadata: ["reload": "\(needsReload)"])
         if needsReload { try await reloader.reloadNow() }
         await sweepArchiveStaging()
+        sweepUploadLeftovers(roots: volumeRoots, startedAt: startedAt)
         try await sweepImageUploads()
         events.append(.agentStarted) { $0.message = "geard started with \(self.definitions.count) containers" }
         logger.info("state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(records.count)", "events": "\(events.lastSeq)"])

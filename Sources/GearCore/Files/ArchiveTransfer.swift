@@ -1,5 +1,6 @@
 public import GearAPI
 import GearArchive
+import Logging
 public import NIOCore
 
 #if canImport(Glibc)
@@ -146,9 +147,26 @@ extension NodeAgent {
         try await FileTransferIO.run { () throws(GearError) in try ArchiveDownload(path, gzip: gzip) }
     }
 
+    /// Removes, in the background, the temporary files of uploads that a crash cut off, anywhere in every volume
+    /// (a walk of each tree, so it does not hold up the start); files changed since `startedAt` are left alone.
+    nonisolated func sweepUploadLeftovers(roots: [String], startedAt: timespec) {
+        let logger = self.logger
+        Task {
+            let removed = try? await FileTransferIO.run { () throws(GearError) in
+                roots.reduce(0) { $0 + VolumeTree.removeUploadLeftovers(in: $1, before: startedAt) }
+            }
+            if let removed, removed > 0 { logger.info("removed temporary files of interrupted uploads", metadata: ["files": "\(removed)"]) }
+        }
+    }
+
+    /// The directories of every installed container's volumes.
+    var volumeRoots: [String] {
+        definitions.values.flatMap { definition in definition.spec.volumes.map { layout.volume(definition.id, $0.name) } }
+    }
+
     /// Removes staging directories of archive uploads that a crash cut off (at the root of every volume).
     func sweepArchiveStaging() async {
-        let roots = definitions.values.flatMap { definition in definition.spec.volumes.map { layout.volume(definition.id, $0.name) } }
+        let roots = volumeRoots
         _ = try? await FileTransferIO.run { () throws(GearError) in
             for path in roots {
                 let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

@@ -199,6 +199,42 @@ enum VolumeTree {
         }
     }
 
+    /// Removes what uploads cut off by a crash left in a volume: `.gear-upload-<hex>` regular files (an upload's
+    /// named temporary file where `O_TMPFILE` is missing, or the link an upload makes just before its rename)
+    /// last changed before `before`, so that an upload that began since is never touched. Returns how many.
+    static func removeUploadLeftovers(in root: String, before: timespec) -> Int {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        return removeUploadLeftovers(fd, before: before, depth: 0)
+    }
+
+    static func isUploadTemporaryName(_ name: String) -> Bool {
+        guard name.hasPrefix(".gear-upload-") else { return false }
+        let suffix = name.utf8.dropFirst(".gear-upload-".utf8.count)
+        return (1...16).contains(suffix.count) && suffix.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
+    private static func removeUploadLeftovers(_ fd: Int32, before: timespec, depth: Int) -> Int {
+        defer { close(fd) }
+        guard depth < maxDepth, let names = try? ConfinedTree.names(fd) else { return 0 }
+        var removed = 0
+        for name in names {
+            var info = stat()
+            guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFREG:
+                let changed = info.st_ctim
+                let older = changed.tv_sec < before.tv_sec || (changed.tv_sec == before.tv_sec && changed.tv_nsec < before.tv_nsec)
+                if older && isUploadTemporaryName(name) && unlinkat(fd, name, 0) == 0 { removed += 1 }
+            case S_IFDIR:
+                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if child >= 0 { removed += removeUploadLeftovers(child, before: before, depth: depth + 1) }
+            default: break
+            }
+        }
+        return removed
+    }
+
     /// The bytes of the regular files in a volume (for its size limit), not following symlinks.
     static func usage(of root: String) throws(GearError) -> Int64 {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
