@@ -72,7 +72,7 @@ import Testing
     @Test func listAndStatusAreWhatTheEncoderWritesAndFollowChanges() async throws {
         let agent = try await makeTestAgent(root: root, systemd: systemd)
         let app = Application(responder: CallerResponder(caller: .local(listener: "test"), router: GearHTTPServer.makeRouter(agent: agent)))
-        FileManager.default.createFile(atPath: root + "/systemd/ctr-orphan.service", contents: Data())
+        _ = FileManager.default.createFile(atPath: root + "/systemd/ctr-orphan.service", contents: Data())
         try await app.test(.router) { client in
             for id in ["web", "db"] {
                 try await client.execute(uri: "/container/\(id)?wait=10", method: .put, body: Self.body) { #expect($0.status == .ok) }

@@ -180,6 +180,52 @@ struct TLSTests {
         #expect(ok.output.contains("Verify return code: 0 (ok)"), "\(ok.output)")
     }
 
+    @Test func http2UploadsOfManyWindowsArriveWholeAndAStoppingGeardClosesItsHTTP2Connections() async throws {
+        let setup = try await Self.shared.value
+        let id = uniqueID("tls-h2")
+        let body = #"{"Runtime":"exec","Cmd":["/bin/sleep","1000"],"Started":true,"Volumes":[{"Name":"data","Path":"/data"}]}"#
+        #expect(try Self.call(setup, "PUT", "/container/\(id)?wait=30", as: "root", body: body).status == 200)
+        // 24 MiB over one h2 stream: many times geard's stream and connection windows, checked by its digest.
+        let source = "\(setup.pki)/h2-upload-\(id)"
+        #expect(try sh("head -c 25165824 /dev/urandom > \(source)").status == 0)
+        let digest = try sh("openssl dgst -sha256 -binary \(source) | base64 -w0").output
+        let tls = "--cacert \(setup.pki)/ca.crt --cert \(setup.pki)/root.crt --key \(setup.pki)/root.key"
+        let upload = try sh(
+            "curl -s -o /dev/null -w '%{http_version} %{http_code}' --http2 \(tls) -H 'Content-Digest: sha-256=:\(digest):' "
+                + "-T \(source) \(setup.base)/container/\(id)/files/data/big")
+        #expect(upload.output == "2 201")
+        #expect(try sh("cmp \(source) \(setup.geard.stateDir)/volumes/\(id)/data/big").status == 0)
+        _ = try await setup.geard.client.delete(id, wait: 30)
+
+        // A geard of its own, stopped while an h2 client follows /events: the follow ends, the connection is told
+        // GOAWAY and closed, and geard exits instead of waiting for it.
+        let port = GeardProcess.freePort()
+        let geard = try await GeardProcess.start(arguments: [
+            "--https", "127.0.0.1:\(port)", "--tls-cert", "\(setup.pki)/node1.crt", "--tls-key", "\(setup.pki)/node1.key",
+            "--tls-ca", "\(setup.pki)/ca.crt",
+        ])
+        let out = "\(setup.pki)/h2-events-\(id)"
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        follower.arguments =
+            ["-s", "-N", "--http2", "-w", "%{http_version}\n", "-o", out, "https://127.0.0.1:\(port)/events?follow=1"]
+            + tls.split(separator: " ").map(String.init)
+        let written = Pipe()
+        follower.standardOutput = written
+        try follower.run()
+        defer { follower.terminate() }
+        #expect(
+            try await eventually {
+                (try? sh("curl -s 127.0.0.1:\(geard.port)/metrics").output.contains("gear_event_streams_open 1")) == true
+            })
+        kill(geard.process.processIdentifier, SIGTERM)
+        #expect(try await eventually(timeout: .seconds(20)) { !geard.process.isRunning }, "geard did not exit")
+        #expect(try await eventually { !follower.isRunning }, "the h2 follow was left open")
+        let version = follower.isRunning ? "still running" : String(decoding: written.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(version.hasPrefix("2"), "\(version)")
+        await geard.stop(signal: SIGKILL)
+    }
+
     @Test func theGearCLIUsesHTTPSWithAClientCertificate() async throws {
         let setup = try await Self.shared.value
         let id = uniqueID("tls-cli")

@@ -40,8 +40,9 @@ struct EventRoutes {
             if live && follow {
                 // A follower waiting for the next event would not notice a client that went away: end it when
                 // the connection's inbound side closes.
+                // A follow also ends, cleanly, when geard shuts down.
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await Self.pump(&subscription, sse: sse, &writer)
+                    try await FollowShutdown.untilShutdown { try await Self.pump(&subscription, sse: sse, &writer) }
                 }
             } else {
                 try await Self.pump(&subscription, sse: sse, &writer)

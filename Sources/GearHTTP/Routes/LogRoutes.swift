@@ -38,8 +38,9 @@ struct LogRoutes {
             if live && query.follow {
                 // A follower that has nothing to send would not notice a client that went away: end it when
                 // the connection's inbound side closes.
+                // A follow also ends, cleanly, when geard shuts down.
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await Self.pump(stream, format, &writer)
+                    try await FollowShutdown.untilShutdown { try await Self.pump(stream, format, &writer) }
                 }
             } else {
                 try await Self.pump(stream, format, &writer)

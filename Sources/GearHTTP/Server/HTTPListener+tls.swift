@@ -25,7 +25,7 @@ public enum ListenerSecurity: Sendable, CustomStringConvertible {
 /// The protocol a TLS connection negotiated, with the channel handler that serves it for its caller.
 enum NegotiatedConnection: Sendable {
     case http1(HTTP1Channel, HTTP1Channel.Value)
-    case http2(HTTP2Channel, HTTP2Channel.Value)
+    case http2(HTTP2Connection, HTTP2Connection.Value)
 }
 
 extension HTTPListener {
@@ -50,9 +50,7 @@ extension HTTPListener {
                 let responder = responderFor(caller)
                 switch result {
                 case .negotiated("h2"):
-                    let http = HTTP2Channel(
-                        responder: responder,
-                        configuration: .init(idleTimeout: .seconds(120), streamConfiguration: .init(idleTimeout: Self.idleTimeout)))
+                    let http = HTTP2Connection(responder: responder, idleTimeout: .seconds(Self.idleTimeout.nanoseconds / 1_000_000_000))
                     return http.setup(channel: channel, logger: logger).map { .http2(http, $0) }
                 case .negotiated("http/1.1"), .fallback:
                     let http = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: Self.idleTimeout))
