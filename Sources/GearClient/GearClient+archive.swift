@@ -30,11 +30,8 @@ extension GearClient {
         _ id: String, path: String, parents: Bool, body: Body, requestID: String? = nil
     ) async throws -> ArchiveResult where Body.Element == ByteBuffer {
         let id_ = requestID ?? Self.freshRequestID()
-        var request = HTTPClientRequest(url: endpoint.baseURL + Self.archivePath(id, path) + (parents ? "&parents=1" : ""))
-        request.method = .PUT
-        request.headers.add(name: GearAPI.requestIDHeader, value: id_)
+        var request = self.request(.PUT, Self.archivePath(id, path) + (parents ? "&parents=1" : ""), requestID: id_)
         request.headers.add(name: "Content-Type", value: "application/x-tar")
-        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
         request.body = .stream(body, length: .unknown)
         let answer = try await execute(request, requestID: id_, timeout: .hours(24))
         guard answer.status == 200 else { throw GearClientError.from(answer) }
@@ -48,9 +45,7 @@ extension GearClient {
         _ id: String, path: String, requestID: String? = nil, consume: @Sendable (ByteBuffer) throws -> Void
     ) async throws -> Int64 {
         let id_ = requestID ?? Self.freshRequestID()
-        var request = HTTPClientRequest(url: endpoint.baseURL + Self.archivePath(id, path))
-        request.headers.add(name: GearAPI.requestIDHeader, value: id_)
-        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
+        let request = self.request(.GET, Self.archivePath(id, path), requestID: id_)
         let response = try await streaming(request, requestID: id_)
         guard response.status == .ok else { throw try await Self.failure(response, requestID: id_) }
         var total: Int64 = 0
@@ -82,11 +77,8 @@ extension GearClient {
             query.append("name=" + (name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name))
         }
         if let wait { query.append("wait=\(wait)") }
-        var request = HTTPClientRequest(url: endpoint.baseURL + "/images" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
-        request.method = .POST
-        request.headers.add(name: GearAPI.requestIDHeader, value: id_)
+        var request = self.request(.POST, "/images" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")), requestID: id_)
         request.headers.add(name: "Content-Type", value: "application/x-tar")
-        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
         request.body = .stream(FileChunks(path: file, total: size, progress: progress), length: .known(size))
         let answer = try await execute(request, requestID: id_, timeout: .hours(24))
         switch answer.status {

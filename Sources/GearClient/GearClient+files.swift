@@ -28,13 +28,10 @@ extension GearClient {
         let size = try Self.fileSize(file)
         let digest = try Self.sha256(of: file)
         let id_ = requestID ?? Self.freshRequestID()
-        var request = HTTPClientRequest(url: endpoint.baseURL + Self.filesPath(id, path) + (parents ? "?parents=1" : ""))
-        request.method = .PUT
-        request.headers.add(name: GearAPI.requestIDHeader, value: id_)
+        var request = self.request(.PUT, Self.filesPath(id, path) + (parents ? "?parents=1" : ""), requestID: id_)
         request.headers.add(name: "Content-Digest", value: "sha-256=:\(digest):")
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         if let mode { request.headers.add(name: "X-File-Mode", value: mode) }
-        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
         request.body = .stream(FileChunks(path: file, total: size, progress: progress), length: .known(size))
         let answer = try await execute(request, requestID: id_, timeout: .hours(24))
         guard answer.status == 200 || answer.status == 201 else { throw GearClientError.from(answer) }
@@ -48,9 +45,7 @@ extension GearClient {
         _ id: String, path: String, to file: String, requestID: String? = nil, progress: (@Sendable (_ done: Int64, _ total: Int64?) -> Void)? = nil
     ) async throws -> Int64 {
         let id_ = requestID ?? Self.freshRequestID()
-        var request = HTTPClientRequest(url: endpoint.baseURL + Self.filesPath(id, path))
-        request.headers.add(name: GearAPI.requestIDHeader, value: id_)
-        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
+        let request = self.request(.GET, Self.filesPath(id, path), requestID: id_)
         let response = try await streaming(request, requestID: id_)
         guard response.status == .ok, response.headers.first(name: "Content-Type") == "application/octet-stream" else {
             throw try await Self.failure(response, requestID: id_, whenOK: "\(path) is a directory, not a file")

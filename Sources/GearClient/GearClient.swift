@@ -56,16 +56,22 @@ public struct GearClient: Sendable {
         public var portMapping: String?
     }
 
+    /// A request to the endpoint: the URL under it, the request id, and the bearer token when there is one.
+    func request(_ method: HTTPMethod, _ path: String, requestID: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: endpoint.baseURL + path)
+        request.method = method
+        request.headers.add(name: GearAPI.requestIDHeader, value: requestID)
+        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
+        return request
+    }
+
     /// Sends any request; `requestID` nil makes a fresh one. Throws `GearClientError.mismatchedRequestID` when the
     /// answer does not echo the request id.
     public func send(
         _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [], requestID: String? = nil
     ) async throws -> Answer {
         let id = requestID ?? Self.freshRequestID()
-        var request = HTTPClientRequest(url: endpoint.baseURL + path)
-        request.method = method
-        request.headers.add(name: GearAPI.requestIDHeader, value: id)
-        if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
+        var request = self.request(method, path, requestID: id)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -187,9 +193,7 @@ public struct GearClient: Sendable {
             let task = Task {
                 do {
                     let requestID = Self.freshRequestID()
-                    var request = HTTPClientRequest(url: endpoint.baseURL + "/container/\(id)/log" + options.query)
-                    request.headers.add(name: GearAPI.requestIDHeader, value: requestID)
-                    if let bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(bearerToken)") }
+                    let request = self.request(.GET, "/container/\(id)/log" + options.query, requestID: requestID)
                     let response: HTTPClientResponse
                     do {
                         response = try await http.execute(request, timeout: options.follow ? .hours(24 * 365) : timeout)
