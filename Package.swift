@@ -161,6 +161,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What unit tests share: an in-memory systemd for the agent's queue and bookkeeping (never used by the
+        // integration tests, which run against the real one).
+        .target(
+            name: "GearTestSupport",
+            dependencies: ["GearCore", "SystemdBus"],
+            path: "Tests/GearTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GearAPITests",
             dependencies: ["GearAPI"],
@@ -173,13 +181,13 @@ let package = Package(
         ),
         .testTarget(
             name: "GearCoreTests",
-            dependencies: ["GearCore", "GearAPI"],
+            dependencies: ["GearCore", "GearAPI", "GearTestSupport", "SystemdBus"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GearHTTPTests",
             dependencies: [
-                "GearHTTP", "GearCore", "GearAPI", "GearCertificates",
+                "GearHTTP", "GearCore", "GearAPI", "GearCertificates", "GearTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),

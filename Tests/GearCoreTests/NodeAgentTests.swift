@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearTestSupport
 import Logging
 import Testing
 
@@ -8,12 +9,12 @@ import Testing
 /// The agent's queue and bookkeeping, against an in-memory systemd.
 @Suite struct NodeAgentTests {
     let root: String
-    let systemd: FakeSystemd
+    let systemd: MemorySystemd
 
     init() throws {
         root = NSTemporaryDirectory() + "gear-agent-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/systemd", withIntermediateDirectories: true)
-        systemd = FakeSystemd(unitDirectory: root + "/systemd")
+        systemd = MemorySystemd(unitDirectory: root + "/systemd")
     }
 
     func agent(_ configure: (inout AgentConfiguration) -> Void = { _ in }) async throws -> NodeAgent {
@@ -204,14 +205,39 @@ import Testing
         await #expect(throws: GearError(.notFound, "")) { try await agent.status(id) }
     }
 
-    @Test func aBurstOfInstallsCoalescesReloads() async throws {
+    @Test func newInstallsDeletesAndReplacingStoppedContainersNeedNoReload() async throws {
         let agent = try await agent()
         let before = systemd.reloads
+        let jobs = try await withThrowingTaskGroup(of: Job.self) { group in
+            for i in 0..<20 { group.addTask { try await agent.install(try ContainerID("n\(i)"), Self.sleeper, requestID: nil).job } }
+            return try await group.reduce(into: [Job]()) { $0.append($1) }
+        }
+        for job in jobs { #expect(await wait(agent, job).state == .succeeded) }
+        let id = try ContainerID("n0")
+        #expect(await wait(agent, try await agent.stop(id, requestID: nil).job).state == .succeeded)
+        let stopped = InstallRequest(runtime: "exec", cmd: ["/bin/sleep", "2000"], started: false)
+        #expect(await wait(agent, try await agent.install(id, stopped, requestID: nil).job).state == .succeeded)
+        #expect(await wait(agent, try await agent.delete(try ContainerID("n1"), requestID: nil).job).state == .succeeded)
+        #expect(systemd.reloads == before)
+        // The replace of the stopped container asked systemd for no stop: it holds no unit to stop.
+        #expect(systemd.operations.filter { $0 == "stop ctr-n0.service" }.count == 1)
+    }
+
+    @Test func replacingRunningContainersReloadsAndABurstSharesReloads() async throws {
+        let agent = try await agent()
         let jobs = try await withThrowingTaskGroup(of: Job.self) { group in
             for i in 0..<40 { group.addTask { try await agent.install(try ContainerID("b\(i)"), Self.sleeper, requestID: nil).job } }
             return try await group.reduce(into: [Job]()) { $0.append($1) }
         }
         for job in jobs { #expect(await wait(agent, job).state == .succeeded) }
+        let before = systemd.reloads
+        let changed = InstallRequest(runtime: "exec", cmd: ["/bin/sleep", "3000"], started: true)
+        let replacements = try await withThrowingTaskGroup(of: Job.self) { group in
+            for i in 0..<40 { group.addTask { try await agent.install(try ContainerID("b\(i)"), changed, requestID: nil).job } }
+            return try await group.reduce(into: [Job]()) { $0.append($1) }
+        }
+        for job in replacements { #expect(await wait(agent, job).state == .succeeded) }
+        #expect(systemd.reloads - before >= 1)
         #expect(systemd.reloads - before < 10)
     }
 }

@@ -51,8 +51,8 @@ import Testing
         for expected in [
             "Type=notify", "NotifyAccess=all", "KillMode=mixed", "Slice=gear.slice", "Restart=on-failure", "MemoryMax=67108864",
             "CPUQuota=50%", "WantedBy=gear-active.target", "ExecStartPre=\"/bin/rm\" \"-f\" \"/run/ctr-web.service.ctr-id\"",
-            "ExecStop=\"/usr/bin/podman\" \"stop\" \"--ignore\" \"-t\" \"10\" \"--cidfile=/run/ctr-web.service.ctr-id\"",
-            "ExecStopPost=\"/usr/bin/podman\" \"rm\" \"-f\" \"--ignore\" \"-t\" \"10\" \"--cidfile=/run/ctr-web.service.ctr-id\"",
+            "ExecStop=\"/usr/bin/podman\" \"rm\" \"-f\" \"-v\" \"--ignore\" \"-t\" \"10\" \"--cidfile=/run/ctr-web.service.ctr-id\"",
+            #"ExecStopPost="/bin/sh" "-c" "[ \"$$SERVICE_RESULT\" = success ] || exec \"$$@\"" "sh" "/usr/bin/podman" "rm" "-f" "-v" "--ignore" "-t" "10" "--cidfile=/run/ctr-web.service.ctr-id""#,
         ] {
             #expect(lines.contains(expected), "\(expected)")
         }

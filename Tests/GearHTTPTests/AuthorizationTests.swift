@@ -2,6 +2,7 @@ import Foundation
 import GearAPI
 import GearCertificates
 import GearCore
+import GearTestSupport
 import Hummingbird
 import HummingbirdTesting
 import Logging

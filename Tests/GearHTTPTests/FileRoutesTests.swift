@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GearAPI
 import GearCore
+import GearTestSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -1,5 +1,6 @@
 import Foundation
 import GearCore
+import GearTestSupport
 import Hummingbird
 import HummingbirdTesting
 import Logging

@@ -1,6 +1,7 @@
 import Foundation
 import GearAPI
 import GearCore
+import GearTestSupport
 import Hummingbird
 import HummingbirdTesting
 import Logging

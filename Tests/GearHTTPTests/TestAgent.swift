@@ -1,4 +1,5 @@
 import GearCore
+import GearTestSupport
 import Logging
 
 /// A prepared agent over an in-memory systemd: state in `root/state`, unit links in `root/systemd` (which the

@@ -143,7 +143,8 @@ struct LogTests {
 
     @Test func twoHundredFollowersBlockNothingAndDisconnectsLeakNothing() async throws {
         let geard = try await SharedGeard.get()
-        let id = try await Self.container(geard, "many", script: #"echo many-start; exec sleep 1000"#, marker: "many-start")
+        // The marker comes half a second after systemd's own "Started" line, so that it is the last line (`lines=1`).
+        let id = try await Self.container(geard, "many", script: #"sleep 0.5; echo many-start; exec sleep 1000"#, marker: "many-start")
         let pid = geard.process.processIdentifier
         let request = "GET /container/\(id)/log?follow=1&lines=1 HTTP/1.1\r\nHost: x\r\n\r\n"
         let before = (fds: Self.count(fds: pid), threads: Self.threads(pid))
@@ -225,7 +226,10 @@ struct LogTests {
     }
 
     /// Reads until `marker` appears (or 10 s pass); returns what was read.
+    /// Reads from `fd` until `marker` arrived, the peer closed, 1 MiB came, or nothing came for 30 s.
     static func read(_ fd: Int32, until marker: String) -> String {
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var data = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 65536)
         while !String(decoding: data, as: UTF8.self).contains(marker) {

@@ -30,8 +30,11 @@ extension NodeAgent {
         if previous?.spec != definition.spec || previous?.ports != definition.ports || previous?.started != definition.started {
             events.append(.installed, container: id.rawValue) { $0.message = replacing ? "definition replaced" : "installed" }
         }
-        let linked = try await ensureLinked(id, reload: false)
-        if changed || linked {
+        let linked = try await ensureLinked(id)
+        let loaded = try await systemd.isLoaded(unit)
+        if (changed || linked) && loaded {
+            // systemd holds the old definition: only a reload makes it read the new file. A unit it does not hold
+            // (new, or collected after it stopped) is read from the file when it loads.
             try await reloader.reloadNow()
         }
         try await setBootWant(id, definition.started)
@@ -41,7 +44,8 @@ extension NodeAgent {
             try await allowStart(unit)
             let result = try await (running && changed ? systemd.restart(unit) : systemd.start(unit))
             try await expectActive(id, result: result, action: running && changed ? "restart" : "start")
-        } else {
+        } else if loaded {
+            // A unit systemd does not hold is not running; asking it to stop would load it.
             _ = try await systemd.stop(unit)
         }
         let verb = replacing ? (changed ? "replaced" : "unchanged") : "installed"
@@ -74,16 +78,22 @@ extension NodeAgent {
         }
     }
 
-    /// Links the container's unit into systemd when it is not linked yet; returns true when it linked (and, with
-    /// `reload`, reloaded).
+    /// Links the container's unit into systemd when it is not linked yet; returns true when it linked.
     @discardableResult
-    func ensureLinked(_ id: ContainerID, reload: Bool) async throws -> Bool {
+    func ensureLinked(_ id: ContainerID) async throws -> Bool {
         let unitPath = layout.unitFile(id)
         let link = layout.systemdLink(id.unitName)
         if FileSystem.symlinkTarget(link) == unitPath { return false }
         try await systemd.link([unitPath])
-        if reload { try await reloader.reloadNow() }
         return true
+    }
+
+    /// Links the container's unit when it is not linked, and reloads when systemd holds the unit loaded (as
+    /// `not-found`, from before the link): the state changes run on the file that is on disk.
+    private func ensureLinkedForStart(_ id: ContainerID) async throws {
+        if try await ensureLinked(id), try await systemd.isLoaded(id.unitName) {
+            try await reloader.reloadNow()
+        }
     }
 
     /// Makes `gear-active.target` want the container (or not), which decides whether it starts at boot.
@@ -120,14 +130,15 @@ extension NodeAgent {
         guard definitions[id] != nil else {
             return JobResult(container: nil, message: "container \(id) is not installed")
         }
-        _ = try await systemd.stop(unit)
+        if try await systemd.isLoaded(unit) { _ = try await systemd.stop(unit) }
         // The definition is the source of truth: once it is gone the container is gone, and a crash past this
         // point leaves files that the next start of geard removes.
         try await BlockingIO.run { try FileSystem.remove(layout.definitionFile(id)) }
         definitions[id] = nil
         events.append(.deleted, container: id.rawValue)
+        // No reload: systemd forgets a stopped unit whose file is gone when it collects it, and a new install of
+        // the same id reloads if systemd still holds the old one.
         try await removeUnitAndFiles(id)
-        try await reloader.reloadNow()
         try? await systemd.resetFailed(unit)
         return JobResult(container: nil, message: "container \(id) deleted")
     }
@@ -151,7 +162,7 @@ extension NodeAgent {
 
     private func applyStart(_ id: ContainerID) async throws -> JobResult {
         try await setStarted(id, true)
-        try await ensureLinked(id, reload: true)
+        try await ensureLinkedForStart(id)
         try await setBootWant(id, true)
         try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.start(id.unitName), action: "start")
@@ -161,6 +172,10 @@ extension NodeAgent {
     private func applyStop(_ id: ContainerID) async throws -> JobResult {
         try await setStarted(id, false)
         try await setBootWant(id, false)
+        // A unit systemd does not hold is stopped already (asking would load it to stop nothing).
+        guard try await systemd.isLoaded(id.unitName) else {
+            return JobResult(container: try await currentStatus(id), message: "container \(id) stopped")
+        }
         let result = try await systemd.stop(id.unitName)
         guard result == "done" else { throw GearError(.unitFailed, "\(id.unitName) failed to stop (job \(result))") }
         return JobResult(container: try await currentStatus(id), message: "container \(id) stopped")
@@ -168,7 +183,7 @@ extension NodeAgent {
 
     private func applyRestart(_ id: ContainerID) async throws -> JobResult {
         try await setStarted(id, true)
-        try await ensureLinked(id, reload: true)
+        try await ensureLinkedForStart(id)
         try await setBootWant(id, true)
         try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.restart(id.unitName), action: "restart")

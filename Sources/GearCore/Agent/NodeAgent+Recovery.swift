@@ -45,11 +45,14 @@ extension NodeAgent {
         knownUnitStates = try await BlockingIO.run { try history.open(directory: layout.events) }
         try await loadJobs()
         logger.debug("jobs loaded")
-        var needsReload = try await prepareInfrastructure()
+        var changedUnits = try await prepareInfrastructure()
         logger.debug("infrastructure units ready")
-        needsReload = try await reconcileUnits() || needsReload
-        logger.debug("units reconciled", metadata: ["reload": "\(needsReload)"])
-        if needsReload { try await reloader.reloadNow() }
+        changedUnits += try await reconcileUnits()
+        // Only a unit systemd holds loaded needs a reload to see its new file; others are read when they load.
+        var stale: [String] = []
+        for unit in changedUnits where try await systemd.isLoaded(unit) { stale.append(unit) }
+        logger.debug("units reconciled", metadata: ["units.changed": "\(changedUnits.count)", "units.stale": "\(stale.count)"])
+        if !stale.isEmpty { try await reloader.reloadNow() }
         await sweepArchiveStaging()
         sweepUploadLeftovers(roots: volumeRoots, startedAt: startedAt)
         try await sweepImageUploads()
@@ -87,16 +90,17 @@ extension NodeAgent {
         await pruneJobs()
     }
 
-    /// Writes and links gear.slice and gear-active.target, and has multi-user.target want the latter.
-    private func prepareInfrastructure() async throws -> Bool {
+    /// Writes and links gear.slice and gear-active.target, and has multi-user.target want the latter; returns the
+    /// units whose files or links changed.
+    private func prepareInfrastructure() async throws -> [String] {
         let layout = self.layout
         let written = try await BlockingIO.run {
-            var changed = false
+            var changed: [String] = []
             for unit in InfrastructureUnits.all {
                 let path = layout.unitFile(named: unit.name)
                 if try FileSystem.readText(path) != unit.text {
                     try FileSystem.writeAtomically(path, unit.text)
-                    changed = true
+                    changed.append(unit.name)
                 }
             }
             return changed
@@ -105,28 +109,26 @@ extension NodeAgent {
             FileSystem.symlinkTarget(layout.systemdLink((path as NSString).lastPathComponent)) != path
         }
         if !unlinked.isEmpty { try await systemd.link(unlinked) }
+        // The boot want is read at boot; the running manager needs no reload for it.
         let want = "\(layout.systemdUnitDirectory)/multi-user.target.wants/\(InfrastructureUnits.activeTarget)"
-        var enabled = false
-        if !FileSystem.exists(want) {
-            try await systemd.enable([InfrastructureUnits.activeTarget])
-            enabled = true
-        }
-        return written || !unlinked.isEmpty || enabled
+        if !FileSystem.exists(want) { try await systemd.enable([InfrastructureUnits.activeTarget]) }
+        return Array(Set(written + unlinked.map { ($0 as NSString).lastPathComponent })).sorted()
     }
 
-    /// Re-renders every unit from its definition, restores links and boot wants, removes orphans.
-    private func reconcileUnits() async throws -> Bool {
+    /// Re-renders every unit from its definition, restores links and boot wants, removes orphans; returns the
+    /// units whose files or links changed.
+    private func reconcileUnits() async throws -> [String] {
         let layout = self.layout
         let renderer = self.renderer
         let all = Array(definitions.values)
-        let rewritten = try await BlockingIO.run { () throws -> Int in
-            var count = 0
+        let rewritten = try await BlockingIO.run { () throws -> [String] in
+            var units: [String] = []
             for definition in all {
                 let id = definition.id
                 let text = renderer.unitFile(definition)
                 if try FileSystem.readText(layout.unitFile(id)) != text {
                     try FileSystem.writeAtomically(layout.unitFile(id), text)
-                    count += 1
+                    units.append(id.unitName)
                 }
                 if let environment = renderer.environmentFile(definition) {
                     if try FileSystem.readText(layout.environmentFile(id)) != environment {
@@ -141,7 +143,7 @@ extension NodeAgent {
                     try FileSystem.remove(layout.bootWant(id))
                 }
             }
-            return count
+            return units
         }
         let unlinked = all.map { layout.unitFile($0.id) }.filter { path in
             FileSystem.symlinkTarget(layout.systemdLink((path as NSString).lastPathComponent)) != path
@@ -152,10 +154,10 @@ extension NodeAgent {
             .filter { definitions[$0] == nil }
         for id in orphans {
             logger.notice("removing the unit of a container whose delete was interrupted", metadata: ["container.id": "\(id)"])
-            _ = try await systemd.stop(id.unitName)
+            if try await systemd.isLoaded(id.unitName) { _ = try await systemd.stop(id.unitName) }
             try await removeUnitAndFiles(id)
         }
-        if rewritten > 0 { logger.notice("unit files re-rendered from definitions", metadata: ["units": "\(rewritten)"]) }
-        return rewritten > 0 || !unlinked.isEmpty || !orphans.isEmpty
+        if !rewritten.isEmpty { logger.notice("unit files re-rendered from definitions", metadata: ["units": "\(rewritten.count)"]) }
+        return Array(Set(rewritten + unlinked.map { ($0 as NSString).lastPathComponent })).sorted()
     }
 }

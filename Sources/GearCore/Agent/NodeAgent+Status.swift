@@ -75,8 +75,10 @@ extension NodeAgent {
     }
 
     static func containerStatus(_ definition: ContainerDefinition, unit: UnitStatus) -> ContainerStatus {
-        var status = containerStatus(
-            definition, loadState: unit.loadState, activeState: unit.activeState, subState: unit.subState)
+        // A unit systemd does not hold (collected after it stopped, or never started) and never saw loaded would
+        // load from the file geard linked: `loaded`, as any query of systemd would answer.
+        let loadState = unit.loadState.isEmpty && !unit.isLoaded ? "loaded" : unit.loadState
+        var status = containerStatus(definition, loadState: loadState, activeState: unit.activeState, subState: unit.subState)
         status.mainPID = unit.mainPID > 0 ? Int(unit.mainPID) : nil
         status.result = unit.result.isEmpty ? nil : unit.result
         status.exitStatus = unit.execMainStartTimestamp > 0 && unit.activeState != "active" ? Int(unit.execMainStatus) : nil

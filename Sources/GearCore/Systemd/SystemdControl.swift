@@ -11,6 +11,10 @@ public protocol SystemdControl: Sendable {
     func disable(_ names: [String]) async throws
     /// `daemon-reload`; answers when systemd has re-read its units.
     func reload() async throws
+    /// True when systemd holds the unit loaded now (`GetUnit`, which loads nothing; one round trip, answered after
+    /// everything geard asked before). A changed unit file needs a reload only then: systemd reads the file of a
+    /// unit it does not hold when it loads it.
+    func isLoaded(_ unit: String) async throws -> Bool
     /// Starts, stops or restarts a unit and waits for systemd's job to end; returns the job result.
     func start(_ unit: String) async throws -> String
     func stop(_ unit: String) async throws -> String
@@ -55,14 +59,18 @@ extension SystemdControl {
 public struct BusSystemdControl: SystemdControl {
     public let manager: SystemdManager
 
+    /// Also has the connection track which `ctr-*` units systemd holds loaded, so that the state of a stopped
+    /// container systemd collected is read from memory instead of loading its unit again.
     public init(bus: BusConnection) {
         self.manager = SystemdManager(bus: bus)
+        bus.trackUnits(namePrefix: "ctr-")
     }
 
     public func link(_ paths: [String]) async throws { _ = try await manager.linkUnitFiles(paths) }
     public func enable(_ names: [String]) async throws { _ = try await manager.enableUnitFiles(names) }
     public func disable(_ names: [String]) async throws { _ = try await manager.disableUnitFiles(names) }
     public func reload() async throws { try await manager.reload() }
+    public func isLoaded(_ unit: String) async throws -> Bool { try await manager.getUnit(unit) != nil }
     public func start(_ unit: String) async throws -> String { try await manager.startUnit(unit).result }
     public func restart(_ unit: String) async throws -> String { try await manager.restartUnit(unit).result }
     public func resetFailed(_ unit: String) async throws { try await manager.resetFailedUnit(unit) }

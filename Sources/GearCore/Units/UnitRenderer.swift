@@ -76,6 +76,8 @@ public struct UnitRenderer: Sendable {
         }
         run.append(spec.image ?? "")
         run += spec.cmd
+        // Anonymous volumes of the image go with the container, as `--rm` removes them.
+        let remove = [podmanPath, "rm", "-f", "-v", "--ignore", "-t", "10", cid]
         return [
             "Environment=PODMAN_SYSTEMD_UNIT=\(id.unitName)",
             "Type=notify",
@@ -88,8 +90,12 @@ public struct UnitRenderer: Sendable {
             "SuccessExitStatus=143",
             "ExecStartPre=" + UnitEscaping.commandLine(["/bin/rm", "-f", cidFile(id)]),
             "ExecStart=" + UnitEscaping.commandLine(run),
-            "ExecStop=" + UnitEscaping.commandLine([podmanPath, "stop", "--ignore", "-t", "10", cid]),
-            "ExecStopPost=" + UnitEscaping.commandLine([podmanPath, "rm", "-f", "--ignore", "-t", "10", cid]),
+            // Stops and removes in one podman process, as Quadlet does (a `podman stop`, then a `podman rm` after
+            // the main process ended, cost a podman start-up more per stop).
+            "ExecStop=" + UnitEscaping.commandLine(remove),
+            // The safety net when the service did not end cleanly (a start that failed half-way, a stop that timed
+            // out, conmon killed): after a clean stop the container is gone already, and a podman start-up is saved.
+            "ExecStopPost=" + UnitEscaping.commandLine(["/bin/sh", "-c", #"[ "$SERVICE_RESULT" = success ] || exec "$@""#, "sh"] + remove),
         ]
     }
 

@@ -43,11 +43,13 @@ public final class BusConnection: @unchecked Sendable {
         case properties(Set<String>?, CheckedContinuation<[String: BusValue], any Error>)
         case job(CheckedContinuation<JobCompletion, any Error>)
         case unitProperties(path: String, CheckedContinuation<[String: BusValue], any Error>)
+        /// The answer to a listing of the loaded tracked units (`UnitPropertyCache.beginListing`).
+        case trackedListing(UInt64)
     }
 
     /// Signals the connection handles itself, on the bus thread.
     private enum InternalSignal {
-        case jobRemoved, propertiesChanged, unitRemoved, reloading
+        case jobRemoved, propertiesChanged, unitNew, unitRemoved, reloading
     }
 
     private struct Confined {
@@ -136,21 +138,26 @@ public final class BusConnection: @unchecked Sendable {
         }
     }
 
-    /// The state properties of the unit at `path` (`UnitPropertyCache.cacheable`): from the cache that signals
-    /// keep current, or with one `GetAll` that fills it.
-    /// The status of the unit at `path` when the cache holds it (nil: read `unitProperties(path:)`).
-    public func cachedUnitStatus(path: String) -> UnitStatus? {
-        unitCache.status(path)
+    /// Keeps track of which units whose names start with `namePrefix` systemd holds loaded, so that the state of
+    /// one it does not hold is answered without loading it (see `UnitPropertyCache`). Call once, early.
+    public func trackUnits(namePrefix: String) {
+        unitCache.track(namePrefix: namePrefix, pathPrefix: SystemdManager.unitPath(namePrefix))
+        submit { $0.listTrackedUnits() }
+    }
+
+    /// What the cache knows of the units at `paths` (named `names`), in order, under one lock.
+    func unitLookups(paths: [String], names: [String]) -> [UnitPropertyCache.Lookup] {
+        unitCache.lookups(paths, names: names)
+    }
+
+    /// Waits until the loaded tracked units are known again after a connect or reload; false after `timeout`.
+    func waitForTrackedUnits(timeout: Duration) async -> Bool {
+        await unitCache.waitUntilListed(timeout: timeout)
     }
 
     /// A number that changes whenever a cached unit state does (see `cachedUnitStatus`): what was derived from the
     /// cache at one value is still current while it holds.
     public var unitStateGeneration: UInt64 { unitCache.generation }
-
-    /// The statuses the cache holds for `paths`, in order (nil where it holds none).
-    public func cachedUnitStatuses(paths: [String]) -> [UnitStatus?] {
-        unitCache.statuses(paths)
-    }
 
     public func unitProperties(path: String) async throws -> [String: BusValue] {
         if let cached = unitCache.properties(path) { return cached }
@@ -294,6 +301,7 @@ public final class BusConnection: @unchecked Sendable {
             let me = Unmanaged.passUnretained(self).toOpaque()
             let matches: [(InternalSignal, String)] = [
                 (.jobRemoved, "type='signal',path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'"),
+                (.unitNew, "type='signal',path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',member='UnitNew'"),
                 (.unitRemoved, "type='signal',path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',member='UnitRemoved'"),
                 (.reloading, "type='signal',path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',member='Reloading'"),
                 (
@@ -310,6 +318,7 @@ public final class BusConnection: @unchecked Sendable {
             for id in confined.subscribers.keys { installMatch(subscriber: id) }
             // Without Subscribe systemd sends no JobRemoved/PropertiesChanged on this connection.
             sendIgnoringReply(MethodCall(path: "/org/freedesktop/systemd1", interface: "org.freedesktop.systemd1.Manager", member: "Subscribe"))
+            listTrackedUnits()
             if confined.connectFailures > 0 || reconnects.load(ordering: .relaxed) > 0 || wasConnectedOnce {
                 reconnects.add(1, ordering: .relaxed)
                 logger.notice("systemd bus connection re-established", metadata: ["bus.address": "\(address)"])
@@ -347,6 +356,7 @@ public final class BusConnection: @unchecked Sendable {
             sd_bus_flush_close_unref(bus)
         }
         unitCache.removeAll()
+        unitCache.abandonListing()
         confined.bus = nil
         confined.internalSlots.removeAll()
         confined.slotOwners.removeAll()
@@ -401,6 +411,16 @@ public final class BusConnection: @unchecked Sendable {
         }
     }
 
+    /// Asks systemd which tracked units it holds loaded (bus thread); reads of tracked units wait for the answer.
+    private func listTrackedUnits() {
+        guard let name = unitCache.trackedNamePrefix, confined.bus != nil else { return }
+        let number = unitCache.beginListing()
+        let call = MethodCall(
+            path: "/org/freedesktop/systemd1", interface: "org.freedesktop.systemd1.Manager", member: "ListUnitsByPatterns",
+            arguments: [.strings([]), .strings([name + "*"])])
+        send(call, pending: .trackedListing(number))
+    }
+
     private func sendIgnoringReply(_ call: MethodCall) {
         guard let bus = confined.bus, let message = try? makeCall(bus, call) else { return }
         _ = sd_bus_send(bus, message.pointer, nil)
@@ -412,6 +432,7 @@ public final class BusConnection: @unchecked Sendable {
         case .properties(_, let c): c.resume(throwing: error)
         case .job(let c): c.resume(throwing: error)
         case .unitProperties(_, let c): c.resume(throwing: error)
+        case .trackedListing: unitCache.abandonListing()
         }
     }
 
@@ -433,6 +454,10 @@ public final class BusConnection: @unchecked Sendable {
                 let properties = try message.readProperties(wanted: UnitPropertyCache.cacheable)
                 unitCache.store(path, properties)
                 c.resume(returning: properties)
+            case .trackedListing(let number):
+                let rows = (try message.readValue())?.elements ?? []
+                let paths = rows.compactMap { UnitListEntry($0)?.name }.map(SystemdManager.unitPath)
+                unitCache.applyListing(number, loaded: Set(paths))
             case .job(let c):
                 guard let path = try message.readValue()?.string else {
                     throw BusError(code: .unexpectedReply, message: "job call did not return an object path")
@@ -453,9 +478,17 @@ public final class BusConnection: @unchecked Sendable {
             switch kind {
             case .jobRemoved: handleJobRemoved(message)
             case .propertiesChanged: handlePropertiesChanged(message)
+            case .unitNew:
+                if let values = try? message.readAll(), values.count == 2, let path = values[1].string { unitCache.unitLoaded(path) }
             case .unitRemoved:
-                if let values = try? message.readAll(), values.count == 2, let path = values[1].string { unitCache.remove(path) }
-            case .reloading: unitCache.removeAll()
+                if let values = try? message.readAll(), values.count == 2, let path = values[1].string { unitCache.unitUnloaded(path) }
+            case .reloading:
+                // `Reloading(true)` before a reload, `Reloading(false)` once it is done.
+                if let values = try? message.readAll(), values.first?.bool == false {
+                    listTrackedUnits()
+                } else {
+                    unitCache.reloadBegan()
+                }
             }
             return
         }
@@ -467,7 +500,9 @@ public final class BusConnection: @unchecked Sendable {
 
     private func handlePropertiesChanged(_ message: BusMessage) {
         guard let path = message.path else { return }
-        let cached = unitCache.properties(path) != nil
+        // Only a loaded unit changes: this one is loaded, whether or not its `UnitNew` was seen yet.
+        unitCache.unitLoaded(path)
+        let cached = unitCache.hasEntry(path)
         let watchers = confined.changeWatchers.values.filter { path.hasPrefix($0.pathPrefix) }
         guard cached || !watchers.isEmpty else { return }
         guard (try? message.readValue()) != nil,

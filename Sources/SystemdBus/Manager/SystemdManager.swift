@@ -153,28 +153,33 @@ public struct SystemdManager: Sendable {
         try await bus.properties(path: Self.unitPath(name), interface: "", wanted: wanted)
     }
 
-    /// The states of several units, in order: one cache read for all, a `GetAll` for each unit not cached yet.
+    /// The states of several units, in order: one cache read for all, a `GetAll` only for each loaded unit not
+    /// cached yet (a tracked unit systemd does not hold is answered from the cache without loading it).
     public func unitStatuses(_ names: [String]) async throws -> [UnitStatus] {
         let paths = names.map(Self.unitPath)
+        var lookups = bus.unitLookups(paths: paths, names: names)
+        if lookups.contains(where: { if case .pending = $0 { true } else { false } }) {
+            // Right after a connect or a reload: the loaded units are being listed (one round trip).
+            _ = await bus.waitForTrackedUnits(timeout: .seconds(5))
+            lookups = bus.unitLookups(paths: paths, names: names)
+        }
         var result: [UnitStatus] = []
         result.reserveCapacity(names.count)
-        for (index, cached) in bus.cachedUnitStatuses(paths: paths).enumerated() {
-            result.append(try await status(names[index], path: paths[index], cached: cached))
+        for (index, lookup) in lookups.enumerated() {
+            switch lookup {
+            case .status(var status):
+                status.name = names[index]
+                result.append(status)
+            case .unknown, .pending:
+                result.append(UnitStatus(name: names[index], properties: try await bus.unitProperties(path: paths[index])))
+            }
         }
         return result
     }
 
-    /// A unit's status from the cache (named as asked: the cache holds systemd's `Id`), or read now.
-    private func status(_ name: String, path: String, cached: UnitStatus?) async throws -> UnitStatus {
-        guard var status = cached else { return UnitStatus(name: name, properties: try await bus.unitProperties(path: path)) }
-        status.name = name
-        return status
-    }
-
-    /// The state of a unit as systemd sees it: its state properties come from the connection's cache, which
-    /// systemd's signals keep current (one `GetAll` fills it the first time).
+    /// The state of a unit as systemd sees it: from the connection's cache, which systemd's signals keep current
+    /// (one `GetAll` fills it the first time a loaded unit is read).
     public func unitStatus(_ name: String) async throws -> UnitStatus {
-        let path = Self.unitPath(name)
-        return try await status(name, path: path, cached: bus.cachedUnitStatus(path: path))
+        try await unitStatuses([name])[0]
     }
 }

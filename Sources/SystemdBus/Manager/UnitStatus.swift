@@ -26,9 +26,13 @@ public struct UnitStatus: Sendable, Hashable {
     public var inactiveEnterTimestamp: UInt64
     public var stateChangeTimestamp: UInt64
     public var execMainStartTimestamp: UInt64
+    /// False when systemd does not hold the unit loaded (it collected it, or never loaded it): the state is then
+    /// the last one seen before systemd collected it, or that of a unit never started.
+    public var isLoaded: Bool
 
     public init(name: String, properties p: [String: BusValue]) {
         self.name = name
+        isLoaded = true
         loadState = p["LoadState"]?.string ?? "not-found"
         activeState = p["ActiveState"]?.string ?? "inactive"
         subState = p["SubState"]?.string ?? "dead"
@@ -41,6 +45,13 @@ public struct UnitStatus: Sendable, Hashable {
         inactiveEnterTimestamp = p["InactiveEnterTimestamp"]?.uint64 ?? 0
         stateChangeTimestamp = p["StateChangeTimestamp"]?.uint64 ?? 0
         execMainStartTimestamp = p["ExecMainStartTimestamp"]?.uint64 ?? 0
+    }
+
+    /// The state of a unit systemd does not hold loaded and never reported: what loading it would show (inactive,
+    /// dead, never started), with an empty `loadState`, since only a load would tell whether its file is valid.
+    public init(unloaded name: String) {
+        self.init(name: name, properties: ["ActiveState": .string("inactive"), "SubState": .string("dead"), "LoadState": .string("")])
+        isLoaded = false
     }
 }
 

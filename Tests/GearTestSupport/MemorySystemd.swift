@@ -1,11 +1,13 @@
 import Foundation
-import GearCore
+public import GearCore
 import Synchronization
-import SystemdBus
+public import SystemdBus
 
 /// An in-memory stand-in for systemd, for unit tests of the agent's queue and bookkeeping (integration tests use
-/// the real systemd). Links and enables by making the symlinks systemd would make in the unit directory.
-final class MemorySystemd: SystemdControl, @unchecked Sendable {
+/// the real systemd). Links and enables by making the symlinks systemd would make in the unit directory. Like
+/// systemd, it holds a unit loaded from its first start until it stops (then it "collects" it), and a reload
+/// counts only for the units it holds.
+public final class MemorySystemd: SystemdControl, @unchecked Sendable {
     // @unchecked Sendable: all mutable state is inside `state`, a Mutex.
     struct State {
         var active: [String: UInt32] = [:]
@@ -20,20 +22,27 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
     }
 
     let state = Mutex(State())
-    let unitDirectory: String
+    public let unitDirectory: String
+    /// How long a reload takes (a real one takes 100 ms or more; installs that arrive meanwhile share the next).
+    let reloadDuration: Duration
 
-    init(unitDirectory: String) {
+    public init(unitDirectory: String, reloadDuration: Duration = .milliseconds(30)) {
         self.unitDirectory = unitDirectory
+        self.reloadDuration = reloadDuration
     }
 
-    var operations: [String] { state.withLock { $0.operations } }
-    var reloads: Int { state.withLock { $0.reloads } }
-    var maxConcurrent: Int { state.withLock { $0.maxConcurrent } }
+    /// What was asked of it, in order (`start ctr-a.service`, `link ctr-a.service`, ...).
+    public var operations: [String] { state.withLock { $0.operations } }
+    /// How many reloads were asked for.
+    public var reloads: Int { state.withLock { $0.reloads } }
+    /// The most starts that ran at once.
+    public var maxConcurrent: Int { state.withLock { $0.maxConcurrent } }
 
     /// Makes starts of `unit` wait until `release(unit)`.
-    func hold(_ unit: String) { state.withLock { _ = $0.gated.insert(unit) } }
+    public func hold(_ unit: String) { state.withLock { _ = $0.gated.insert(unit) } }
 
-    func release(_ unit: String) {
+    /// Lets the starts of `unit` held by `hold` go on.
+    public func release(_ unit: String) {
         let waiters = state.withLock { s in
             s.gated.remove(unit)
             return s.gates.removeValue(forKey: unit) ?? []
@@ -41,7 +50,8 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    func failStarts(of unit: String) { state.withLock { _ = $0.failingStarts.insert(unit) } }
+    /// Makes every start of `unit` fail.
+    public func failStarts(of unit: String) { state.withLock { _ = $0.failingStarts.insert(unit) } }
 
     private func record(_ operation: String) { state.withLock { $0.operations.append(operation) } }
 
@@ -67,7 +77,7 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
     }
     private func leave() { state.withLock { $0.concurrent -= 1 } }
 
-    func link(_ paths: [String]) async throws {
+    public func link(_ paths: [String]) async throws {
         for path in paths {
             let name = (path as NSString).lastPathComponent
             try? FileManager.default.removeItem(atPath: "\(unitDirectory)/\(name)")
@@ -76,7 +86,7 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
         }
     }
 
-    func enable(_ names: [String]) async throws {
+    public func enable(_ names: [String]) async throws {
         for name in names {
             let wants = "\(unitDirectory)/multi-user.target.wants"
             try FileManager.default.createDirectory(atPath: wants, withIntermediateDirectories: true)
@@ -85,7 +95,7 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
         }
     }
 
-    func disable(_ names: [String]) async throws {
+    public func disable(_ names: [String]) async throws {
         for name in names {
             try? FileManager.default.removeItem(atPath: "\(unitDirectory)/\(name)")
             try? FileManager.default.removeItem(atPath: "\(unitDirectory)/gear-active.target.wants/\(name)")
@@ -93,12 +103,16 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
         }
     }
 
-    func reload() async throws {
+    public func reload() async throws {
         state.withLock { $0.reloads += 1 }
-        try await Task.sleep(for: .milliseconds(5))
+        try await Task.sleep(for: reloadDuration)
     }
 
-    func start(_ unit: String) async throws -> String {
+    public func isLoaded(_ unit: String) async throws -> Bool {
+        state.withLock { $0.active[unit] != nil }
+    }
+
+    public func start(_ unit: String) async throws -> String {
         enter()
         defer { leave() }
         await gate(unit)
@@ -113,13 +127,13 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
         }
     }
 
-    func stop(_ unit: String) async throws -> String {
+    public func stop(_ unit: String) async throws -> String {
         record("stop \(unit)")
         state.withLock { _ = $0.active.removeValue(forKey: unit) }
         return "done"
     }
 
-    func restart(_ unit: String) async throws -> String {
+    public func restart(_ unit: String) async throws -> String {
         record("restart \(unit)")
         state.withLock { s in
             s.nextPID += 1
@@ -128,9 +142,9 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
         return "done"
     }
 
-    func resetFailed(_ unit: String) async throws {}
+    public func resetFailed(_ unit: String) async throws {}
 
-    func status(_ unit: String) async throws -> UnitStatus {
+    public func status(_ unit: String) async throws -> UnitStatus {
         let pid = state.withLock { $0.active[unit] }
         let linked = FileManager.default.fileExists(atPath: "\(unitDirectory)/\(unit)")
         return UnitStatus(
@@ -141,7 +155,7 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
             ])
     }
 
-    func list(patterns: [String]) async throws -> [UnitListEntry] {
+    public func list(patterns: [String]) async throws -> [UnitListEntry] {
         let active = state.withLock { $0.active }
         let linked = (try? FileManager.default.contentsOfDirectory(atPath: unitDirectory)) ?? []
         return linked.filter { $0.hasPrefix("ctr-") }.compactMap { name in
@@ -153,8 +167,8 @@ final class MemorySystemd: SystemdControl, @unchecked Sendable {
             return UnitListEntry(.structure(row))
         }
     }
-    func recentLog(_ unit: String, lines: Int) async -> [String] { ["\(unit): simulated failure"] }
-    func version() async throws -> String { "252 (in-memory)" }
+    public func recentLog(_ unit: String, lines: Int) async -> [String] { ["\(unit): simulated failure"] }
+    public func version() async throws -> String { "252 (in-memory)" }
 
-    func ping() async throws {}
+    public func ping() async throws {}
 }
