@@ -34,3 +34,33 @@ install_containers() {
 delete_containers() {
     seq 1 "$3" | xargs -P 8 -I{} curl -s -o /dev/null -X DELETE "127.0.0.1:$1/container/$2-{}?wait=600"
 }
+
+# serve_static PORT ROOT: nginx (2 workers, like geard's 2 event loops) serving the files under ROOT as JSON, the
+# floor of this machine for answers of the same bytes; sets NGINX_PID (stop it with kill).
+serve_static() {
+    local port=$1 root=$2 work=$RESULTS/nginx-$1
+    mkdir -p "$work"
+    cat > "$work/nginx.conf" <<CONF
+user root;
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work;
+    proxy_temp_path $work;
+    fastcgi_temp_path $work;
+    uwsgi_temp_path $work;
+    scgi_temp_path $work;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port;
+        root $root;
+        default_type application/json;
+    }
+}
+CONF
+    nginx -c "$work/nginx.conf"
+    NGINX_PID=$(cat "$work/nginx.pid")
+}

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/status-latency.sh
+bench/podman-compare.sh
 bench/install-burst.sh
 bench/log-throughput.sh
 bench/node-latency.sh

@@ -18,34 +18,13 @@ echo "$(systemctl list-units --no-legend --state=active 'ctr-st-*' | wc -l) cont
 
 # nginx (2 workers, like geard's 2 event loops) serving the same bytes geard answers.
 www=$RESULTS/www
-rm -rf "$www" && mkdir -p "$www/container" "$RESULTS/nginx"
+rm -rf "$www" && mkdir -p "$www/container"
 curl -s "127.0.0.1:$port/containers" > "$www/containers"
 for i in $(seq 1 "$COUNT"); do
     mkdir -p "$www/container/st-$i" && curl -s "127.0.0.1:$port/container/st-$i/status" > "$www/container/st-$i/status"
 done
-cat > "$RESULTS/nginx-status.conf" <<CONF
-user root;
-worker_processes 2;
-pid $RESULTS/nginx/nginx.pid;
-error_log $RESULTS/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $RESULTS/nginx;
-    proxy_temp_path $RESULTS/nginx;
-    fastcgi_temp_path $RESULTS/nginx;
-    uwsgi_temp_path $RESULTS/nginx;
-    scgi_temp_path $RESULTS/nginx;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        root $www;
-        default_type application/json;
-    }
-}
-CONF
-nginx -c "$RESULTS/nginx-status.conf"
-trap 'kill $(cat "$RESULTS/nginx/nginx.pid") 2>/dev/null || true' EXIT
+serve_static $nginx_port "$www"
+trap 'kill $NGINX_PID 2>/dev/null || true' EXIT
 
 machine
 # run NAME PORT PATH_LUA [RATE]: wrk for $DURATION; with RATE, each connection waits between requests so that the
