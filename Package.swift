@@ -91,13 +91,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Who may do what, asked by every transport: identities, operations, policies and scopes, delegation
+        // tokens and their ledger, the decision and its audit trail.
+        .target(
+            name: "GearAuthorization",
+            dependencies: [
+                "GearCore",
+                "GearCertificates",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "GearHTTP",
             dependencies: [
                 "GearAPI",
+                "GearAuthorization",
                 "GearCore",
                 "GearCertificates",
-                "SystemdJournal",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -135,6 +147,7 @@ let package = Package(
         .executableTarget(
             name: "geard",
             dependencies: [
+                "GearAuthorization",
                 "GearCore",
                 "GearHTTP",
                 "SystemdBus",
@@ -165,7 +178,7 @@ let package = Package(
         // integration tests, which run against the real one).
         .target(
             name: "GearTestSupport",
-            dependencies: ["GearCore", "SystemdBus"],
+            dependencies: ["GearCore"],
             path: "Tests/GearTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -181,18 +194,26 @@ let package = Package(
         ),
         .testTarget(
             name: "GearCoreTests",
-            dependencies: ["GearCore", "GearAPI", "GearTestSupport", "SystemdBus"],
+            dependencies: ["GearCore", "GearAPI", "GearTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GearHTTPTests",
             dependencies: [
-                "GearHTTP", "GearCore", "GearAPI", "GearCertificates", "GearTestSupport",
+                "GearHTTP", "GearAuthorization", "GearCore", "GearAPI", "GearCertificates", "GearTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GearAuthorizationTests",
+            dependencies: [
+                "GearAuthorization", "GearCore", "GearCertificates",
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GearAPI
+import GearAuthorization
 import GearCore
 import GearHTTP
 import Logging
@@ -203,9 +204,9 @@ struct Geard: AsyncParsableCommand {
         let delegation = try tls.map { tls in
             DelegationVerifier(trust: { tls.tokenTrust }, ledger: try UsedTokenLedger(path: configuration.layout.usedTokens))
         }
-        let server = GearHTTPServer(
-            agent: agent, logger: logger, policy: policies, audit: JournalAuditSink(), delegation: delegation,
-            auditLevel: AuditLevel(rawValue: audit) ?? .all, metrics: registry)
+        let authorizer = Authorizer(
+            policy: policies, audit: JournalAuditSink(), delegation: delegation, level: AuditLevel(rawValue: audit) ?? .all)
+        let server = GearHTTPServer(agent: agent, logger: logger, authorizer: authorizer, metrics: registry)
         let addresses = listenAddresses(logger: logger, tls: tls)
         guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen, --socket or --https") }
         let notifier = ServiceNotifier()

@@ -1,3 +1,4 @@
+import GearAuthorization
 import GearHTTP
 import Logging
 import ServiceLifecycle

@@ -1,6 +1,5 @@
 import Foundation
 import GearAPI
-import SystemdBus
 import Testing
 
 @testable import GearCore
@@ -199,11 +198,10 @@ import Testing
         var tracker = UnitEventTracker()
         var events: [String] = []
         for round in rounds {
-            let properties = round.mapValues { value -> BusValue in
-                if let number = UInt32(value) { return .uint32(number) }
-                return .string(value)
-            }
-            events += tracker.apply(web, properties).map(\.rawValue)
+            let change = UnitPropertyChange(
+                activeState: round["ActiveState"], subState: round["SubState"], mainPID: round["MainPID"].flatMap { Int($0) },
+                result: round["Result"], exitStatus: round["ExecMainStatus"].flatMap { Int($0) }, restarts: round["NRestarts"].flatMap { Int($0) })
+            events += tracker.apply(web, change).map(\.rawValue)
         }
         #expect(events == expected)
     }

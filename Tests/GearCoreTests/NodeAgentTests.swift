@@ -99,6 +99,33 @@ import Testing
         for i in 0..<3 { systemd.release("ctr-q\(i).service") }
     }
 
+    @Test func shutdownFailsQueuedJobsAndWaitsForRunningOnesOnlyForItsGrace() async throws {
+        let agent = try await agent {
+            $0.maxRunningJobs = 1
+            $0.shutdownGrace = .milliseconds(300)
+        }
+        systemd.hold("ctr-s0.service")
+        let running = try await agent.install(try ContainerID("s0"), Self.sleeper, requestID: nil)
+        try await Task.sleep(for: .milliseconds(50))
+        let queued = try await agent.install(try ContainerID("s1"), Self.sleeper, requestID: nil)
+        async let waited = agent.wait(queued.job.id, timeout: .seconds(10))
+        let clock = ContinuousClock()
+        let began = clock.now
+        await agent.shutdown()
+        let took = clock.now - began
+        // The held start never ends by itself: the shutdown gave up on it after its grace, not after 10 s.
+        #expect(took >= .milliseconds(250) && took < .seconds(5), "shutdown took \(took)")
+        let failed = await waited
+        #expect(failed?.state == .failed && failed?.error?.error == "interrupted")
+        #expect(await agent.job(running.job.id)?.state == .running)
+        await #expect(throws: GearError(.shuttingDown, "")) {
+            try await agent.install(try ContainerID("s2"), Self.sleeper, requestID: nil)
+        }
+        #expect(await agent.readiness().checks.first { $0.name == "accepting" }?.ok == false)
+        systemd.release("ctr-s0.service")
+        #expect(await agent.wait(running.job.id, timeout: .seconds(10))?.state == .succeeded)
+    }
+
     @Test func aRequestIDNamesOneJob() async throws {
         let agent = try await agent()
         let id = try ContainerID("web")

@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCertificates
 import GearCore
 import GearTestSupport
@@ -39,7 +40,7 @@ import Testing
         _ test: @escaping @Sendable ([any TestClientProtocol], NodeAgent) async throws -> Void
     ) async throws {
         let agent = try await makeTestAgent(root: root, systemd: systemd)
-        let router = GearHTTPServer.makeRouter(agent: agent, policy: PolicyStore(policy: policy), audit: audit)
+        let router = GearHTTPServer.makeRouter(agent: agent, authorizer: Authorizer(policy: PolicyStore(policy: policy), audit: audit))
         let apps = callers.map { Application(responder: CallerResponder(caller: $0, router: router)) }
         try await Self.nest(apps, clients: []) { clients in try await test(clients, agent) }
     }
@@ -157,15 +158,6 @@ import Testing
                 #expect(String(buffer: response.body).contains("revoked"))
             }
         }
-    }
-
-    @Test func auditLevels() {
-        #expect(AuditLevel.all.records(allowed: true, operation: .containerRead))
-        #expect(!AuditLevel.changes.records(allowed: true, operation: .containerRead))
-        #expect(AuditLevel.changes.records(allowed: true, operation: .containerStop))
-        #expect(AuditLevel.changes.records(allowed: false, operation: .containerRead))
-        #expect(!AuditLevel.denials.records(allowed: true, operation: .containerStop))
-        #expect(AuditLevel.denials.records(allowed: false, operation: nil))
     }
 
     @Test func everyRouteNamesAnOperation() throws {

@@ -1,3 +1,4 @@
+import GearAuthorization
 import Hummingbird
 
 @testable import GearHTTP

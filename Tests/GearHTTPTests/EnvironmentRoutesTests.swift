@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import GearTestSupport
 import Hummingbird

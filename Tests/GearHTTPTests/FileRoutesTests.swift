@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import GearTestSupport
 import HTTPTypes

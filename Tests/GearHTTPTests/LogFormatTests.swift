@@ -1,6 +1,6 @@
 import Foundation
 import GearAPI
-import SystemdJournal
+import GearCore
 import Testing
 
 @testable import GearHTTP
@@ -8,9 +8,9 @@ import Testing
 /// How journal entries are written, whatever bytes they hold.
 @Suite struct LogFormatTests {
     static let entries = [
-        JournalEntry(realtime: 1_795_000_000_123_456, cursor: "s=1;i=2", message: Array("plain".utf8), priority: 6, pid: 42),
-        JournalEntry(realtime: 1_795_000_000_123_457, cursor: "s=1;i=3", message: [], priority: nil, pid: nil),
-        JournalEntry(realtime: 1_795_000_000_123_458, cursor: "s=1;i=4", message: [0x62, 0xFF, 0x00, 0x0A, 0x22, 0x5C], priority: 3, pid: 1),
+        LogRecord(realtime: 1_795_000_000_123_456, cursor: "s=1;i=2", message: Array("plain".utf8), priority: 6, pid: 42),
+        LogRecord(realtime: 1_795_000_000_123_457, cursor: "s=1;i=3", message: [], priority: nil, pid: nil),
+        LogRecord(realtime: 1_795_000_000_123_458, cursor: "s=1;i=4", message: [0x62, 0xFF, 0x00, 0x0A, 0x22, 0x5C], priority: 3, pid: 1),
     ]
 
     func written(_ format: LogFormat) -> [UInt8] {
@@ -31,6 +31,14 @@ import Testing
         #expect(decoded[1].message == "" && decoded[1].priority == nil && decoded[1].messageBase64 == nil)
         #expect(decoded[2].messageBytes == Data([0x62, 0xFF, 0x00, 0x0A, 0x22, 0x5C]))
         #expect(decoded[2].message == "b\u{FFFD}\u{0}\n\"\\")
+    }
+
+    @Test func ndjsonIsTheEncodersLogEntry() throws {
+        for record in Self.entries {
+            var writer = JSONWriter()
+            record.writeJSON(to: &writer)
+            #expect(try JSONDecoder().decode(LogEntry.self, from: Data(writer.bytes)) == record.entry)
+        }
     }
 
     @Test func sseEventsCarryTheCursorAsID() throws {

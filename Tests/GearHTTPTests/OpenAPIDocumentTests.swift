@@ -1,4 +1,5 @@
 import Foundation
+import GearAuthorization
 import GearCore
 import GearTestSupport
 import HTTPTypes

@@ -1,7 +1,6 @@
 import Foundation
 public import GearCore
 import Synchronization
-public import SystemdBus
 
 /// An in-memory stand-in for systemd, for unit tests of the agent's queue and bookkeeping (integration tests use
 /// the real systemd). Links and enables by making the symlinks systemd would make in the unit directory. Like
@@ -144,27 +143,20 @@ public final class MemorySystemd: SystemdControl, @unchecked Sendable {
 
     public func resetFailed(_ unit: String) async throws {}
 
-    public func status(_ unit: String) async throws -> UnitStatus {
+    public func status(_ unit: String) async throws -> UnitState {
         let pid = state.withLock { $0.active[unit] }
         let linked = FileManager.default.fileExists(atPath: "\(unitDirectory)/\(unit)")
-        return UnitStatus(
-            name: unit,
-            properties: [
-                "LoadState": .string(linked ? "loaded" : "not-found"), "ActiveState": .string(pid == nil ? "inactive" : "active"),
-                "SubState": .string(pid == nil ? "dead" : "running"), "MainPID": .uint32(pid ?? 0),
-            ])
+        return UnitState(
+            name: unit, loadState: linked ? "loaded" : "not-found", activeState: pid == nil ? "inactive" : "active",
+            subState: pid == nil ? "dead" : "running", mainPID: pid ?? 0)
     }
 
-    public func list(patterns: [String]) async throws -> [UnitListEntry] {
+    public func list(patterns: [String]) async throws -> [UnitListing] {
         let active = state.withLock { $0.active }
         let linked = (try? FileManager.default.contentsOfDirectory(atPath: unitDirectory)) ?? []
-        return linked.filter { $0.hasPrefix("ctr-") }.compactMap { name in
+        return linked.filter { $0.hasPrefix("ctr-") }.map { name in
             let running = active[name] != nil
-            let row: [BusValue] = [
-                .string(name), .string(""), .string("loaded"), .string(running ? "active" : "inactive"), .string(running ? "running" : "dead"),
-                .string(""), .objectPath("/"), .uint32(0), .string(""), .objectPath("/"),
-            ]
-            return UnitListEntry(.structure(row))
+            return UnitListing(name: name, loadState: "loaded", activeState: running ? "active" : "inactive", subState: running ? "running" : "dead")
         }
     }
     public func recentLog(_ unit: String, lines: Int) async -> [String] { ["\(unit): simulated failure"] }

@@ -1,12 +1,11 @@
 import Foundation
 import GearAPI
 import Logging
-import SystemdBus
 
 /// Running jobs: each function does one job's work against the files and systemd, and throws when the job
 /// failed. One container's jobs never run concurrently (the queue guarantees it).
 extension NodeAgent {
-    func apply(_ work: Work, to id: ContainerID) async throws -> JobResult {
+    func apply(_ work: JobWork, to id: ContainerID) async throws -> JobResult {
         switch work {
         case .install(let definition): try await applyInstall(definition)
         case .delete: try await applyDelete(id)

@@ -11,7 +11,7 @@ extension NodeAgent {
         let print = Self.fingerprint(.install, id, spec)
         return try await submit(.install, id, fingerprint: print, requestID: requestID) {
             if let environment = spec.environmentID, sharedEnvironments[environment] == nil {
-                throw GearError(.invalidRequest, "EnvironmentId: no environment \(environment); create it first (PUT /environment/\(environment))")
+                throw GearError(.invalidRequest, "EnvironmentId: no environment \(environment); create it first")
             }
             let previous = latestPendingInstall(id)?.definition ?? definitions[id]
             let ports = try portAllocator.resolve(spec.ports, for: id, owners: portOwners(excluding: id), previous: previous?.ports ?? [])
@@ -45,7 +45,7 @@ extension NodeAgent {
         try await stateChange(.restart, .restart, id, requestID)
     }
 
-    private func stateChange(_ kind: JobKind, _ work: Work, _ id: ContainerID, _ requestID: RequestID?) async throws(GearError) -> Submission {
+    private func stateChange(_ kind: JobKind, _ work: JobWork, _ id: ContainerID, _ requestID: RequestID?) async throws(GearError) -> Submission {
         try await submit(kind, id, fingerprint: Self.fingerprint(kind, id, nil), requestID: requestID) {
             guard isKnown(id) else { throw GearError(.notFound, "no container \(id) is installed") }
             return work

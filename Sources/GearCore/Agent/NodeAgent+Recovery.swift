@@ -57,37 +57,16 @@ extension NodeAgent {
         sweepUploadLeftovers(roots: volumeRoots, startedAt: startedAt)
         try await sweepImageUploads()
         events.append(.agentStarted) { $0.message = "geard started with \(self.definitions.count) containers" }
-        logger.info("state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(records.count)", "events": "\(events.lastSeq)"])
+        logger.info(
+            "state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(queue.retainedCount)", "events": "\(events.lastSeq)"])
     }
 
     private func loadJobs() async throws {
-        let (stored, skipped) = try await jobStore.loadAll()
+        let (stored, skipped) = try await JobStore(layout: layout).loadAll()
         for path in skipped { logger.error("ignoring an unreadable job file", metadata: ["file": "\(path)"]) }
-        var interrupted = 0
-        for var entry in stored.sorted(by: { $0.job.createdAt < $1.job.createdAt }) {
-            if !entry.job.state.isFinished {
-                entry.job.state = .failed
-                entry.job.finishedAt = Date()
-                entry.job.error = JobError(
-                    error: GearError.Code.interrupted.rawValue,
-                    message:
-                        "geard stopped while the job was \(entry.job.state == .running ? "running" : "queued"); it may have been partly applied, submit it again"
-                )
-                try await jobStore.save(entry)
-                recordJob(.jobFailed, entry.job)
-                interrupted += 1
-            }
-            guard let container = entry.job.kind == .imageImport ? ContainerID.imageLane : try? ContainerID(entry.job.container) else { continue }
-            sequence += 1
-            records[entry.job.id] = Record(
-                job: entry.job, container: container, fingerprint: entry.fingerprint, sequence: sequence, work: nil)
-        }
-        finishedOrder = records.values.sorted {
-            ($0.job.finishedAt ?? $0.job.createdAt, $0.sequence) < ($1.job.finishedAt ?? $1.job.createdAt, $1.sequence)
-        }
-        .map(\.job.id)
+        let interrupted = try await queue.restore(stored)
         if interrupted > 0 { logger.warning("jobs interrupted by the last stop marked failed", metadata: ["jobs": "\(interrupted)"]) }
-        await pruneJobs()
+        await queue.prune()
     }
 
     /// Writes and links gear.slice and gear-active.target, and has multi-user.target want the latter; returns the

@@ -2,7 +2,6 @@ import Foundation
 public import GearAPI
 import Logging
 import Synchronization
-import SystemdBus
 
 /// Reading state: definitions joined with what systemd says about their units.
 extension NodeAgent {
@@ -74,7 +73,7 @@ extension NodeAgent {
         usec == 0 ? nil : Date(timeIntervalSince1970: Double(usec) / 1_000_000)
     }
 
-    static func containerStatus(_ definition: ContainerDefinition, unit: UnitStatus) -> ContainerStatus {
+    static func containerStatus(_ definition: ContainerDefinition, unit: UnitState) -> ContainerStatus {
         // A unit systemd does not hold (collected after it stopped, or never started) and never saw loaded would
         // load from the file geard linked: `loaded`, as any query of systemd would answer.
         let loadState = unit.loadState.isEmpty && !unit.isLoaded ? "loaded" : unit.loadState

@@ -1,6 +1,5 @@
 public import GearAPI
 import Synchronization
-import SystemdBus
 
 /// A container's status with its JSON, made once per change of its definition or unit state and shared by every
 /// read until then: a list of 100 containers under load copies bytes instead of encoding 100 statuses.
@@ -9,9 +8,9 @@ public final class StatusSnapshot: Sendable {
     /// `status` as `GearJSON.encoder()` writes it (no trailing newline).
     public let json: [UInt8]
     fileprivate let revision: UInt64
-    fileprivate let unit: UnitStatus
+    fileprivate let unit: UnitState
 
-    fileprivate init(status: ContainerStatus, revision: UInt64, unit: UnitStatus) {
+    fileprivate init(status: ContainerStatus, revision: UInt64, unit: UnitState) {
         self.status = status
         var writer = JSONWriter(capacity: 768)
         status.write(to: &writer)
@@ -27,7 +26,7 @@ final class StatusSnapshotCache: Sendable {
 
     /// The snapshots of `entries` with these unit states: cached ones where still valid, new ones otherwise.
     /// With `complete` (the entries are every installed container), snapshots of containers gone are dropped.
-    func snapshots(_ entries: [DefinitionIndex.Entry], units: [UnitStatus], complete: Bool = false) -> [StatusSnapshot] {
+    func snapshots(_ entries: [DefinitionIndex.Entry], units: [UnitState], complete: Bool = false) -> [StatusSnapshot] {
         let cached = snapshots.withLock { snapshots in entries.map { snapshots[$0.definition.id] } }
         var result: [StatusSnapshot] = []
         result.reserveCapacity(entries.count)

@@ -21,7 +21,9 @@ extension NodeAgent {
     /// Replaces the variables of `id` (creating it); a name given twice keeps its last value.
     public func putEnvironment(_ id: EnvironmentID, _ change: EnvironmentChange) async throws(GearError) -> SharedEnvironment {
         guard change.remove.isEmpty else {
-            throw GearError(.invalidRequest, "PUT replaces the whole environment: leave out the variables to remove (null is for PATCH)")
+            throw GearError(
+                .invalidRequest,
+                "a replacement sets the whole environment: leave out the variables to remove (null removes one only in a partial change)")
         }
         return try await store(id, variables: Self.merged([:], change))
     }

@@ -60,7 +60,7 @@ public struct EventSubscription: Sendable {
         var event = GearEvent(seq: missed.upperBound, time: .now, type: .gap)
         event.missedFrom = missed.lowerBound
         event.missedTo = missed.upperBound
-        event.message = "events \(missed.lowerBound)-\(missed.upperBound) are no longer kept; read the current state (GET /containers) to catch up"
+        event.message = "events \(missed.lowerBound)-\(missed.upperBound) are no longer kept; read the current state (the container list) to catch up"
         var writer = JSONWriter(capacity: 256)
         event.write(to: &writer)
         return EventLog.Entry(seq: event.seq, type: .gap, container: nil, json: writer.bytes)

@@ -1,23 +1,10 @@
 import Foundation
 import GearAPI
 import Logging
-import SystemdBus
 
 /// Events: what the agent records itself (jobs, installs, deletes) and what it learns from systemd's signals about
 /// containers' units.
 extension NodeAgent {
-    /// Records a job event.
-    func recordJob(_ type: EventType, _ job: Job) {
-        events.append(type, container: job.container) { event in
-            event.job = job.id
-            event.kind = job.kind.rawValue
-            if let error = job.error {
-                event.error = error.error
-                event.message = error.message
-            }
-        }
-    }
-
     /// Follows systemd's announcements about `ctr-*` units until the task is cancelled, turning state changes of
     /// installed containers into events. First it reads every container's state and reports what changed since
     /// the last event recorded for it (changes while geard was down); again after a reconnect to the bus.

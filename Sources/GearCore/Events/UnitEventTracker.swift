@@ -1,5 +1,4 @@
 public import GearAPI
-public import SystemdBus
 
 /// Turns what systemd announces about containers' units into container events: the last state seen of each
 /// container, and the events a change of it makes.
@@ -22,7 +21,7 @@ public struct UnitEventTracker: Sendable {
 
         public init() {}
 
-        public init(_ status: UnitStatus) {
+        public init(_ status: UnitState) {
             activeState = status.activeState
             subState = status.subState
             mainPID = Int(status.mainPID)
@@ -42,13 +41,13 @@ public struct UnitEventTracker: Sendable {
             restarts = event.restarts ?? 0
         }
 
-        mutating func apply(_ properties: [String: BusValue]) {
-            if let v = properties["ActiveState"]?.string { activeState = v }
-            if let v = properties["SubState"]?.string { subState = v }
-            if let v = properties["MainPID"]?.integer { mainPID = Int(v) }
-            if let v = properties["Result"]?.string { result = v }
-            if let v = properties["ExecMainStatus"]?.integer { exitStatus = Int(Int32(truncatingIfNeeded: v)) }
-            if let v = properties["NRestarts"]?.integer { restarts = Int(v) }
+        mutating func apply(_ change: UnitPropertyChange) {
+            if let v = change.activeState { activeState = v }
+            if let v = change.subState { subState = v }
+            if let v = change.mainPID { mainPID = v }
+            if let v = change.result { result = v }
+            if let v = change.exitStatus { exitStatus = v }
+            if let v = change.restarts { restarts = v }
         }
 
         var autoRestarting: Bool { subState == "auto-restart" }
@@ -84,10 +83,10 @@ public struct UnitEventTracker: Sendable {
     public init() {}
 
     /// Applies announced property values; returns the events they make, in order.
-    public mutating func apply(_ id: ContainerID, _ properties: [String: BusValue]) -> [EventType] {
+    public mutating func apply(_ id: ContainerID, _ change: UnitPropertyChange) -> [EventType] {
         let before = observed[id] ?? Observed()
         var after = before
-        after.apply(properties)
+        after.apply(change)
         if after.restarts > before.restarts && after.autoRestarting { after.restartPending = true }
         let events = Self.events(from: before, to: after)
         if after.activeState != "inactive" && !after.autoRestarting { after.restartPending = false }

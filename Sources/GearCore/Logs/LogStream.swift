@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-public import SystemdJournal
+import SystemdJournal
 
 /// A container's journal entries, in order, in batches: what `NodeAgent.log(_:query:fields:)` answers.
 ///
@@ -27,7 +27,7 @@ public final class LogStream: @unchecked Sendable {
     public static let batchBytes = 256 * 1024
 
     init(
-        reader: JournalReader, unit: String, epoch: UInt64, query: LogQuery, fields: JournalFields, watcher: JournalWatcher,
+        reader: JournalReader, unit: String, epoch: UInt64, query: LogQuery, fields: LogFields, watcher: JournalWatcher,
         stillInstalled: @escaping @Sendable () -> Bool
     ) {
         self.reader = reader
@@ -35,7 +35,7 @@ public final class LogStream: @unchecked Sendable {
         self.epoch = epoch
         self.query = query
         // A follow keeps the last cursor, to reopen the journal after a rotation and resume right there.
-        self.fields = query.follow ? fields.union(.cursor) : fields
+        self.fields = (query.follow ? fields.union(.cursor) : fields).journalFields
         self.watcher = watcher
         self.stillInstalled = stillInstalled
     }
@@ -88,7 +88,7 @@ public final class LogStream: @unchecked Sendable {
     }
 
     /// The next batch of entries, or nil when the stream has ended.
-    public func next() async throws -> [JournalEntry]? {
+    public func next() async throws -> [LogRecord]? {
         while !finished {
             let generation = watcher.generation
             if query.follow, watcher.epoch != epoch { try await reopen() }
@@ -100,7 +100,7 @@ public final class LogStream: @unchecked Sendable {
             }
             if reachedUntil { finished = true }
             if let last = entries.last, query.follow { lastCursor = last.cursor }
-            if !entries.isEmpty { return entries }
+            if !entries.isEmpty { return entries.map(LogRecord.init) }
             if finished || !query.follow { break }
             if let until = query.until, Date() > until.addingTimeInterval(1) { break }
             if !stillInstalled() || watcher.isStopped { break }

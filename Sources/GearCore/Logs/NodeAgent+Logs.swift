@@ -1,11 +1,11 @@
-public import SystemdJournal
+import SystemdJournal
 
 /// Reading containers' journals (`GET /container/{id}/log`).
 extension NodeAgent {
     /// Opens the journal of container `id` positioned for `query`. Unknown container: `.notFound`; a cursor
     /// sd-journal cannot parse: `.invalidRequest`. `fields` says what the consumer needs besides message and
     /// time (each costs time per entry).
-    public nonisolated func log(_ id: ContainerID, query: LogQuery, fields: JournalFields) async throws(GearError) -> LogStream {
+    public nonisolated func log(_ id: ContainerID, query: LogQuery, fields: LogFields) async throws(GearError) -> LogStream {
         guard index[id] != nil else { throw GearError(.notFound, "no container \(id) is installed") }
         let unit = id.unitName
         let epoch = journalWatcher.epoch

@@ -78,7 +78,7 @@ public struct RequestID: Sendable, Hashable, Codable, CustomStringConvertible {
         guard Self.isHex32(lower) || Self.isUUID(lower) else {
             let shown = rawValue.count > 80 ? String(rawValue.prefix(80)) + "…" : rawValue
             throw GearError(
-                .invalidRequestID, "invalid X-Request-Id '\(shown.debugEscaped)': use 32 hexadecimal characters or a UUID")
+                .invalidRequestID, "invalid request id '\(shown.debugEscaped)': use 32 hexadecimal characters or a UUID")
         }
         self.rawValue = lower
     }

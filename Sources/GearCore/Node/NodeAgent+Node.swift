@@ -1,6 +1,4 @@
 public import GearAPI
-import SystemdBus
-import SystemdJournal
 
 #if canImport(Glibc)
     import Glibc
@@ -63,7 +61,7 @@ extension NodeAgent {
             (try? await BlockingIO.run { () -> [HealthReport.Check] in
                 var checks: [HealthReport.Check] = []
                 do {
-                    _ = try JournalReader()
+                    try JournalReaderBox.probe()
                     checks.append(.init(name: "journal", ok: true))
                 } catch {
                     checks.append(.init(name: "journal", ok: false, message: "\(error)"))
@@ -83,7 +81,7 @@ extension NodeAgent {
 
     /// Readiness: geard takes jobs (it is not shutting down) and systemd answers.
     public func readiness() async -> HealthReport {
-        var checks = [HealthReport.Check(name: "accepting", ok: accepting, message: accepting ? nil : "geard is shutting down")]
+        var checks = [HealthReport.Check(name: "accepting", ok: isAccepting, message: isAccepting ? nil : "geard is shutting down")]
         do {
             try await systemd.ping()
             checks.append(.init(name: "systemd", ok: true))

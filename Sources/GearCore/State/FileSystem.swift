@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import GearArchive
 
 #if canImport(Glibc)
@@ -8,8 +8,9 @@ import GearArchive
 /// The file operations geard's state needs, done so that a crash never leaves a torn file: writes go to a
 /// temporary file in the same folder, are fsynced, renamed into place, and the folder is fsynced.
 ///
-/// All calls block; callers run them through `BlockingIO`.
-enum FileSystem {
+/// All calls block; callers run them through `BlockingIO`. `read` and `writeAtomically` are public for the state
+/// other targets keep (the authorization target's token ledger).
+public enum FileSystem {
     static let temporaryPrefix = ".tmp-"
 
     /// Throws a `GearError` for a failed system call: `.diskFull` for ENOSPC/EDQUOT, `.internal` otherwise.
@@ -33,7 +34,7 @@ enum FileSystem {
     }
 
     /// Writes `bytes` to `path` atomically with `mode`.
-    static func writeAtomically(_ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o644) throws(GearError) {
+    public static func writeAtomically(_ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o644) throws(GearError) {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = "\(directory)/\(temporaryPrefix)\(name)-\(UInt32.random(in: 0...UInt32.max))"
@@ -78,7 +79,7 @@ enum FileSystem {
     }
 
     /// The contents of a file, or nil when it does not exist.
-    static func read(_ path: String) throws(GearError) -> [UInt8]? {
+    public static func read(_ path: String) throws(GearError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }

@@ -12,4 +12,9 @@ struct JournalReaderBox {
         try reader.matchUnit(unit)
         return try reader.tail(lines).map(\.text)
     }
+
+    /// Throws when the journal cannot be opened (the health check's probe).
+    static func probe() throws {
+        _ = try JournalReader()
+    }
 }

@@ -22,11 +22,11 @@ public protocol SystemdControl: Sendable {
     /// Forgets a failed state.
     func resetFailed(_ unit: String) async throws
     /// A unit's state.
-    func status(_ unit: String) async throws -> UnitStatus
+    func status(_ unit: String) async throws -> UnitState
     /// Several units' states, in order.
-    func statuses(_ units: [String]) async throws -> [UnitStatus]
+    func statuses(_ units: [String]) async throws -> [UnitState]
     /// Loaded units matching glob patterns.
-    func list(patterns: [String]) async throws -> [UnitListEntry]
+    func list(patterns: [String]) async throws -> [UnitListing]
     /// The last `lines` journal messages of a unit, oldest first (empty when the journal cannot be read).
     func recentLog(_ unit: String, lines: Int) async -> [String]
     /// A cheap round trip that proves systemd answers.
@@ -34,7 +34,7 @@ public protocol SystemdControl: Sendable {
     /// systemd's version.
     func version() async throws -> String
     /// Changes of `ctr-*` units' state properties as systemd announces them.
-    func unitChanges() -> AsyncStream<UnitChange>
+    func unitChanges() -> AsyncStream<UnitStateChange>
     /// A number that changes whenever a unit state `status` answers may have changed, or nil when there is none
     /// (then nothing derived from states is kept).
     var stateGeneration: UInt64? { get }
@@ -44,12 +44,12 @@ extension SystemdControl {
     public var stateGeneration: UInt64? { nil }
 
     /// No announcements (a stand-in that has none ends the stream at once).
-    public func unitChanges() -> AsyncStream<UnitChange> {
+    public func unitChanges() -> AsyncStream<UnitStateChange> {
         AsyncStream { $0.finish() }
     }
 
-    public func statuses(_ units: [String]) async throws -> [UnitStatus] {
-        var result: [UnitStatus] = []
+    public func statuses(_ units: [String]) async throws -> [UnitState] {
+        var result: [UnitState] = []
         for unit in units { result.append(try await status(unit)) }
         return result
     }
@@ -57,7 +57,7 @@ extension SystemdControl {
 
 /// `SystemdControl` over a real `BusConnection` (and sd-journal for recent log lines).
 public struct BusSystemdControl: SystemdControl {
-    public let manager: SystemdManager
+    let manager: SystemdManager
 
     /// Also has the connection track which `ctr-*` units systemd holds loaded, so that the state of a stopped
     /// container systemd collected is read from memory instead of loading its unit again.
@@ -74,12 +74,30 @@ public struct BusSystemdControl: SystemdControl {
     public func start(_ unit: String) async throws -> String { try await manager.startUnit(unit).result }
     public func restart(_ unit: String) async throws -> String { try await manager.restartUnit(unit).result }
     public func resetFailed(_ unit: String) async throws { try await manager.resetFailedUnit(unit) }
-    public func status(_ unit: String) async throws -> UnitStatus { try await manager.unitStatus(unit) }
-    public func statuses(_ units: [String]) async throws -> [UnitStatus] { try await manager.unitStatuses(units) }
-    public func list(patterns: [String]) async throws -> [UnitListEntry] { try await manager.listUnits(patterns: patterns) }
+    public func status(_ unit: String) async throws -> UnitState { UnitState(try await manager.unitStatus(unit)) }
+    public func statuses(_ units: [String]) async throws -> [UnitState] { try await manager.unitStatuses(units).map(UnitState.init) }
+    public func list(patterns: [String]) async throws -> [UnitListing] {
+        try await manager.listUnits(patterns: patterns).map {
+            UnitListing(name: $0.name, loadState: $0.loadState, activeState: $0.activeState, subState: $0.subState, jobType: $0.jobType)
+        }
+    }
     public func ping() async throws { try await manager.ping() }
     public func version() async throws -> String { try await manager.version() }
-    public func unitChanges() -> AsyncStream<UnitChange> { manager.bus.unitChanges(unitPrefix: "ctr-") }
+    public func unitChanges() -> AsyncStream<UnitStateChange> {
+        let source = manager.bus.unitChanges(unitPrefix: "ctr-")
+        return AsyncStream { continuation in
+            let task = Task {
+                for await change in source {
+                    switch change {
+                    case .changed(let unit, let properties): continuation.yield(.changed(unit: unit, UnitPropertyChange(properties)))
+                    case .reconnected: continuation.yield(.reconnected)
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
     public var stateGeneration: UInt64? { manager.bus.unitStateGeneration }
 
     public func stop(_ unit: String) async throws -> String {
@@ -95,5 +113,27 @@ public struct BusSystemdControl: SystemdControl {
             let reader = try JournalReaderBox()
             return try reader.tail(unit: unit, lines: lines)
         }) ?? []
+    }
+}
+
+extension UnitState {
+    /// From the bus's view of the unit.
+    init(_ status: UnitStatus) {
+        self.init(
+            name: status.name, loadState: status.loadState, activeState: status.activeState, subState: status.subState, mainPID: status.mainPID,
+            execMainStatus: status.execMainStatus, execMainCode: status.execMainCode, result: status.result, restarts: status.restarts,
+            activeEnterTimestamp: status.activeEnterTimestamp, inactiveEnterTimestamp: status.inactiveEnterTimestamp,
+            stateChangeTimestamp: status.stateChangeTimestamp, execMainStartTimestamp: status.execMainStartTimestamp, isLoaded: status.isLoaded)
+    }
+}
+
+extension UnitPropertyChange {
+    /// The state properties among those systemd announced in one `PropertiesChanged`.
+    init(_ properties: [String: BusValue]) {
+        self.init(
+            activeState: properties["ActiveState"]?.string, subState: properties["SubState"]?.string,
+            mainPID: properties["MainPID"]?.integer.map { Int($0) }, result: properties["Result"]?.string,
+            exitStatus: properties["ExecMainStatus"]?.integer.map { Int(Int32(truncatingIfNeeded: $0)) },
+            restarts: properties["NRestarts"]?.integer.map { Int($0) })
     }
 }

@@ -1,4 +1,5 @@
 import GearAPI
+public import GearAuthorization
 public import GearCore
 public import Hummingbird
 public import NIOCore
@@ -18,8 +19,9 @@ public struct GearRequestContext: RequestContext {
     public var liveConnection = false
     /// Who sent the request, as its listener established it; nobody until a listener says so.
     public var caller: Caller = .unauthenticated
-    /// The containers the caller may see for this request's operation (lists are filtered to it).
-    public var containerScope: ContainerScope = .all
+    /// What the authorizer allowed: the containers the caller may see for this request's operation (lists are
+    /// filtered to it). Unrestricted for local callers.
+    public var authorization: Authorization = .unrestricted
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

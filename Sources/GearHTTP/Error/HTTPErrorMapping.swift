@@ -1,4 +1,5 @@
 import GearAPI
+import GearAuthorization
 import GearCore
 import HTTPTypes
 import Hummingbird
@@ -19,13 +20,13 @@ enum HTTPErrorMapping {
         case .queueFull, .shuttingDown, .systemdUnavailable: .serviceUnavailable
         case .unitFailed: .unprocessableContent
         case .diskFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
-        default: .internalServerError
+        case .systemdError, .interrupted, .internal: .internalServerError
         }
     }
 
     /// The status code of a failed job's error code (as stored in the job).
     static func status(forJobError code: String) -> HTTPResponse.Status {
-        status(for: GearError.Code(rawValue: code))
+        GearError.Code(rawValue: code).map(status(for:)) ?? .internalServerError
     }
 
     /// The API error and status for any error thrown while handling a request.

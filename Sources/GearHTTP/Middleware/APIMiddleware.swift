@@ -16,7 +16,11 @@ struct APIMiddleware: RouterMiddleware {
         var response: Response
         do {
             if let supplied = request.headers[Self.requestIDField] {
-                context.requestID = try GearCore.RequestID(supplied)
+                do {
+                    context.requestID = try GearCore.RequestID(supplied)
+                } catch {
+                    throw GearError(error.code, "\(GearAPI.requestIDHeader): \(error.message)")
+                }
                 context.clientRequestID = true
             }
             context.logger[metadataKey: "request.id"] = .string(context.requestID.rawValue)

@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import Hummingbird
 import NIOCore
@@ -31,10 +32,7 @@ struct ContainerRoutes {
             throw GearError(.invalidRequest, "a JSON body is required, e.g. {\"Image\":\"localhost/busybox\",\"Started\":true}")
         }
         let spec = try GearJSON.decoder().decode(InstallRequest.self, from: Data(body.readableBytesView))
-        if let environment = spec.environmentID, !context.containerScope.contains(environment) {
-            // A caller limited to some containers may only hand them environments within the same patterns.
-            throw AuthorizationError.forbidden("EnvironmentId \(environment) is outside what this caller may use")
-        }
+        if let environment = spec.environmentID { try context.authorization.permit(environment: environment) }
         let submission = try await agent.install(id, spec, requestID: context.requestID)
         return try await JobResponses.respond(submission, request: request, agent: agent)
     }
@@ -77,12 +75,12 @@ struct ContainerRoutes {
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         let all = try QueryFlags.bool(request, "all") ?? false
         let snapshot = try await agent.listSnapshot()
-        let scoped = context.containerScope != .all
+        let scoped = context.authorization.isRestricted
         // A caller limited to some containers sees only those, and no orphan units.
         let orphans = all && !scoped ? try await agent.orphanUnits() : nil
         if !scoped, orphans == nil, !JSONResponse.wantsText(request) { return JSONResponse.json(parts: [snapshot.json]) }
         var containers = snapshot.containers
-        if scoped { containers.removeAll { !context.containerScope.contains($0.status.id) } }
+        containers = context.authorization.filter(containers) { $0.status.id }
         if JSONResponse.wantsText(request) {
             return JSONResponse.text(TextRendering.list(ContainerList(containers: containers.map(\.status), orphanUnits: orphans)))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import Hummingbird
 import NIOCore
@@ -23,7 +24,7 @@ struct EnvironmentRoutes {
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         var environments = await agent.environments()
-        if context.containerScope != .all { environments.removeAll { !context.containerScope.contains($0.id) } }
+        environments = context.authorization.filter(environments) { $0.id }
         return JSONResponse.make(SharedEnvironmentList(environments: environments))
     }
 

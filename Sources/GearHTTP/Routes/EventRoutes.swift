@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import HTTPTypes
 import Hummingbird
@@ -16,7 +17,7 @@ struct EventRoutes {
 
     @Sendable func events(_ request: Request, context: GearRequestContext) async throws -> Response {
         let query = try EventQuery(request)
-        let scope = context.containerScope
+        let scope = context.authorization.scope
         let types = query.types
         let patterns = query.containers
         let log = agent.events

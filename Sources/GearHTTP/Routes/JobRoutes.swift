@@ -1,4 +1,5 @@
 import GearAPI
+import GearAuthorization
 import GearCore
 import Hummingbird
 
@@ -20,14 +21,16 @@ struct JobRoutes {
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         let container = try request.uri.queryParameters.get("container").map { raw throws in try ContainerID(raw) }
         var jobs = await agent.jobs(container: container)
-        if context.containerScope != .all { jobs.removeAll { !context.containerScope.contains($0.container) } }
+        jobs = context.authorization.filter(jobs) { $0.container }
         return JSONResponse.make(JobList(jobs: jobs))
     }
 
     /// The job as it is now; 200 whatever its state (the request for the job succeeded).
     @Sendable func job(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try jobID(context)
-        guard let job = await agent.job(id), context.containerScope.contains(job.container) else { throw GearError(.notFound, "no job \(id)") }
+        guard let job = await agent.job(id), context.authorization.allows(container: job.container) else {
+            throw GearError(.notFound, "no job \(id)")
+        }
         return JSONResponse.make(job)
     }
 
@@ -38,8 +41,8 @@ struct JobRoutes {
         let timeout = try QueryFlags.seconds(request, "timeout", default: 30, range: 0...JobResponses.maxWait)
         // A caller limited to some containers waits only on their jobs; others look unknown (checked before waiting,
         // so that waiting on another tenant's job cannot tell it exists).
-        if context.containerScope != .all {
-            guard let known = await agent.job(id)?.container, context.containerScope.contains(known) else {
+        if context.authorization.isRestricted {
+            guard let known = await agent.job(id)?.container, context.authorization.allows(container: known) else {
                 throw GearError(.notFound, "no job \(id)")
             }
         }

@@ -5,7 +5,6 @@ import HTTPTypes
 import Hummingbird
 import Metrics
 import NIOCore
-import SystemdJournal
 
 /// `GET /container/{id}/log`: a container's journal as text, NDJSON or server-sent events, optionally followed.
 struct LogRoutes {
@@ -83,7 +82,7 @@ enum LogFormat: Sendable, Equatable {
         }
     }
 
-    var fields: JournalFields { self == .text ? [] : .all }
+    var fields: LogFields { self == .text ? [] : .all }
 
     /// `?format=text|ndjson|json|sse`, else the first type of `Accept` that is one of ours; geard's
     /// `;stream=true` parameter asks to follow. Default text.
@@ -111,54 +110,20 @@ enum LogFormat: Sendable, Equatable {
         return (.text, false)
     }
 
-    func write(_ entry: JournalEntry, to w: inout JSONWriter) {
+    func write(_ entry: LogRecord, to w: inout JSONWriter) {
         switch self {
         case .text:
             w.raw(entry.message)
             w.raw(UInt8(ascii: "\n"))
         case .ndjson:
-            Self.writeJSON(entry, to: &w)
+            entry.writeJSON(to: &w)
             w.raw(UInt8(ascii: "\n"))
         case .sse:
             w.raw("id: ")
             w.raw(entry.cursor)
             w.raw("\ndata: ")
-            Self.writeJSON(entry, to: &w)
+            entry.writeJSON(to: &w)
             w.raw("\n\n")
-        }
-    }
-
-    /// `{"timestamp":...,"cursor":...,"priority":6,"pid":42,"message":...}`; when the message is not valid
-    /// UTF-8, `message` holds it with U+FFFD replacements and `messageBase64` the exact bytes.
-    static func writeJSON(_ entry: JournalEntry, to w: inout JSONWriter) {
-        w.beginObject()
-        w.key("timestamp")
-        w.timestamp(microseconds: Int64(clamping: entry.realtime), fractionDigits: 6)
-        w.key("cursor")
-        w.string(entry.cursor)
-        w.optional("priority", entry.priority) { $0.int($1) }
-        w.optional("pid", entry.pid) { $0.int($1) }
-        w.key("message")
-        if isValidUTF8(entry.message) {
-            entry.message.withUnsafeBufferPointer { w.string(utf8: $0) }
-        } else {
-            w.string(entry.text)
-            w.key("messageBase64")
-            w.string(Data(entry.message).base64EncodedString())
-        }
-        w.endObject()
-    }
-
-    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
-        if bytes.allSatisfy({ $0 < 0x80 }) { return true }
-        var iterator = bytes.makeIterator()
-        var decoder = UTF8()
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue: continue
-            case .emptyInput: return true
-            case .error: return false
-            }
         }
     }
 }

@@ -1,3 +1,4 @@
+public import GearAuthorization
 public import GearCore
 import Hummingbird
 import HummingbirdCore
@@ -12,31 +13,30 @@ public struct GearHTTPServer: Sendable {
     private let routerResponder: RouterResponder<GearRequestContext>
 
     /// - Parameters:
-    ///   - policy: what certificate callers may do.
-    ///   - audit: where authorization decisions are recorded.
-    ///   - delegation: checks delegation tokens; nil when this node accepts none.
+    ///   - authorizer: what certificate callers may do, where decisions are recorded, delegation tokens; the
+    ///     default: roles from certificates' OUs, decisions logged, no tokens.
     public init(
-        agent: NodeAgent, logger: Logger, policy: PolicyStore = PolicyStore(policy: .default), audit: (any AuditSink)? = nil,
-        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        agent: NodeAgent, logger: Logger, authorizer: Authorizer? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
         self.agent = agent
         self.logger = logger
         self.routerResponder = Self.makeRouter(
-            agent: agent, policy: policy, audit: audit ?? LoggerAuditSink(logger: logger), delegation: delegation, auditLevel: auditLevel,
+            agent: agent, authorizer: authorizer ?? Authorizer(policy: PolicyStore(policy: .default), audit: LoggerAuditSink(logger: logger)),
             metrics: metrics
         ).buildResponder()
     }
 
     /// The routes, behind the middleware that checks request ids and maps errors, then the one that authorizes.
     static func makeRouter(
-        agent: NodeAgent, policy: PolicyStore = PolicyStore(policy: .default), audit: any AuditSink = LoggerAuditSink(logger: Logger(label: "geard")),
-        delegation: DelegationVerifier? = nil, auditLevel: AuditLevel = .all, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        agent: NodeAgent,
+        authorizer: Authorizer = Authorizer(policy: PolicyStore(policy: .default), audit: LoggerAuditSink(logger: Logger(label: "geard"))),
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) -> Router<GearRequestContext> {
         let router = Router(context: GearRequestContext.self)
         // Outermost, so that it counts every answer with its final status (errors included).
         router.add(middleware: MetricsMiddleware<GearRequestContext>())
         router.add(middleware: APIMiddleware())
-        router.add(middleware: AuthorizationMiddleware(policy: policy, audit: audit, delegation: delegation, level: auditLevel))
+        router.add(middleware: AuthorizationMiddleware(authorizer: authorizer))
         ContainerRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)

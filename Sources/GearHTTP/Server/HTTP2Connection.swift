@@ -68,6 +68,10 @@ struct HTTP2Connection: HTTPChannelHandler {
 /// The connection-level duties of an HTTP/2 server connection, on its event loop: on geard's shutdown (the
 /// quiescing event) a `GOAWAY` naming the last stream it took, then a close once the open streams finished; the
 /// same when the client closes its side; and a close after `idleTimeout` without an open stream.
+///
+/// `@unchecked Sendable`: NIOHTTP2's stream delegate (`Streams`) must be Sendable and holds the keeper, but every
+/// call into it (handler callbacks, the delegate's stream events, the idle timer scheduled on `context.eventLoop`)
+/// comes on the connection's one event loop, so its mutable state is only ever touched from that thread.
 final class HTTP2ConnectionKeeper: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
@@ -85,7 +89,7 @@ final class HTTP2ConnectionKeeper: ChannelDuplexHandler, @unchecked Sendable {
         self.idleTimeout = idleTimeout
     }
 
-    /// Told of every stream by NIOHTTP2 (on the event loop).
+    /// Told of every stream by NIOHTTP2 (on the event loop; `@unchecked Sendable` for the keeper's reason).
     struct Streams: NIOHTTP2StreamDelegate, @unchecked Sendable {
         let keeper: HTTP2ConnectionKeeper
         func streamCreated(_ id: HTTP2StreamID, channel: any Channel) { keeper.streamOpened(id) }

@@ -1,3 +1,4 @@
+import GearAuthorization
 import GearCertificates
 import HummingbirdCore
 import HummingbirdHTTP2

@@ -1,4 +1,5 @@
 import Foundation
+import GearAuthorization
 import HummingbirdCore
 import HummingbirdHTTP2
 import Logging

@@ -1,4 +1,5 @@
 import Foundation
+public import GearAuthorization
 import GearCertificates
 import NIOSSL
 import Synchronization

@@ -89,14 +89,6 @@ public struct SystemdManager: Sendable {
         }
     }
 
-    /// `LoadUnit`: loads the unit if needed and returns its object path.
-    public func loadUnit(_ name: String) async throws -> String {
-        guard let path = try await bus.call(manager("LoadUnit", [.string(name)])).first?.string else {
-            throw BusError(code: .unexpectedReply, message: "LoadUnit returned no path")
-        }
-        return path
-    }
-
     /// `ListUnitsByPatterns`: loaded units whose names match the glob `patterns` (and `states`, if any).
     public func listUnits(patterns: [String], states: [String] = []) async throws -> [UnitListEntry] {
         let reply = try await bus.call(manager("ListUnitsByPatterns", [.strings(states), .strings(patterns)]))

@@ -4,7 +4,7 @@ import GearCore
 import Testing
 import X509
 
-@testable import GearHTTP
+@testable import GearAuthorization
 
 /// Delegation tokens: what a good one grants (never more than its issuer has), and every way a bad one is refused.
 @Suite struct DelegationTests {

@@ -1,4 +1,5 @@
 public import Foundation
+public import GearCore
 import Synchronization
 
 /// One-time tokens already accepted, kept on disk until they expire so that neither a replay nor a geard restart

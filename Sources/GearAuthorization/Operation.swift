@@ -1,8 +1,6 @@
-import HTTPTypes
-
-/// What a request does, in the words of an access policy: `container.install`, `logs.read`, ...
-/// Every route maps to exactly one; a route missing from `Operation.route` is refused to certificate callers
-/// (the middleware fails closed), and a unit test checks that every route of the router is here.
+/// What a request does, in the words of an access policy: `container.install`, `logs.read`, ... Each transport
+/// names the operation of what it is asked (HTTP: `Operation.route`, by route, in GearHTTP) and asks the
+/// `Authorizer`; something a transport names no operation for is refused to every caller but local ones.
 public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
@@ -55,44 +53,4 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// Whether a grant's container patterns apply: the operation acts on one container or environment (whose id
     /// the patterns match alike), or lists them.
     public var isContainerScoped: Bool { ![.nodeRead, .metricsRead, .imagesRead, .imagesWrite].contains(self) }
-
-    /// The operation of each route, by method and the router's path pattern.
-    static let route: [String: Operation] = [
-        "PUT /container/{id}": .containerInstall,
-        "DELETE /container/{id}": .containerDelete,
-        "PUT /container/{id}/started": .containerStart,
-        "PUT /container/{id}/stopped": .containerStop,
-        "POST /container/{id}/restart": .containerRestart,
-        "GET /container/{id}/status": .containerRead,
-        "GET /container/{id}/ports": .containerRead,
-        "GET /containers": .containerList,
-        "GET /container/{id}/log": .logsRead,
-        "GET /jobs": .jobsRead,
-        "GET /jobs/{id}": .jobsRead,
-        "GET /jobs/{id}/wait": .jobsRead,
-        "GET /node": .nodeRead,
-        "GET /healthz": .nodeRead,
-        "GET /readyz": .nodeRead,
-        "GET /openapi.json": .nodeRead,
-        "GET /metrics": .metricsRead,
-        "GET /container/{id}/files/**": .filesRead,
-        "PUT /container/{id}/files/**": .filesWrite,
-        "DELETE /container/{id}/files/**": .filesWrite,
-        "GET /container/{id}/archive": .filesRead,
-        "PUT /container/{id}/archive": .filesWrite,
-        "GET /events": .eventsRead,
-        "GET /environments": .environmentRead,
-        "GET /environment/{id}": .environmentRead,
-        "PUT /environment/{id}": .environmentWrite,
-        "PATCH /environment/{id}": .environmentWrite,
-        "DELETE /environment/{id}": .environmentWrite,
-        "GET /images": .imagesRead,
-        "POST /images": .imagesWrite,
-    ]
-
-    /// The operation of a matched route (HEAD reads like GET).
-    static func of(method: HTTPRequest.Method, path: String) -> Operation? {
-        let name = method == .head ? "GET" : method.rawValue
-        return route["\(name) \(path)"]
-    }
 }

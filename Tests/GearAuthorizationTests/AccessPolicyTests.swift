@@ -2,7 +2,7 @@ import Foundation
 import GearCertificates
 import Testing
 
-@testable import GearHTTP
+@testable import GearAuthorization
 
 /// Roles, grants, scopes and the policy file: what an identity may do, and what a bad file is told.
 @Suite struct AccessPolicyTests {
@@ -88,24 +88,6 @@ import Testing
     ])
     func containerPatterns(pattern: String, id: String, matches: Bool) {
         #expect(ContainerScope.patterns([pattern]).contains(id) == matches)
-    }
-
-    @Test func denyListReadsSerialsAndFingerprints() throws {
-        let path = NSTemporaryDirectory() + "deny-\(UUID().uuidString)"
-        try """
-        # revoked 2026-11-23
-        serial:0A:BC
-        \(String(repeating: "cd", count: 32))   # a laptop
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        let list = try DenyList(path: path)
-        #expect(list.reason(for: Self.identity(cn: "x")) != nil)
-        var other = Self.identity(cn: "y")
-        other.serial = "0def"
-        #expect(list.reason(for: other) == nil)
-        other.fingerprint = String(repeating: "cd", count: 32)
-        #expect(list.reason(for: other) != nil)
-        try "serial:xyz\n".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(throws: TLSSetupError.self) { try DenyList(path: path) }
     }
 }
 

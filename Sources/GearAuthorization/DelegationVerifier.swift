@@ -1,6 +1,6 @@
 import Foundation
 import GearCertificates
-public import GearCore
+import GearCore
 public import X509
 
 /// What this node trusts delegation tokens by: the CAs an issuer's certificate must chain to, and the names a
@@ -8,6 +8,11 @@ public import X509
 public struct TokenTrust: Sendable {
     public var roots: [Certificate]
     public var audiences: Set<String>
+
+    public init(roots: [Certificate], audiences: Set<String>) {
+        self.roots = roots
+        self.audiences = audiences
+    }
 }
 
 /// Checks delegation tokens presented with `Authorization: Bearer` over a verified TLS connection, and turns them

@@ -1,4 +1,4 @@
-import SystemdJournal
+import GearCore
 
 /// Authorization decisions as journal entries with structured fields, so that
 /// `journalctl GEAR_AUDIT=1 GEAR_AUTH_DECISION=deny` lists every refusal with who, what and which container.
@@ -24,6 +24,6 @@ public struct JournalAuditSink: AuditSink {
         ]
         if let fingerprint = record.fingerprint { fields.append(("GEAR_AUTH_FINGERPRINT", fingerprint)) }
         if let container = record.container { fields.append(("GEAR_CONTAINER", container)) }
-        JournalSender.send(fields)
+        NodeJournal.send(fields)
     }
 }

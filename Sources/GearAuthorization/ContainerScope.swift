@@ -61,7 +61,7 @@ public indirect enum ContainerScope: Sendable, Equatable, CustomStringConvertibl
     }
 
     /// A container id pattern: letters, digits, `-`, `_`, and the wildcards `*` (any run) and `?` (one character).
-    static func isValidPattern(_ pattern: String) -> Bool {
+    public static func isValidPattern(_ pattern: String) -> Bool {
         !pattern.isEmpty && pattern.count <= 128
             && pattern.unicodeScalars.allSatisfy {
                 $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_*?".unicodeScalars.contains($0))
