@@ -50,6 +50,11 @@ public struct Authorization: Sendable {
         }
     }
 
+    /// 403 unless `container` is within the scope: for a request whose body names the containers it acts on.
+    public func permit(container: String) throws(AuthorizationError) {
+        guard scope.contains(container) else { throw .forbidden("container \(container) is outside what this caller may change") }
+    }
+
     /// The elements whose container id is in scope, in order.
     public func filter<Element>(_ elements: [Element], container: (Element) -> String) -> [Element] {
         isRestricted ? elements.filter { scope.contains(container($0)) } : elements

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GearAPI
 import GearAuthorization
 import GearCore
@@ -101,6 +102,11 @@ struct Geard: AsyncParsableCommand {
     @Option(name: .customLong("event-history"), help: "How many events GET /events keeps for clients that reconnect (?since=).")
     var eventHistory: Int = 10_000
 
+    @Option(
+        name: .customLong("allow-host-path"),
+        help: "A host directory whose tree installs may mount into containers (geard's VolumeMounts); repeatable, none by default.")
+    var allowHostPath: [String] = []
+
     @Option(name: .long, help: "How to reach systemd: auto (its private socket when root, else the system bus), private or system.")
     var bus: String = "auto"
 
@@ -122,6 +128,15 @@ struct Geard: AsyncParsableCommand {
             throw ValidationError("--volume-size-limit must be a size like 512M or 16G")
         }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        for path in allowHostPath {
+            guard path.hasPrefix("/"), path != "/", !path.split(separator: "/").contains("..") else {
+                throw ValidationError("--allow-host-path must be an absolute directory other than /, not '\(path)'")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
+                (path as NSString).resolvingSymlinksInPath == (path.hasSuffix("/") ? String(path.dropLast()) : path)
+            else { throw ValidationError("--allow-host-path \(path) must be an existing directory reached without symlinks") }
+        }
         guard (16...10_000_000).contains(eventHistory) else { throw ValidationError("--event-history must be 16 to 10000000 events") }
         guard AuditLevel(rawValue: audit) != nil else { throw ValidationError("--audit must be all, changes or denials") }
         guard (UInt32(socketMode, radix: 8) ?? .max) <= 0o777 else { throw ValidationError("--socket-mode must be octal, like 0660") }
@@ -186,6 +201,7 @@ struct Geard: AsyncParsableCommand {
         configuration.maxQueuedJobs = maxQueuedJobs
         configuration.coalesceReloads = !noReloadCoalescing
         configuration.eventHistory = eventHistory
+        configuration.allowedHostPaths = allowHostPath.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         configuration.fileLimits = FileLimits(
             maxUploadBytes: FileLimits.size(maxUploadSize)!, volumeSizeLimit: volumeSizeLimit.flatMap(FileLimits.size))
 

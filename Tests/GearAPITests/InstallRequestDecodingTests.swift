@@ -75,4 +75,23 @@ import Testing
             #expect(abs(again.timeIntervalSince(date)) <= 0.0005 + 1e-6)
         }
     }
+
+    @Test func geardsClientsWholeBodyIsRead() throws {
+        let body =
+            #"{"Id":"web1","Image":"localhost/busybox","Simple":false,"Isolate":false,"SocketActivation":false,"SkipSocketProxy":false,"Ports":[{"Internal":8080}],"Environment":{"Variables":[{"Name":"A","Value":"1"}],"Source":"","Id":"-Xy_z"},"NetworkLinks":[{"FromHost":"127.0.0.1","FromPort":8081,"ToHost":"10.0.0.1","ToPort":80}],"VolumeConfig":{"Volumes":[{"Path":"/data"}],"VolumeMounts":[{"Path":"/srv","HostPath":"/www","ReadOnly":false}]},"Started":true,"SystemdSlice":"container-small"}"#
+        let request = try decode(body)
+        #expect(request.id == "web1" && request.isolate == false && request.simple == false && request.systemdSlice == "container-small")
+        #expect(request.environment == [EnvironmentVariable(name: "A", value: "1")] && request.environmentDescriptionID == "-Xy_z")
+        #expect(request.environmentSource == nil)
+        #expect(request.networkLinks == [NetworkLink(fromHost: "127.0.0.1", fromPort: 8081, toHost: "10.0.0.1", toPort: 80)])
+        #expect(request.volumeConfig?.volumes == [.init(path: "/data")])
+        #expect(request.volumeConfig?.volumeMounts == [.init(path: "/srv", hostPath: "/www", readOnly: false)])
+        // What the CLI sends without -e: an empty description.
+        let empty = try decode(#"{"Image":"x","Environment":{"Variables":null,"Source":"","Id":""}}"#)
+        #expect(empty.environment == nil && empty.environmentDescriptionID == nil)
+        // A gear environment whose variable is called Source is not geard's description.
+        #expect(try decode(#"{"Environment":{"Source":"here"}}"#).environment == [EnvironmentVariable(name: "Source", value: "here")])
+        // Encoded and read again, the same request.
+        #expect(try decode(String(decoding: GearJSON.encoder().encode(request), as: UTF8.self)) == request)
+    }
 }

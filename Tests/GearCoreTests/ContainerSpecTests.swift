@@ -113,12 +113,12 @@ import Testing
         #expect(try ContainerSpec.parseMemory(text) == bytes)
     }
 
-    @Test(arguments: ["web", "a", "A-1_b", String(repeating: "x", count: 64)])
+    @Test(arguments: ["web", "a", "A-1_b", "web.1", "db.tenant-a.2", String(repeating: "x", count: 64)])
     func validIDs(_ id: String) throws {
         #expect(try ContainerID(id).unitName == "ctr-\(id).service")
     }
 
-    @Test(arguments: ["", "..", ".", "a.b", "a/b", "a b", "-a", "_a", "ünï", "a%n", "a@b", "a\nb", String(repeating: "x", count: 65)])
+    @Test(arguments: ["", "..", ".", ".a", "a/b", "a b", "-a", "_a", "ünï", "a%n", "a@b", "a\nb", String(repeating: "x", count: 65)])
     func invalidIDs(_ id: String) {
         #expect(throws: GearError.self) { try ContainerID(id) }
     }
@@ -126,6 +126,9 @@ import Testing
     @Test(arguments: [
         ("0123456789abcdef0123456789ABCDEF", true), ("123e4567-e89b-12d3-a456-426614174000", true),
         ("0123456789abcdef", false), ("../../etc/passwd", false), ("0123456789abcdef0123456789abcdeg", false), ("", false),
+        // geard's client: 16 bytes in base64url, 22 characters (or 24 with the padding).
+        ("-sF3yxGNFLDjxZeer_fP0A", true), ("-sF3yxGNFLDjxZeer_fP0A==", true), ("-sF3yxGNFLDjxZeer_fP0B", false),
+        ("-sF3yxGNFLDjxZeer_fP0A=", false), ("-sF3yxGNFLDjxZeer/fP0A", false), ("-sF3yxGNFLDjxZeer_fP0A=x", false),
     ])
     func requestIDs(_ value: String, _ valid: Bool) {
         #expect(((try? RequestID(value)) != nil) == valid)
@@ -136,5 +139,54 @@ import Testing
         let long = try ContainerID(String(repeating: "a", count: 64))
         #expect(long.execUserName.utf8.count <= 31)
         #expect(long.execUserName != (try ContainerID(String(repeating: "a", count: 63))).execUserName)
+    }
+
+    @Test func base64RequestIDsAreTheHexOfTheirBytesAndDerivedOnesStable() throws {
+        #expect(try RequestID("-sF3yxGNFLDjxZeer_fP0A").rawValue == "fac177cb118d14b0e3c5979eaff7cfd0")
+        #expect(try RequestID("-sF3yxGNFLDjxZeer_fP0A==") == RequestID("FAC177CB118D14B0E3C5979EAFF7CFD0"))
+        // Case matters in base64url: another id, not the same one.
+        #expect(try RequestID("-SF3yxGNFLDjxZeer_fP0A") != RequestID("-sF3yxGNFLDjxZeer_fP0A"))
+        let id = try RequestID("0123456789abcdef0123456789abcdef")
+        #expect(id.derived(for: "web") == id.derived(for: "web") && id.derived(for: "web") != id.derived(for: "db"))
+        #expect(try RequestID(id.derived(for: "web").rawValue) == id.derived(for: "web"))
+    }
+
+    @Test func dottedIDsGetAPortableExecUserName() throws {
+        let name = try ContainerID("web.1").execUserName
+        #expect(!name.contains(".") && name.hasPrefix("ctr-web-1-"))
+    }
+
+    @Test(arguments: [("env1", true), ("-_x9", true), ("a.b", true), (".hidden", false), ("x.podman", false), ("a/b", false), ("", false)])
+    func environmentIDs(_ value: String, _ valid: Bool) {
+        #expect(((try? EnvironmentID(value)) != nil) == valid)
+    }
+
+    @Test func geardsFieldsAreValidated() throws {
+        var request = InstallRequest(image: "localhost/busybox")
+        request.systemdSlice = "container-small"
+        request.volumeConfig = VolumeConfig(volumes: [.init(path: "/var/lib/db")])
+        request.networkLinks = [NetworkLink(fromPort: 8081, toHost: "localhost", toPort: 4000), NetworkLink(fromPort: 9000, toHost: nil, toPort: 0)]
+        let spec = try ContainerSpec(validating: request)
+        #expect(spec.slice == "container-small")
+        #expect(spec.volumes == [VolumeSpec(name: "var-lib-db", path: "/var/lib/db", readOnly: false)])
+        #expect(
+            spec.links == [
+                LinkSpec(fromHost: "127.0.0.1", fromPort: 8081, toHost: "127.0.0.1", toPort: 4000),
+                LinkSpec(fromHost: "127.0.0.1", fromPort: 9000, toHost: nil, toPort: nil),
+            ])
+        for change in [
+            { (r: inout InstallRequest) in r.isolate = true }, { $0.socketActivation = true }, { $0.systemdSlice = "a--b" },
+            { $0.systemdSlice = "Big" }, { $0.networkLinks = [NetworkLink(fromHost: "10.0.0.1", fromPort: 80, toHost: nil, toPort: nil)] },
+            { $0.networkLinks = [NetworkLink(fromPort: 80, toHost: "db.example", toPort: 80)] },
+            { $0.volumeConfig = VolumeConfig(volumeMounts: [.init(path: "/srv", hostPath: "/a:b")]) },
+            { $0.environmentSource = "http://x" },
+        ] as [(inout InstallRequest) -> Void] {
+            var bad = InstallRequest(image: "localhost/busybox")
+            change(&bad)
+            #expect(throws: GearError.self) { try ContainerSpec(validating: bad) }
+        }
+        var exec = InstallRequest(runtime: "exec", cmd: ["/bin/true"])
+        exec.networkLinks = [NetworkLink(fromPort: 8081, toHost: "127.0.0.1", toPort: 80)]
+        #expect(throws: GearError.self) { try ContainerSpec(validating: exec) }
     }
 }

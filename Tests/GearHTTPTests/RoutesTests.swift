@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("/container/a.b/status", HTTPResponse.Status.badRequest, "invalid_id"),
+        ("/container/.ab/status", HTTPResponse.Status.badRequest, "invalid_id"),
         ("/container/nosuch/status", .notFound, "not_found"),
         ("/nowhere", .notFound, "not_found"),
         ("/jobs/xyz", .badRequest, "invalid_request_id"),

@@ -3,6 +3,10 @@
 /// Field names follow geard and are matched case-insensitively: `Image`, `Runtime`, `Cmd`, `Started`, `Ports`,
 /// `Environment`, `EnvironmentId`, `Volumes`, `Restart`, `Memory`, `CPUs`. Shapes are checked here; meaning (valid image names,
 /// port ranges, escaping) is checked by the agent.
+///
+/// geard's whole `InstallContainerRequest`, which its client always sends, is read too: `Id` (it must be the path's
+/// id), `Simple`, `Isolate`, `SocketActivation`, `SkipSocketProxy`, `NetworkLinks`, `VolumeConfig`,
+/// `SystemdSlice`, and `Environment` as geard's `{"Variables": [...], "Source": "", "Id": ""}`.
 public struct InstallRequest: Sendable, Hashable, Codable {
     /// The image to run (`localhost/busybox`); required for the `podman` runtime.
     public var image: String?
@@ -28,6 +32,27 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     /// CPU limit in CPUs (`0.5` is half of one CPU).
     public var cpus: Double?
 
+    /// geard: the container's id, which must be the path's.
+    public var id: String?
+    /// geard: the run mode without geard's init wrapper, and the proxy of socket activation; both without meaning
+    /// here (accepted whatever their value).
+    public var simple: Bool?
+    public var skipSocketProxy: Bool?
+    /// geard: a user namespace per container, and systemd socket activation; refused when true.
+    public var isolate: Bool?
+    public var socketActivation: Bool?
+    /// geard: what the container reaches at local addresses (`FromHost:FromPort` inside leads to `ToHost:ToPort`).
+    public var networkLinks: [NetworkLink]?
+    /// geard: volumes by container path, and host directories mounted into the container.
+    public var volumeConfig: VolumeConfig?
+    /// geard: the slice the container's unit runs in (`container-small`), placed under gear.slice.
+    public var systemdSlice: String?
+    /// geard's environment description beside its `Variables`: an environment id (with variables: the named
+    /// environment they make; without: one that exists) and a URL to fetch variables from (not fetched: refused
+    /// unless empty).
+    public var environmentDescriptionID: String?
+    public var environmentSource: String?
+
     public init(
         image: String? = nil, runtime: String? = nil, cmd: [String]? = nil, started: Bool? = nil,
         ports: [PortRequest]? = nil, environment: [EnvironmentVariable]? = nil, environmentID: String? = nil, volumes: [VolumeRequest]? = nil,
@@ -48,6 +73,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
 
     static let fields: Set<String> = [
         "image", "runtime", "cmd", "started", "ports", "environment", "environmentid", "volumes", "restart", "memory", "cpus",
+        "id", "simple", "isolate", "socketactivation", "skipsocketproxy", "networklinks", "volumeconfig", "systemdslice",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -57,17 +83,35 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         cmd = try object.decode([String].self, "cmd")
         started = try object.decode(Bool.self, "started")
         ports = try object.decode([PortRequest].self, "ports")
-        environment = try object.superDecoder("environment").map { try EnvironmentVariable.decodeList(from: $0) }
+        if let nested = try object.superDecoder("environment") {
+            if let description = try? GeardEnvironmentDescription(from: nested) {
+                environment = description.variables
+                environmentDescriptionID = description.id.flatMap { $0.isEmpty ? nil : $0 }
+                environmentSource = description.source.flatMap { $0.isEmpty ? nil : $0 }
+            } else {
+                environment = try EnvironmentVariable.decodeList(from: nested)
+            }
+        }
         environmentID = try object.decode(String.self, "environmentid")
         volumes = try object.decode([VolumeRequest].self, "volumes")
         restart = try object.decode(String.self, "restart")
         memory = try object.decode(MemoryLimit.self, "memory")
         cpus = try object.decode(Double.self, "cpus")
+        id = try object.decode(String.self, "id")
+        simple = try object.decode(Bool.self, "simple")
+        isolate = try object.decode(Bool.self, "isolate")
+        socketActivation = try object.decode(Bool.self, "socketactivation")
+        skipSocketProxy = try object.decode(Bool.self, "skipsocketproxy")
+        networkLinks = try object.decode([NetworkLink].self, "networklinks")
+        volumeConfig = try object.decode(VolumeConfig.self, "volumeconfig")
+        systemdSlice = try object.decode(String.self, "systemdslice")
     }
 
     private enum CodingKeys: String, CodingKey {
         case image = "Image", runtime = "Runtime", cmd = "Cmd", started = "Started", ports = "Ports"
         case environment = "Environment", environmentID = "EnvironmentId", volumes = "Volumes", restart = "Restart", memory = "Memory", cpus = "CPUs"
+        case id = "Id", simple = "Simple", isolate = "Isolate", socketActivation = "SocketActivation", skipSocketProxy = "SkipSocketProxy"
+        case networkLinks = "NetworkLinks", volumeConfig = "VolumeConfig", systemdSlice = "SystemdSlice"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -77,7 +121,12 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         try c.encodeIfPresent(cmd, forKey: .cmd)
         try c.encodeIfPresent(started, forKey: .started)
         try c.encodeIfPresent(ports, forKey: .ports)
-        if let environment {
+        if environmentDescriptionID != nil || environmentSource != nil {
+            var nested = c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: .environment)
+            try nested.encode(environment, forKey: AnyCodingKey("Variables"))
+            try nested.encode(environmentSource ?? "", forKey: AnyCodingKey("Source"))
+            try nested.encode(environmentDescriptionID ?? "", forKey: AnyCodingKey("Id"))
+        } else if let environment {
             try c.encode(environment, forKey: .environment)
         }
         try c.encodeIfPresent(environmentID, forKey: .environmentID)
@@ -85,7 +134,159 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         try c.encodeIfPresent(restart, forKey: .restart)
         try c.encodeIfPresent(memory, forKey: .memory)
         try c.encodeIfPresent(cpus, forKey: .cpus)
+        try c.encodeIfPresent(id, forKey: .id)
+        try c.encodeIfPresent(simple, forKey: .simple)
+        try c.encodeIfPresent(isolate, forKey: .isolate)
+        try c.encodeIfPresent(socketActivation, forKey: .socketActivation)
+        try c.encodeIfPresent(skipSocketProxy, forKey: .skipSocketProxy)
+        try c.encodeIfPresent(networkLinks, forKey: .networkLinks)
+        try c.encodeIfPresent(volumeConfig, forKey: .volumeConfig)
+        try c.encodeIfPresent(systemdSlice, forKey: .systemdSlice)
     }
+}
+
+/// geard's `EnvironmentDescription`: `{"Variables": [{"Name":..,"Value":..}] or null, "Source": "", "Id": ""}`.
+/// Read only when the object has a `Variables` field and no field but those three (so that a gear environment
+/// `{"KEY": "VALUE"}` is never mistaken for it).
+public struct GeardEnvironmentDescription: Sendable, Hashable, Decodable {
+    public var variables: [EnvironmentVariable]?
+    public var source: String?
+    public var id: String?
+
+    public init(variables: [EnvironmentVariable]?, source: String? = nil, id: String? = nil) {
+        self.variables = variables
+        self.source = source
+        self.id = id
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.container(keyedBy: AnyCodingKey.self).allKeys.map { $0.stringValue.lowercased() }
+        guard keys.contains("variables") else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not geard's environment description"))
+        }
+        let object = try CaseInsensitiveObject(from: decoder, known: ["variables", "source", "id"])
+        variables = try object.decode([EnvironmentVariable].self, "variables")
+        source = try object.decode(String.self, "source")
+        id = try object.decode(String.self, "id")
+    }
+}
+
+/// geard's network link: inside the container, `FromHost:FromPort` leads to `ToHost:ToPort`.
+public struct NetworkLink: Sendable, Hashable, Codable {
+    public var fromHost: String?
+    public var fromPort: Int
+    public var toPort: Int?
+    public var toHost: String?
+
+    public init(fromHost: String? = nil, fromPort: Int, toHost: String?, toPort: Int?) {
+        self.fromHost = fromHost
+        self.fromPort = fromPort
+        self.toHost = toHost
+        self.toPort = toPort
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let object = try CaseInsensitiveObject(from: decoder, known: ["fromhost", "fromport", "toport", "tohost"])
+        guard let fromPort = try object.decode(Int.self, "fromport") else {
+            throw DecodingError.keyNotFound(
+                AnyCodingKey("FromPort"), .init(codingPath: decoder.codingPath, debugDescription: "a network link needs 'FromPort'"))
+        }
+        self.fromPort = fromPort
+        fromHost = try object.decode(String.self, "fromhost")
+        toPort = try object.decode(Int.self, "toport")
+        toHost = try object.decode(String.self, "tohost")
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case fromHost = "FromHost", fromPort = "FromPort", toPort = "ToPort", toHost = "ToHost"
+    }
+}
+
+/// geard's `VolumeConfig`: volumes by container path, and host directories mounted into the container.
+public struct VolumeConfig: Sendable, Hashable, Codable {
+    public var volumes: [Volume]?
+    public var volumeMounts: [Mount]?
+
+    public struct Volume: Sendable, Hashable, Codable {
+        public var path: String
+        public init(path: String) { self.path = path }
+        public init(from decoder: any Decoder) throws {
+            let object = try CaseInsensitiveObject(from: decoder, known: ["path"])
+            guard let path = try object.decode(String.self, "path") else {
+                throw DecodingError.keyNotFound(
+                    AnyCodingKey("Path"), .init(codingPath: decoder.codingPath, debugDescription: "a volume needs 'Path'"))
+            }
+            self.path = path
+        }
+        private enum CodingKeys: String, CodingKey { case path = "Path" }
+    }
+
+    public struct Mount: Sendable, Hashable, Codable {
+        public var path: String
+        public var hostPath: String
+        public var readOnly: Bool?
+        public init(path: String, hostPath: String, readOnly: Bool? = nil) {
+            self.path = path
+            self.hostPath = hostPath
+            self.readOnly = readOnly
+        }
+        public init(from decoder: any Decoder) throws {
+            let object = try CaseInsensitiveObject(from: decoder, known: ["path", "hostpath", "readonly"])
+            guard let path = try object.decode(String.self, "path"), let hostPath = try object.decode(String.self, "hostpath") else {
+                throw DecodingError.keyNotFound(
+                    AnyCodingKey("HostPath"), .init(codingPath: decoder.codingPath, debugDescription: "a volume mount needs 'Path' and 'HostPath'"))
+            }
+            self.path = path
+            self.hostPath = hostPath
+            readOnly = try object.decode(Bool.self, "readonly")
+        }
+        private enum CodingKeys: String, CodingKey { case path = "Path", hostPath = "HostPath", readOnly = "ReadOnly" }
+    }
+
+    public init(volumes: [Volume]? = nil, volumeMounts: [Mount]? = nil) {
+        self.volumes = volumes
+        self.volumeMounts = volumeMounts
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let object = try CaseInsensitiveObject(from: decoder, known: ["volumes", "volumemounts"])
+        volumes = try object.decode([Volume].self, "volumes")
+        volumeMounts = try object.decode([Mount].self, "volumemounts")
+    }
+
+    private enum CodingKeys: String, CodingKey { case volumes = "Volumes", volumeMounts = "VolumeMounts" }
+}
+
+/// The body of geard's `POST /containers/links`: the links each container gets (replacing the ones it had).
+public struct ContainerLinks: Sendable, Hashable, Codable {
+    public var links: [ContainerLink]
+
+    public struct ContainerLink: Sendable, Hashable, Codable {
+        public var id: String
+        public var networkLinks: [NetworkLink]
+        public init(id: String, networkLinks: [NetworkLink]) {
+            self.id = id
+            self.networkLinks = networkLinks
+        }
+        public init(from decoder: any Decoder) throws {
+            let object = try CaseInsensitiveObject(from: decoder, known: ["id", "networklinks"])
+            guard let id = try object.decode(String.self, "id") else {
+                throw DecodingError.keyNotFound(AnyCodingKey("Id"), .init(codingPath: decoder.codingPath, debugDescription: "a link needs 'Id'"))
+            }
+            self.id = id
+            networkLinks = try object.decode([NetworkLink].self, "networklinks") ?? []
+        }
+        private enum CodingKeys: String, CodingKey { case id = "Id", networkLinks = "NetworkLinks" }
+    }
+
+    public init(links: [ContainerLink]) { self.links = links }
+
+    public init(from decoder: any Decoder) throws {
+        let object = try CaseInsensitiveObject(from: decoder, known: ["links"])
+        links = try object.decode([ContainerLink].self, "links") ?? []
+    }
+
+    private enum CodingKeys: String, CodingKey { case links = "Links" }
 }
 
 /// A port to publish: `Internal` inside the container, `External` on the host (0 or absent: allocate).

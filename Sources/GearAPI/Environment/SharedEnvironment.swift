@@ -70,7 +70,7 @@ public struct EnvironmentChange: Sendable, Hashable {
     }
 
     /// Reads a body: JSON (`{"KEY":"VALUE"}`, `{"KEY":null}` to remove, geard's `{"env":[{"name":..,"value":..}]}`,
-    /// `{"Variables":[...]}`, `[{"Name":..,"Value":..}]` or `["KEY=VALUE"]`), or an environment file: `KEY=VALUE`
+    /// `{"Variables":[...]}` (also with geard's `Source` and `Id`), `[{"Name":..,"Value":..}]` or `["KEY=VALUE"]`), or an environment file: `KEY=VALUE`
     /// lines, blank lines and `#` comments ignored, the value taken as it is up to the line's end.
     public static func parse(_ body: [UInt8]) throws -> EnvironmentChange {
         let first = body.first { ![UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r")].contains($0) }
@@ -100,6 +100,16 @@ public struct EnvironmentChange: Sendable, Hashable {
                     let list = try? object.decode([EnvironmentVariable].self, forKey: keys[0])
                 {
                     change = EnvironmentChange(set: list)
+                    return
+                }
+                // geard's {"Variables": [...], "Source": "", "Id": ""} (the id is the path's).
+                let lower = Set(keys.map { $0.stringValue.lowercased() })
+                if lower.contains("variables"), lower.isSubset(of: ["variables", "source", "id"]), keys.count > 1 {
+                    let description = try GeardEnvironmentDescription(from: decoder)
+                    if let source = description.source, !source.isEmpty {
+                        throw EnvironmentBodyError("Source '\(source.prefix(100))': variables are not fetched from a URL; send them as Variables")
+                    }
+                    change = EnvironmentChange(set: description.variables ?? [])
                     return
                 }
                 // {"KEY": "VALUE", "OLD": null}: null removes.

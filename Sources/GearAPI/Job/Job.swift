@@ -3,6 +3,8 @@ public import Foundation
 /// What a job does.
 public enum JobKind: String, Sendable, Hashable, Codable, CaseIterable {
     case install, delete, start, stop, restart
+    /// geard's `POST /containers/links`: a container's network links set.
+    case link
     /// `POST /images`: an image archive loaded (or a root file system imported) into podman.
     case imageImport = "image-import"
 }

@@ -21,6 +21,8 @@ public struct AgentConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     /// Limits on file uploads into volumes.
     public var fileLimits = FileLimits()
+    /// Host directories whose subtrees installs may mount into containers (geard's `VolumeMounts`); none by default.
+    public var allowedHostPaths: [String] = []
     /// Says whether a host TCP port is free; replaced in unit tests.
     public var hostPortIsFree: @Sendable (Int) -> Bool = PortAllocator.canBind
 

@@ -13,6 +13,7 @@ extension NodeAgent {
         case .stop: try await applyStop(id)
         case .restart: try await applyRestart(id)
         case .importImage(let archive, let name): try await applyImageImport(archive, name: name)
+        case .link(let links): try await applyLinks(id, links)
         }
     }
 
@@ -47,6 +48,7 @@ extension NodeAgent {
             // A unit systemd does not hold is not running; asking it to stop would load it.
             _ = try await systemd.stop(unit)
         }
+        await reconcileLinks(id)
         let verb = replacing ? (changed ? "replaced" : "unchanged") : "installed"
         return JobResult(container: try await currentStatus(id), message: "container \(id) \(verb)\(definition.started ? " and started" : "")")
     }
@@ -130,6 +132,7 @@ extension NodeAgent {
             return JobResult(container: nil, message: "container \(id) is not installed")
         }
         if try await systemd.isLoaded(unit) { _ = try await systemd.stop(unit) }
+        await linkProxy.close(id)
         // The definition is the source of truth: once it is gone the container is gone, and a crash past this
         // point leaves files that the next start of geard removes.
         try await BlockingIO.run { try FileSystem.remove(layout.definitionFile(id)) }
@@ -165,6 +168,7 @@ extension NodeAgent {
         try await setBootWant(id, true)
         try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.start(id.unitName), action: "start")
+        await reconcileLinks(id)
         return JobResult(container: try await currentStatus(id), message: "container \(id) started")
     }
 
@@ -176,6 +180,7 @@ extension NodeAgent {
             return JobResult(container: try await currentStatus(id), message: "container \(id) stopped")
         }
         let result = try await systemd.stop(id.unitName)
+        await linkProxy.close(id)
         guard result == "done" else { throw GearError(.unitFailed, "\(id.unitName) failed to stop (job \(result))") }
         return JobResult(container: try await currentStatus(id), message: "container \(id) stopped")
     }
@@ -186,6 +191,7 @@ extension NodeAgent {
         try await setBootWant(id, true)
         try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.restart(id.unitName), action: "restart")
+        await reconcileLinks(id)
         return JobResult(container: try await currentStatus(id), message: "container \(id) restarted")
     }
 
@@ -206,5 +212,43 @@ extension NodeAgent {
         let path = layout.definitionFile(id)
         try await BlockingIO.run { try FileSystem.writeAtomically(path, record, mode: 0o600) }
         definitions[id] = definition
+    }
+
+    // MARK: links
+
+    /// Sets the container's links in its definition (the unit does not change: geard listens for them), and
+    /// makes them listen now when it runs.
+    private func applyLinks(_ id: ContainerID, _ links: [LinkSpec]) async throws -> JobResult {
+        guard var definition = definitions[id] else { throw GearError(.notFound, "no container \(id) is installed") }
+        if definition.spec.links ?? [] != links {
+            definition.spec.links = links.isEmpty ? nil : links
+            definition.updatedAt = Date()
+            let record = try GearJSON.encoder(pretty: true).encode(definition)
+            let path = layout.definitionFile(id)
+            try await BlockingIO.run { try FileSystem.writeAtomically(path, record, mode: 0o600) }
+            definitions[id] = definition
+            events.append(.installed, container: id.rawValue) { $0.message = "links set" }
+        }
+        await reconcileLinks(id)
+        let complete = links.filter(\.isComplete).count
+        return JobResult(container: try await currentStatus(id), message: "container \(id) has \(complete) link\(complete == 1 ? "" : "s")")
+    }
+}
+
+extension NodeAgent {
+    /// Makes the container's links listen in its namespace while its unit is active, and closes them otherwise.
+    nonisolated func reconcileLinks(_ id: ContainerID) async {
+        guard let definition = index[id] else {
+            await linkProxy.close(id)
+            return
+        }
+        let links = definition.spec.links ?? []
+        guard !links.isEmpty else {
+            await linkProxy.close(id)
+            return
+        }
+        let state = try? await systemd.status(id.unitName)
+        let running = state?.activeState == "active"
+        await linkProxy.reconcile(id, links: links, mainPID: running ? state.map { Int($0.mainPID) } : nil)
     }
 }

@@ -6,8 +6,69 @@ import Logging
 /// job exists; the work itself runs later (`NodeAgent+Apply`).
 extension NodeAgent {
     /// Installs or replaces a container (`PUT /container/{id}`).
+    ///
+    /// geard's fields mean what they meant there: `Id` must be the path's id; `Environment.Id` with `Variables` makes
+    /// (replaces) that named environment with them and installs the container with it, without variables it names
+    /// one that exists; `VolumeMounts` mount host directories from the roots the node allows only.
     public func install(_ id: ContainerID, _ request: InstallRequest, requestID: RequestID?) async throws(GearError) -> Submission {
+        if let given = request.id, !given.isEmpty, given != id.rawValue {
+            throw GearError(.invalidRequest, "Id '\(given.prefix(80).debugEscaped)' is not the container of the path, \(id)")
+        }
+        var request = request
+        var inline: (id: EnvironmentID, variables: [EnvironmentVariable])? = nil
+        if let named = request.environmentDescriptionID {
+            let environment: EnvironmentID
+            do {
+                environment = try EnvironmentID(named)
+            } catch {
+                throw GearError(.invalidRequest, "Environment.Id: \(error.message)")
+            }
+            if let other = request.environmentID, other != named {
+                throw GearError(.invalidRequest, "Environment.Id \(named) and EnvironmentId \(other) name different environments")
+            }
+            request.environmentID = named
+            if let variables = request.environment, !variables.isEmpty { inline = (environment, variables) }
+            request.environment = nil
+        }
         let spec = try ContainerSpec(validating: request)
+        try checkBinds(spec.binds ?? [])
+        guard let inline else { return try await install(id, spec, requestID: requestID) }
+        // geard's inline variables: the named environment first (as geard wrote its file first), put back as it was
+        // when the install is refused.
+        let before = sharedEnvironments[inline.id]
+        _ = try await putEnvironment(inline.id, EnvironmentChange(set: inline.variables))
+        do {
+            return try await install(id, spec, requestID: requestID)
+        } catch {
+            if let before {
+                _ = try? await putEnvironment(inline.id, EnvironmentChange(set: before.variables))
+            } else if usedBy(inline.id).isEmpty {
+                try? await deleteEnvironment(inline.id)
+            }
+            throw error
+        }
+    }
+
+    /// Each bind's host path must be a directory within an allowed root, reached without a symlink.
+    func checkBinds(_ binds: [BindSpec]) throws(GearError) {
+        for (i, bind) in binds.enumerated() {
+            let roots = configuration.allowedHostPaths
+            guard roots.contains(where: { bind.hostPath == $0 || bind.hostPath.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+                throw GearError(
+                    .forbidden,
+                    roots.isEmpty
+                        ? "VolumeMounts[\(i)]: this node mounts no host directories into containers (geard --allow-host-path DIR allows a tree)"
+                        : "VolumeMounts[\(i)].HostPath \(bind.hostPath) is outside the host paths this node allows (\(roots.joined(separator: ", ")))"
+                )
+            }
+            guard let resolved = FileSystem.resolvedDirectory(bind.hostPath), resolved == bind.hostPath else {
+                throw GearError(
+                    .invalidRequest, "VolumeMounts[\(i)].HostPath \(bind.hostPath) must be an existing directory reached without symlinks")
+            }
+        }
+    }
+
+    private func install(_ id: ContainerID, _ spec: ContainerSpec, requestID: RequestID?) async throws(GearError) -> Submission {
         let print = Self.fingerprint(.install, id, spec)
         return try await submit(.install, id, fingerprint: print, requestID: requestID) {
             if let environment = spec.environmentID, sharedEnvironments[environment] == nil {
@@ -50,6 +111,35 @@ extension NodeAgent {
             guard isKnown(id) else { throw GearError(.notFound, "no container \(id) is installed") }
             return work
         }
+    }
+
+    /// Sets a container's network links (geard's `POST /containers/links`); they replace the ones it had, and
+    /// listen while it runs. Only podman containers have a namespace of their own to link from.
+    public func setLinks(_ id: ContainerID, _ links: [LinkSpec], requestID: RequestID?) async throws(GearError) -> Submission {
+        var bytes = Array("link \(id.rawValue)\n".utf8)
+        if let data = try? GearJSON.encoder().encode(links) { bytes += data }
+        return try await submit(.link, id, fingerprint: GearCore.fingerprint(bytes), requestID: requestID) {
+            guard let definition = latestPendingInstall(id)?.definition ?? definitions[id] else {
+                throw GearError(.notFound, "no container \(id) is installed")
+            }
+            if !links.isEmpty, definition.spec.runtime == .exec {
+                throw GearError(.invalidRequest, "container \(id) runs in the host's network (exec runtime): links need the podman runtime")
+            }
+            return .link(links)
+        }
+    }
+
+    /// The ids of the installed containers, sorted.
+    public nonisolated func installedIDs() -> [ContainerID] {
+        index.entries.map(\.definition.id)
+    }
+
+    /// The last `lines` journal messages of a container, oldest first.
+    public nonisolated func recentLog(_ id: ContainerID, lines: Int) async throws(GearError) -> [String] {
+        let stream = try await log(id, query: LogQuery(lines: lines), fields: [])
+        var messages: [String] = []
+        while let batch = try? await stream.next() { messages += batch.map(\.text) }
+        return messages
     }
 
     /// True when the container is installed, or an install of it is waiting in the queue.

@@ -56,6 +56,8 @@ public actor NodeAgent {
     nonisolated let lastList = Mutex<ContainerListSnapshot?>(nil)
     /// Wakes log followers when the journal changes; stopped at shutdown, which ends every follow.
     nonisolated let journalWatcher = JournalWatcher()
+    /// The listeners of containers' network links (geard's links).
+    nonisolated let linkProxy: LinkProxy
     /// The event history (`GET /events`); closed at shutdown, which ends every follow.
     public nonisolated let events: EventLog
     /// The last state event of each container in the history loaded at start, until the unit follower took it.
@@ -76,6 +78,7 @@ public actor NodeAgent {
         self.portAllocator = PortAllocator(range: configuration.portRange, hostPortIsFree: configuration.hostPortIsFree)
         self.events = EventLog(capacity: configuration.eventHistory)
         self.environmentFiles = SharedEnvironmentFiles(layout: configuration.layout)
+        self.linkProxy = LinkProxy(logger: logger)
         self.queue = JobQueue(
             limits: JobQueue.Limits(configuration), store: JobStore(layout: configuration.layout), events: events, metrics: metrics,
             logger: logger)
@@ -185,6 +188,7 @@ public actor NodeAgent {
         journalWatcher.stop()
         for id in await queue.drain() { pendingInstalls[id] = nil }
         await queue.waitUntilIdle(grace: configuration.shutdownGrace)
+        await linkProxy.closeAll()
         events.close()
     }
 

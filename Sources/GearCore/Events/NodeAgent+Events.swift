@@ -20,9 +20,12 @@ extension NodeAgent {
                     tracker.forget(id)
                     continue
                 }
-                for type in tracker.apply(id, properties) {
+                let types = tracker.apply(id, properties)
+                for type in types {
                     record(type, id, tracker.observed[id] ?? .init())
                 }
+                // A container with links that started (again: a new namespace) or stopped.
+                if !types.isEmpty, index[id]?.spec.links != nil { await reconcileLinks(id) }
             case .reconnected:
                 let known = tracker.observed.mapValues(Optional.some)
                 await resync(&tracker, known: known)
@@ -47,6 +50,8 @@ extension NodeAgent {
                 record(type, id, tracker.observed[id] ?? .init())
             }
         }
+        // Links listen again after a start of geard (or a reconnect), for the containers that run.
+        for entry in entries where entry.definition.spec.links != nil { await reconcileLinks(entry.definition.id) }
     }
 
     private func takeKnownUnitStates() -> [ContainerID: UnitEventTracker.Observed?] {

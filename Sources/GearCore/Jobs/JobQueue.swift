@@ -7,6 +7,8 @@ import Logging
 enum JobWork: Sendable {
     case install(ContainerDefinition)
     case delete, start, stop, restart
+    /// Set a container's network links (geard's links), in its definition and, while it runs, in its namespace.
+    case link([LinkSpec])
     /// Load (or, with a name, import as a root file system) the image archive at a path.
     case importImage(archive: String, name: String?)
 }

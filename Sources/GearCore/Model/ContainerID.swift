@@ -1,7 +1,11 @@
-/// A container's id: 1 to 64 characters of `[A-Za-z0-9_-]`, starting with a letter or digit.
+import Foundation
+
+/// A container's id: 1 to 64 characters of `[A-Za-z0-9_.-]`, starting with a letter or digit (geard's ids,
+/// `[a-zA-Z0-9.-]{4,24}`, are among them when they start so).
 ///
 /// The id lands in unit names (`ctr-{id}.service`), file names and podman container names, so it admits nothing
-/// that could mean something there: no dots, slashes, spaces, `%`, `@` or non-ASCII.
+/// that could mean something there: no slashes, spaces, `%`, `@` or non-ASCII, and since it starts with a letter
+/// or digit it is never `.`, `..`, a hidden file or an option.
 public struct ContainerID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public let rawValue: String
 
@@ -13,7 +17,7 @@ public struct ContainerID: Sendable, Hashable, Comparable, Codable, CustomString
             let shown = rawValue.count > 80 ? String(rawValue.prefix(80)) + "…" : rawValue
             throw GearError(
                 .invalidID,
-                "invalid container id '\(shown.debugEscaped)': use 1 to \(Self.maxLength) letters, digits, '_' or '-', starting with a letter or digit"
+                "invalid container id '\(shown.debugEscaped)': use 1 to \(Self.maxLength) letters, digits, '_', '.' or '-', starting with a letter or digit"
             )
         }
         self.rawValue = rawValue
@@ -22,7 +26,11 @@ public struct ContainerID: Sendable, Hashable, Comparable, Codable, CustomString
     static func isValid(_ value: String) -> Bool {
         let bytes = value.utf8
         guard (1...maxLength).contains(bytes.count), let first = bytes.first, first.isASCIIAlphanumeric else { return false }
-        return bytes.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        return bytes.allSatisfy(isIDByte)
+    }
+
+    static func isIDByte(_ byte: UInt8) -> Bool {
+        byte.isASCIIAlphanumeric || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
     }
 
     /// The systemd unit of this container.
@@ -33,10 +41,12 @@ public struct ContainerID: Sendable, Hashable, Comparable, Codable, CustomString
 
     /// The dynamic user (`DynamicUser=`) an exec-runtime container runs as: `ctr-{id}`, or for long ids a
     /// shortened name with a hash of the id, so that it stays a portable user name (at most 31 characters).
+    /// A dot is no part of a portable user name: an id with one takes the shortened form too.
     public var execUserName: String {
         let plain = "ctr-\(rawValue)"
-        if plain.utf8.count <= 31 { return plain }
-        return "ctr-\(rawValue.prefix(13))-\(fingerprint(Array(rawValue.utf8)).prefix(12))"
+        if plain.utf8.count <= 31 && !rawValue.contains(".") { return plain }
+        let prefix = String(rawValue.prefix(13)).replacingOccurrences(of: ".", with: "-")
+        return "ctr-\(prefix)-\(fingerprint(Array(rawValue.utf8)).prefix(12))"
     }
 
     public var description: String { rawValue }
@@ -68,22 +78,72 @@ public struct ContainerID: Sendable, Hashable, Comparable, Codable, CustomString
     }
 }
 
-/// A job id: the client's `X-Request-Id` (32 hex characters as in geard, or a UUID), or one geard makes.
+/// A job id: the client's request id, or one geard makes. A client may send 32 hexadecimal characters or a UUID,
+/// or 16 bytes in base64url, 22 characters unpadded or 24 with `==` (what geard's own client sends, e.g.
+/// `-sF3yxGNFLDjxZeer_fP0A`; geard accepted all three). The job id is the canonical form: hex and UUIDs in lower
+/// case, base64url as the 32 hexadecimal characters of its bytes, so that ids compare case-insensitively and
+/// name files safely.
 public struct RequestID: Sendable, Hashable, Codable, CustomStringConvertible {
     public let rawValue: String
 
-    /// Validates a client-supplied id; hex letters are kept as given but compared case-insensitively.
+    /// Validates a client-supplied id.
     public init(_ rawValue: String) throws(GearError) {
         let lower = rawValue.lowercased()
-        guard Self.isHex32(lower) || Self.isUUID(lower) else {
+        if Self.isHex32(lower) || Self.isUUID(lower) {
+            self.rawValue = lower
+        } else if let bytes = Self.base64URL16(rawValue) {
+            self.rawValue = bytes.map { byte in String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16) }.joined()
+        } else {
             let shown = rawValue.count > 80 ? String(rawValue.prefix(80)) + "…" : rawValue
             throw GearError(
-                .invalidRequestID, "invalid request id '\(shown.debugEscaped)': use 32 hexadecimal characters or a UUID")
+                .invalidRequestID,
+                "invalid request id '\(shown.debugEscaped)': use 32 hexadecimal characters, a UUID, or 16 bytes in base64url (22 characters, or 24 ending in ==)"
+            )
         }
-        self.rawValue = lower
+    }
+
+    /// The 16 bytes of a base64url id of 22 characters, or 24 ending in `==`; nil for anything else.
+    static func base64URL16(_ text: String) -> [UInt8]? {
+        var chars = Array(text.utf8)
+        if chars.count == 24 {
+            guard chars[22] == UInt8(ascii: "="), chars[23] == UInt8(ascii: "=") else { return nil }
+            chars.removeLast(2)
+        }
+        guard chars.count == 22 else { return nil }
+        var bits: UInt32 = 0
+        var count = 0
+        var bytes: [UInt8] = []
+        for c in chars {
+            let value: UInt8
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = c - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "-"): value = 62
+            case UInt8(ascii: "_"): value = 63
+            default: return nil
+            }
+            bits = (bits << 6) | UInt32(value)
+            count += 6
+            if count >= 8 {
+                count -= 8
+                bytes.append(UInt8((bits >> UInt32(count)) & 0xFF))
+            }
+        }
+        // 22 characters carry 132 bits: the 4 left over must be zero (a canonical encoding of 16 bytes).
+        guard bytes.count == 16, bits & ((1 << UInt32(count)) - 1) == 0 else { return nil }
+        return bytes
     }
 
     private init(unchecked: String) { rawValue = unchecked }
+
+    /// The id of one part of a request that makes several jobs (purge, links): the same for the same request id
+    /// and part, so that a retry names the same jobs.
+    public func derived(for part: String) -> RequestID {
+        let high = fingerprint(Array("\(rawValue)/\(part)".utf8))
+        let low = fingerprint(Array("\(part)/\(rawValue)".utf8))
+        return RequestID(unchecked: high + low)
+    }
 
     /// A fresh random id of 32 hex characters.
     public static func random() -> RequestID {

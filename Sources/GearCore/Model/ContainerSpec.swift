@@ -32,6 +32,25 @@ public struct VolumeSpec: Sendable, Hashable, Codable {
     public var readOnly: Bool
 }
 
+/// A host directory mounted into the container (geard's `VolumeMounts`); only from the roots the node allows.
+public struct BindSpec: Sendable, Hashable, Codable {
+    public var hostPath: String
+    public var path: String
+    public var readOnly: Bool
+}
+
+/// geard's network link: inside the container, `fromHost:fromPort` leads to `toHost:toPort` as the node reaches it.
+public struct LinkSpec: Sendable, Hashable, Codable {
+    public var fromHost: String
+    public var fromPort: Int
+    /// nil (geard's 0 or an empty host): the link is kept but leads nowhere yet.
+    public var toHost: String?
+    public var toPort: Int?
+
+    /// Whether the link leads somewhere.
+    public var isComplete: Bool { toHost != nil && toPort != nil }
+}
+
 /// A validated, normalized install request: every value in it is safe to put in a unit file.
 public struct ContainerSpec: Sendable, Hashable, Codable {
     public var runtime: ContainerRuntime
@@ -49,6 +68,12 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
     public var memoryMax: UInt64?
     /// Percent of one CPU (`CPUQuota=`).
     public var cpuQuotaPercent: Int?
+    /// geard's `SystemdSlice`: the unit runs in `gear-{slice}.slice` (under gear.slice) instead of gear.slice.
+    public var slice: String?
+    /// Host directories mounted in (geard's `VolumeMounts`); nil when none.
+    public var binds: [BindSpec]?
+    /// geard's `NetworkLinks`; nil when none.
+    public var links: [LinkSpec]?
 
     /// Limits on what one install may ask for.
     public enum Limits {
@@ -89,12 +114,37 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
         self.ports = try Self.validatePorts(request.ports ?? [], runtime: runtime)
         self.environment = try Self.validateEnvironment(request.environment ?? [])
         self.environmentID = try request.environmentID.map { id throws(GearError) in
-            guard let environment = try? EnvironmentID(id) else {
-                throw .invalid("invalid EnvironmentId '\(id.prefix(80).debugEscaped)': use 1 to \(ContainerID.maxLength) letters, digits, '_' or '-'")
+            do throws(GearError) {
+                return try EnvironmentID(id)
+            } catch {
+                throw .invalid("EnvironmentId: \(error.message)")
             }
-            return environment
         }
-        self.volumes = try Self.validateVolumes(request.volumes ?? [])
+        if request.isolate == true {
+            throw .invalid(
+                "Isolate is not supported: geard's per-container user namespaces are not made here (podman isolates its containers, systemd sandboxes exec ones); send false"
+            )
+        }
+        if request.socketActivation == true {
+            throw .invalid("SocketActivation is not supported: containers listen on their ports themselves; send false")
+        }
+        if let source = request.environmentSource {
+            throw .invalid(
+                "Environment.Source '\(source.prefix(100).debugEscaped)': variables are not fetched from a URL; send them as Environment.Variables")
+        }
+        var volumes = request.volumes ?? []
+        for (i, volume) in (request.volumeConfig?.volumes ?? []).enumerated() {
+            volumes.append(VolumeRequest(name: try Self.volumeName(forPath: volume.path, index: i), path: volume.path))
+        }
+        self.volumes = try Self.validateVolumes(volumes)
+        let mounts = request.volumeConfig?.volumeMounts ?? []
+        self.binds = mounts.isEmpty ? nil : try Self.validateBinds(mounts, volumes: self.volumes)
+        self.slice = try request.systemdSlice.flatMap { name throws(GearError) in name.isEmpty ? nil : try Self.validateSlice(name) }
+        let links = try Self.validateLinks(request.networkLinks ?? [], field: "NetworkLinks")
+        if !links.isEmpty, runtime == .exec {
+            throw .invalid("NetworkLinks need the podman runtime: an exec container shares the host's network, where a link would bind for everyone")
+        }
+        self.links = links.isEmpty ? nil : links
         if let restart = request.restart {
             guard let policy = RestartPolicy(rawValue: restart.lowercased()) else {
                 let allowed = RestartPolicy.allCases.map(\.rawValue).joined(separator: ", ")
@@ -241,6 +291,103 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
             result.append(VolumeSpec(name: volume.name, path: path, readOnly: volume.readOnly ?? false))
         }
         return result
+    }
+
+    /// The name of a volume geard's `VolumeConfig` gives by path only: its components joined by `-` (`/var/lib/db`
+    /// is `var-lib-db`).
+    static func volumeName(forPath path: String, index: Int) throws(GearError) -> String {
+        let name = path.split(separator: "/").joined(separator: "-")
+        guard let first = name.utf8.first, first.isASCIIAlphanumeric, name.utf8.count <= 63 else {
+            throw .invalid(
+                "invalid VolumeConfig.Volumes[\(index)].Path '\(path.prefix(200).debugEscaped)': use an absolute path starting with a letter or digit, of at most 63 characters"
+            )
+        }
+        return name
+    }
+
+    /// Paths for unit files and podman's `--volume`: absolute, normalized, of letters, digits and `/ . _ - + @`.
+    static func isSafePath(_ path: String) -> Bool {
+        let bytes = Array(path.utf8)
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        return bytes.first == UInt8(ascii: "/") && bytes.count > 1 && bytes.count <= Limits.maxVolumePathBytes
+            && bytes.allSatisfy({ $0.isASCIIAlphanumeric || "/._-+@".utf8.contains($0) })
+            && components.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." })
+    }
+
+    static func validateBinds(_ mounts: [VolumeConfig.Mount], volumes: [VolumeSpec]) throws(GearError) -> [BindSpec] {
+        guard mounts.count <= Limits.maxVolumes else { throw .invalid("more than \(Limits.maxVolumes) VolumeMounts") }
+        var paths = Set(volumes.map(\.path))
+        var result: [BindSpec] = []
+        for (i, mount) in mounts.enumerated() {
+            for (field, value) in [("Path", mount.path), ("HostPath", mount.hostPath)] where !isSafePath(value) {
+                throw .invalid(
+                    "invalid VolumeConfig.VolumeMounts[\(i)].\(field) '\(value.prefix(200).debugEscaped)': use an absolute, normalized path of letters, digits and / . _ - + @"
+                )
+            }
+            guard paths.insert(mount.path).inserted else { throw .invalid("volume path \(mount.path) is given twice") }
+            result.append(BindSpec(hostPath: mount.hostPath, path: mount.path, readOnly: mount.readOnly ?? false))
+        }
+        return result
+    }
+
+    /// geard's slice names (`container`, `container-small`, `container-large`) and the like: lower-case letters,
+    /// digits and single dashes, at most 32, so that `gear-{name}.slice` is a slice under gear.slice.
+    static func validateSlice(_ name: String) throws(GearError) -> String {
+        let bytes = Array(name.utf8)
+        guard (1...32).contains(bytes.count), bytes.first != UInt8(ascii: "-"), bytes.last != UInt8(ascii: "-"), !name.contains("--"),
+            bytes.allSatisfy({
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || $0 == UInt8(ascii: "-")
+            })
+        else {
+            throw .invalid(
+                "invalid SystemdSlice '\(name.prefix(60).debugEscaped)': use up to 32 lower-case letters, digits and single dashes (such as container-small)"
+            )
+        }
+        return name
+    }
+
+    /// Links as geard's `NetworkLinks` give them: `FromPort` 1-65535, `FromHost` a loopback address inside the
+    /// container (default 127.0.0.1), `ToHost` an IPv4 address or `localhost` as the node reaches it, `ToPort` 0-65535
+    /// (0 or no host: kept, but leading nowhere yet).
+    public static func validateLinks(_ links: [NetworkLink], field: String) throws(GearError) -> [LinkSpec] {
+        guard links.count <= Limits.maxPorts else { throw .invalid("more than \(Limits.maxPorts) \(field)") }
+        var seen = Set<String>()
+        var result: [LinkSpec] = []
+        for (i, link) in links.enumerated() {
+            let from = (link.fromHost ?? "").isEmpty ? "127.0.0.1" : link.fromHost!
+            guard let octets = ipv4(from), octets[0] == 127 else {
+                throw .invalid("\(field)[\(i)].FromHost '\(from.prefix(60).debugEscaped)' must be a loopback IPv4 address (127.x.x.x)")
+            }
+            guard (1...65535).contains(link.fromPort) else {
+                throw .invalid("\(field)[\(i)].FromPort \(link.fromPort): the from port must be between 1 and 65535")
+            }
+            guard seen.insert("\(from):\(link.fromPort)").inserted else { throw .invalid("\(field)[\(i)]: \(from):\(link.fromPort) is given twice") }
+            var toHost: String? = nil
+            if let host = link.toHost, !host.isEmpty {
+                guard host == "localhost" || ipv4(host) != nil else {
+                    throw .invalid("\(field)[\(i)].ToHost '\(host.prefix(60).debugEscaped)' must be an IPv4 address or localhost")
+                }
+                toHost = host == "localhost" ? "127.0.0.1" : host
+            }
+            let toPort = link.toPort ?? 0
+            guard (0...65535).contains(toPort) else { throw .invalid("\(field)[\(i)].ToPort \(toPort) must be between 0 and 65535") }
+            let complete = toHost != nil && toPort > 0
+            result.append(LinkSpec(fromHost: from, fromPort: link.fromPort, toHost: complete ? toHost : nil, toPort: complete ? toPort : nil))
+        }
+        return result
+    }
+
+    /// The four octets of a dotted IPv4 address, or nil.
+    static func ipv4(_ text: String) -> [Int]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var octets: [Int] = []
+        for part in parts {
+            guard (1...3).contains(part.count), part.allSatisfy(\.isASCII), let value = Int(part), (0...255).contains(value) else { return nil }
+            octets.append(value)
+        }
+        return octets
     }
 
     /// Parses `1048576`, `512K`, `256M`, `1G`, `2T` (powers of 1024; `KiB`, `MB` and friends read the same way).

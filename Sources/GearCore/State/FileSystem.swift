@@ -189,4 +189,14 @@ public enum FileSystem {
             try remove("\(directory)/\(name)")
         }
     }
+
+    /// The canonical path of an existing directory (symlinks resolved), or nil when it is not one.
+    static func resolvedDirectory(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        var info = stat()
+        let canonical = String(cString: resolved)
+        guard stat(canonical, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
+        return canonical
+    }
 }

@@ -28,7 +28,9 @@ public struct UnitRenderer: Sendable {
         case .exec:
             lines += ["After=network.target"]
         }
-        lines += ["", "[Service]", "Slice=\(InfrastructureUnits.slice)", "Restart=\(spec.restart.rawValue)", "RestartSec=1s"]
+        // geard's SystemdSlice: a slice under gear.slice (systemd makes `gear-{name}.slice` a child of it by name).
+        let slice = spec.slice.map { "gear-\($0).slice" } ?? InfrastructureUnits.slice
+        lines += ["", "[Service]", "Slice=\(slice)", "Restart=\(spec.restart.rawValue)", "RestartSec=1s"]
         if let memory = spec.memoryMax { lines.append("MemoryMax=\(memory)") }
         if let cpu = spec.cpuQuotaPercent { lines.append("CPUQuota=\(cpu)%") }
         switch spec.runtime {
@@ -74,6 +76,7 @@ public struct UnitRenderer: Sendable {
         for volume in spec.volumes {
             run += ["--volume", "\(layout.volume(id, volume.name)):\(volume.path)" + (volume.readOnly ? ":ro" : "")]
         }
+        for bind in spec.binds ?? [] { run += ["--volume", "\(bind.hostPath):\(bind.path)" + (bind.readOnly ? ":ro" : "")] }
         run.append(spec.image ?? "")
         run += spec.cmd
         // Anonymous volumes of the image go with the container, as `--rm` removes them.
@@ -135,6 +138,9 @@ public struct UnitRenderer: Sendable {
         for volume in spec.volumes {
             let setting = volume.readOnly ? "BindReadOnlyPaths" : "BindPaths"
             lines.append("\(setting)=\(UnitEscaping.path(layout.volume(id, volume.name))):\(UnitEscaping.path(volume.path))")
+        }
+        for bind in spec.binds ?? [] {
+            lines.append("\(bind.readOnly ? "BindReadOnlyPaths" : "BindPaths")=\(UnitEscaping.path(bind.hostPath)):\(UnitEscaping.path(bind.path))")
         }
         return lines
     }

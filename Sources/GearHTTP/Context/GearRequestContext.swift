@@ -10,6 +10,8 @@ public struct GearRequestContext: RequestContext {
     /// The request id: the client's `X-Request-Id` if it sent a valid one, else one geard made. Every response
     /// echoes it, and a mutating request's job takes it as its id.
     public var requestID: GearCore.RequestID
+    /// True when the request speaks geard's protocol (`X-Api-Version: 1`): answered as geard's client reads them.
+    public var geard = false
     /// True when the client supplied the request id.
     public var clientRequestID = false
     /// The connection the request came on (for peer credentials and TLS identity).

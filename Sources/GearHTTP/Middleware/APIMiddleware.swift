@@ -4,8 +4,9 @@ import HTTPTypes
 import Hummingbird
 import Logging
 
-/// Wraps every route: reads and checks `X-Request-Id`, turns any thrown error into a JSON error answer, and
-/// echoes the request id on every answer.
+/// Wraps every route: reads and checks `X-Request-Id` and the dialect (`X-Api-Version: 1` is geard's protocol),
+/// turns any thrown error into a JSON error answer (geard's `{"Message":..}` form in its dialect), and echoes the
+/// request id on every answer.
 struct APIMiddleware: RouterMiddleware {
     typealias Context = GearRequestContext
 
@@ -14,7 +15,10 @@ struct APIMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         var response: Response
+        // A request that names any API version is answered in geard's form, its refusal of a wrong version too.
+        context.geard = request.headers[GeardDialect.versionHeader] != nil
         do {
+            _ = try GeardDialect.requested(request)
             if let supplied = request.headers[Self.requestIDField] {
                 do {
                     context.requestID = try GearCore.RequestID(supplied)
@@ -26,7 +30,10 @@ struct APIMiddleware: RouterMiddleware {
             context.logger[metadataKey: "request.id"] = .string(context.requestID.rawValue)
             response = try await next(request, context)
         } catch {
-            response = Self.errorResponse(error, requestID: context.requestID.rawValue)
+            response =
+                context.geard
+                ? GeardDialect.failure(error, requestID: context.requestID.rawValue)
+                : Self.errorResponse(error, requestID: context.requestID.rawValue)
             if response.status.code >= 500 {
                 context.logger.error(
                     "request failed", metadata: ["http.method": "\(request.method)", "http.path": "\(request.uri.path)", "error": "\(error)"])

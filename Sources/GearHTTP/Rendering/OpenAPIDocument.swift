@@ -8,7 +8,7 @@ enum OpenAPIDocument {
           "info": {
             "title": "geard",
             "version": "0.1.0",
-            "description": "The gear node agent: containers run by systemd, every change a job. See docs/api.md."
+            "description": "The gear node agent: containers run by systemd, every change a job. See docs/api.md. Two dialects share these paths and request bodies: gear's JSON API (documented here), and, for a request with the header X-Api-Version: 1, openshift/geard's protocol as geard's own client reads it: install, start, stop, restart, status and GET /environment/{id} answer 202 with a text body once the job ran (install with X-PortMapping: internal:external,...), delete, PUT/PATCH /environment/{id}, POST /containers/links and DELETE /containers answer 204, GET /containers answers {\"Containers\":[{Id,ActiveState,SubState,LoadState}]}, and errors are {\"Message\":..,\"Error\":code} with the status given here. See x-geard-dialect on each operation."
           },
           "servers": [
             {
@@ -34,7 +34,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -234,7 +234,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "202 text/plain 'Container {id} is starting' (or 'is installed'), X-PortMapping when ports are published"
               },
               "delete": {
                 "operationId": "deleteContainer",
@@ -387,7 +388,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "204"
               }
             },
             "/container/{id}/started": {
@@ -398,7 +400,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -564,7 +566,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "202 text/plain 'Container {id} starting'"
               }
             },
             "/container/{id}/stopped": {
@@ -575,7 +578,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -741,7 +744,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "202 text/plain 'Container {id} is stopped'"
               }
             },
             "/container/{id}/restart": {
@@ -752,7 +756,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -918,7 +922,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "202 text/plain 'Container {id} restarting'"
               }
             },
             "/container/{id}/status": {
@@ -929,7 +934,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -1021,7 +1026,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "202 text/plain: the unit as systemctl status shows it, then its last journal lines"
               }
             },
             "/container/{id}/ports": {
@@ -1032,7 +1038,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -1125,7 +1131,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -1397,6 +1403,129 @@ enum OpenAPIDocument {
                       "application/json": {
                         "schema": {
                           "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "x-geard-dialect": "200 application/json {\"Containers\":[{Id,ActiveState,SubState,LoadState}]}"
+              },
+              "delete": {
+                "operationId": "purgeContainers",
+                "summary": "geard's purge: delete every container the caller may delete (a job each)",
+                "x-gear-operation": "container.delete",
+                "x-geard-dialect": "204 once all are deleted",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "responses": {
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "Every job ended (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JobList"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The delete jobs, accepted",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JobList"
                         }
                       }
                     }
@@ -1936,7 +2065,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 },
@@ -2893,7 +3022,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Environment id"
                 }
@@ -2977,7 +3106,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "202 text/plain, one NAME=\"value\" line per variable (Go's quoting)"
               },
               "put": {
                 "operationId": "putEnvironment",
@@ -3075,7 +3205,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "204"
               },
               "patch": {
                 "operationId": "patchEnvironment",
@@ -3172,7 +3303,8 @@ enum OpenAPIDocument {
                       }
                     }
                   }
-                }
+                },
+                "x-geard-dialect": "204"
               },
               "delete": {
                 "operationId": "deleteEnvironment",
@@ -3238,7 +3370,7 @@ enum OpenAPIDocument {
                   "required": true,
                   "schema": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
                   },
                   "description": "Container id"
                 }
@@ -3739,14 +3871,202 @@ enum OpenAPIDocument {
                   }
                 }
               }
+            },
+            "/containers/links": {
+              "post": {
+                "operationId": "linkContainers",
+                "summary": "geard's links: set each named container's network links (a job each)",
+                "x-gear-operation": "container.install",
+                "x-geard-dialect": "204 once all are set",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "type": "object",
+                        "required": [
+                          "Links"
+                        ],
+                        "properties": {
+                          "Links": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                              "type": "object",
+                              "required": [
+                                "Id"
+                              ],
+                              "properties": {
+                                "Id": {
+                                  "type": "string",
+                                  "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+                                },
+                                "NetworkLinks": {
+                                  "oneOf": [
+                                    {
+                                      "type": "array",
+                                      "items": {
+                                        "$ref": "#/components/schemas/NetworkLink"
+                                      }
+                                    },
+                                    {
+                                      "type": "null"
+                                    }
+                                  ]
+                                }
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "200": {
+                    "description": "Every job ended (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JobList"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The link jobs, accepted",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JobList"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "A container in the body is not installed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Body over 1 MiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
             }
           },
           "components": {
             "schemas": {
               "RequestId": {
                 "type": "string",
-                "description": "32 hexadecimal characters or a UUID",
-                "pattern": "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+                "description": "32 hexadecimal characters, a UUID, or 16 bytes in base64url (22 characters, or 24 ending in ==, as geard's client sends); the job id is its canonical form (lower-case hex or UUID; base64url as the 32 hex characters of its bytes)",
+                "pattern": "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9_-]{21}[AQgw]|[A-Za-z0-9_-]{21}[AQgw]==)$"
               },
               "Error": {
                 "type": "object",
@@ -3771,7 +4091,7 @@ enum OpenAPIDocument {
               },
               "InstallRequest": {
                 "type": "object",
-                "description": "Field names are matched case-insensitively (Image, image, IMAGE); unknown fields are refused.",
+                "description": "Field names are matched case-insensitively (Image, image, IMAGE); unknown fields are refused. geard's whole InstallContainerRequest is accepted too (its client always sends it): Id (must be the path's id), Simple and SkipSocketProxy (no meaning here), Isolate and SocketActivation (refused when true), NetworkLinks, VolumeConfig, SystemdSlice, and Environment as geard's {Variables, Source, Id}.",
                 "properties": {
                   "Image": {
                     "type": "string",
@@ -3835,6 +4155,36 @@ enum OpenAPIDocument {
                         "items": {
                           "$ref": "#/components/schemas/Variable"
                         }
+                      },
+                      {
+                        "type": "object",
+                        "required": [
+                          "Variables"
+                        ],
+                        "properties": {
+                          "Variables": {
+                            "oneOf": [
+                              {
+                                "type": "array",
+                                "items": {
+                                  "$ref": "#/components/schemas/Variable"
+                                }
+                              },
+                              {
+                                "type": "null"
+                              }
+                            ]
+                          },
+                          "Source": {
+                            "type": "string",
+                            "description": "Refused unless empty: nothing is fetched"
+                          },
+                          "Id": {
+                            "type": "string",
+                            "description": "With Variables: the named environment they make (replacing it); without: one that exists"
+                          }
+                        },
+                        "additionalProperties": false
                       }
                     ]
                   },
@@ -3890,8 +4240,109 @@ enum OpenAPIDocument {
                   },
                   "EnvironmentId": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+                    "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$",
                     "description": "A named environment (PUT /environment/{id}) the container reads before its own Environment"
+                  },
+                  "Id": {
+                    "type": "string",
+                    "description": "geard: the container's id; must be the path's"
+                  },
+                  "Simple": {
+                    "type": "boolean",
+                    "description": "geard: accepted, without meaning here"
+                  },
+                  "SkipSocketProxy": {
+                    "type": "boolean",
+                    "description": "geard: accepted, without meaning here"
+                  },
+                  "Isolate": {
+                    "type": "boolean",
+                    "description": "geard: refused when true"
+                  },
+                  "SocketActivation": {
+                    "type": "boolean",
+                    "description": "geard: refused when true"
+                  },
+                  "NetworkLinks": {
+                    "oneOf": [
+                      {
+                        "type": "array",
+                        "maxItems": 64,
+                        "items": {
+                          "$ref": "#/components/schemas/NetworkLink"
+                        }
+                      },
+                      {
+                        "type": "null"
+                      }
+                    ],
+                    "description": "geard: inside the (podman) container, FromHost:FromPort leads to ToHost:ToPort"
+                  },
+                  "VolumeConfig": {
+                    "oneOf": [
+                      {
+                        "type": "object",
+                        "properties": {
+                          "Volumes": {
+                            "oneOf": [
+                              {
+                                "type": "array",
+                                "items": {
+                                  "type": "object",
+                                  "required": [
+                                    "Path"
+                                  ],
+                                  "properties": {
+                                    "Path": {
+                                      "type": "string"
+                                    }
+                                  }
+                                }
+                              },
+                              {
+                                "type": "null"
+                              }
+                            ]
+                          },
+                          "VolumeMounts": {
+                            "oneOf": [
+                              {
+                                "type": "array",
+                                "items": {
+                                  "type": "object",
+                                  "required": [
+                                    "Path",
+                                    "HostPath"
+                                  ],
+                                  "properties": {
+                                    "Path": {
+                                      "type": "string"
+                                    },
+                                    "HostPath": {
+                                      "type": "string"
+                                    },
+                                    "ReadOnly": {
+                                      "type": "boolean"
+                                    }
+                                  }
+                                }
+                              },
+                              {
+                                "type": "null"
+                              }
+                            ]
+                          }
+                        }
+                      },
+                      {
+                        "type": "null"
+                      }
+                    ],
+                    "description": "geard: volumes by container path (named after it: /var/lib/db is var-lib-db), and host directories mounted in (only within geard --allow-host-path, else 403)"
+                  },
+                  "SystemdSlice": {
+                    "type": "string",
+                    "description": "geard: the unit runs in gear-{name}.slice under gear.slice (lower-case letters, digits, single dashes); empty: gear.slice"
                   }
                 }
               },
@@ -4084,6 +4535,7 @@ enum OpenAPIDocument {
                       "start",
                       "stop",
                       "restart",
+                      "link",
                       "image-import"
                     ]
                   },
@@ -4684,6 +5136,32 @@ enum OpenAPIDocument {
                     "items": {
                       "$ref": "#/components/schemas/ImageInfo"
                     }
+                  }
+                }
+              },
+              "NetworkLink": {
+                "type": "object",
+                "required": [
+                  "FromPort"
+                ],
+                "properties": {
+                  "FromHost": {
+                    "type": "string",
+                    "description": "A loopback address inside the container (default 127.0.0.1)"
+                  },
+                  "FromPort": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 65535
+                  },
+                  "ToHost": {
+                    "type": "string",
+                    "description": "An IPv4 address or localhost, as the node reaches it"
+                  },
+                  "ToPort": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 65535
                   }
                 }
               }

@@ -18,6 +18,8 @@ struct ContainerRoutes {
         router.get("/container/:id/status", use: status)
         router.get("/container/:id/ports", use: ports)
         router.get("/containers", use: list)
+        router.delete("/containers", use: purge)
+        router.post("/containers/links", use: links)
     }
 
     private func containerID(_ context: GearRequestContext) throws -> ContainerID {
@@ -34,35 +36,53 @@ struct ContainerRoutes {
         let spec = try GearJSON.decoder().decode(InstallRequest.self, from: Data(body.readableBytesView))
         if let environment = spec.environmentID { try context.authorization.permit(environment: environment) }
         let submission = try await agent.install(id, spec, requestID: context.requestID)
+        if context.geard {
+            let started = spec.started == true
+            return try await GeardDialect.answer(submission, request: request, agent: agent) {
+                "Container \($0) is \(started ? "starting" : "installed")"
+            }
+        }
         return try await JobResponses.respond(submission, request: request, agent: agent)
     }
 
     @Sendable func delete(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try containerID(context)
         _ = try JobResponses.requestedWait(request)
-        return try await JobResponses.respond(try await agent.delete(id, requestID: context.requestID), request: request, agent: agent)
+        let submission = try await agent.delete(id, requestID: context.requestID)
+        if context.geard { return try await GeardDialect.answer(submission, request: request, agent: agent, noContent: true) { $0 } }
+        return try await JobResponses.respond(submission, request: request, agent: agent)
     }
 
     @Sendable func start(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try containerID(context)
         _ = try JobResponses.requestedWait(request)
-        return try await JobResponses.respond(try await agent.start(id, requestID: context.requestID), request: request, agent: agent)
+        let submission = try await agent.start(id, requestID: context.requestID)
+        if context.geard { return try await GeardDialect.answer(submission, request: request, agent: agent) { "Container \($0) starting" } }
+        return try await JobResponses.respond(submission, request: request, agent: agent)
     }
 
     @Sendable func stop(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try containerID(context)
         _ = try JobResponses.requestedWait(request)
-        return try await JobResponses.respond(try await agent.stop(id, requestID: context.requestID), request: request, agent: agent)
+        let submission = try await agent.stop(id, requestID: context.requestID)
+        if context.geard { return try await GeardDialect.answer(submission, request: request, agent: agent) { "Container \($0) is stopped" } }
+        return try await JobResponses.respond(submission, request: request, agent: agent)
     }
 
     @Sendable func restart(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try containerID(context)
         _ = try JobResponses.requestedWait(request)
-        return try await JobResponses.respond(try await agent.restart(id, requestID: context.requestID), request: request, agent: agent)
+        let submission = try await agent.restart(id, requestID: context.requestID)
+        if context.geard { return try await GeardDialect.answer(submission, request: request, agent: agent) { "Container \($0) restarting" } }
+        return try await JobResponses.respond(submission, request: request, agent: agent)
     }
 
     @Sendable func status(_ request: Request, context: GearRequestContext) async throws -> Response {
         let snapshot = try await agent.statusSnapshot(try containerID(context))
+        if context.geard {
+            let log = (try? await agent.recentLog(try containerID(context), lines: 10)) ?? []
+            return GeardDialect.text(GeardDialect.status(snapshot.status, log: log))
+        }
         if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.status(snapshot.status)) }
         return JSONResponse.json(parts: [snapshot.json])
     }
@@ -75,6 +95,7 @@ struct ContainerRoutes {
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {
         let all = try QueryFlags.bool(request, "all") ?? false
         let snapshot = try await agent.listSnapshot()
+        if context.geard { return GeardDialect.list(context.authorization.filter(snapshot.containers.map(\.status)) { $0.id }) }
         let scoped = context.authorization.isRestricted
         // A caller limited to some containers sees only those, and no orphan units.
         let orphans = all && !scoped ? try await agent.orphanUnits() : nil
@@ -96,6 +117,57 @@ struct ContainerRoutes {
         }
         tail.raw("}")
         return JSONResponse.json(parts: [Array(#"{"containers":["#.utf8)] + Self.joined(containers.map(\.json)) + [tail.bytes])
+    }
+
+    /// `DELETE /containers`, geard's purge: deletes every container the caller may delete (each a job, as `DELETE
+    /// /container/{id}`). geard's dialect answers 204 once all are gone; gear's the jobs (202, or 200 with `?wait`).
+    @Sendable func purge(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let wait = try JobResponses.requestedWait(request)
+        let ids = context.authorization.filter(agent.installedIDs()) { $0.rawValue }
+        var submissions: [NodeAgent.Submission] = []
+        for id in ids {
+            submissions.append(try await agent.delete(id, requestID: context.clientRequestID ? context.requestID.derived(for: id.rawValue) : nil))
+        }
+        if context.geard { return try await GeardDialect.answerAll(submissions, request: request, agent: agent) }
+        return try await Self.jobs(submissions, wait: wait, agent: agent)
+    }
+
+    /// `POST /containers/links`, geard's links: `{"Links":[{"Id":..,"NetworkLinks":[..]}]}` sets each container's
+    /// links (a job each). A container in the body the caller may not install is refused before any job.
+    @Sendable func links(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let wait = try JobResponses.requestedWait(request)
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        guard body.readableBytes > 0 else {
+            throw GearError(.invalidRequest, "a JSON body is required: {\"Links\":[{\"Id\":..,\"NetworkLinks\":[..]}]}")
+        }
+        let links = try GearJSON.decoder().decode(ContainerLinks.self, from: Data(body.readableBytesView))
+        guard !links.links.isEmpty else { throw GearError(.invalidRequest, "One or more links must be specified.") }
+        var changes: [(ContainerID, [LinkSpec])] = []
+        for (i, link) in links.links.enumerated() {
+            let id = try ContainerID(link.id)
+            try context.authorization.permit(container: id.rawValue)
+            changes.append((id, try ContainerSpec.validateLinks(link.networkLinks, field: "Links[\(i)].NetworkLinks")))
+        }
+        var submissions: [NodeAgent.Submission] = []
+        for (id, specs) in changes {
+            // One job per container; a retry of the request (the same id) names the same jobs.
+            let requestID = changes.count == 1 ? context.requestID : context.requestID.derived(for: id.rawValue)
+            submissions.append(try await agent.setLinks(id, specs, requestID: requestID))
+        }
+        if context.geard { return try await GeardDialect.answerAll(submissions, request: request, agent: agent) }
+        return try await Self.jobs(submissions, wait: wait, agent: agent)
+    }
+
+    /// Several jobs: 202 with them, or, when the request waits, 200 once all ended.
+    private static func jobs(_ submissions: [NodeAgent.Submission], wait: Double?, agent: NodeAgent) async throws -> Response {
+        var jobs = submissions.map(\.job)
+        if let wait, wait > 0 {
+            for (i, job) in jobs.enumerated() where !job.state.isFinished {
+                jobs[i] = await agent.wait(job.id, timeout: .milliseconds(Int64(wait * 1000))) ?? job
+            }
+        }
+        let done = jobs.allSatisfy(\.state.isFinished)
+        return JSONResponse.make(JobList(jobs: jobs), status: done && wait != nil ? .ok : .accepted)
     }
 
     /// The parts with a comma between each two.

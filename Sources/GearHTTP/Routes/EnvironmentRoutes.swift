@@ -29,19 +29,23 @@ struct EnvironmentRoutes {
     }
 
     @Sendable func get(_ request: Request, context: GearRequestContext) async throws -> Response {
-        Self.answer(try await agent.environment(try environmentID(context)), request)
+        let environment = try await agent.environment(try environmentID(context))
+        if context.geard { return GeardDialect.text(GeardDialect.environment(environment)) }
+        return Self.answer(environment, request)
     }
 
     @Sendable func put(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try environmentID(context)
         let change = try await Self.change(request, context)
-        return Self.answer(try await agent.putEnvironment(id, change), request)
+        let environment = try await agent.putEnvironment(id, change)
+        return context.geard ? Response(status: .noContent) : Self.answer(environment, request)
     }
 
     @Sendable func patch(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try environmentID(context)
         let change = try await Self.change(request, context)
-        return Self.answer(try await agent.patchEnvironment(id, change), request)
+        let environment = try await agent.patchEnvironment(id, change)
+        return context.geard ? Response(status: .noContent) : Self.answer(environment, request)
     }
 
     @Sendable func delete(_ request: Request, context: GearRequestContext) async throws -> Response {

@@ -14,6 +14,9 @@ extension Operation {
         "GET /container/{id}/status": .containerRead,
         "GET /container/{id}/ports": .containerRead,
         "GET /containers": .containerList,
+        // geard's purge (each container in scope deleted) and links (each container's definition changed).
+        "DELETE /containers": .containerDelete,
+        "POST /containers/links": .containerInstall,
         "GET /container/{id}/log": .logsRead,
         "GET /jobs": .jobsRead,
         "GET /jobs/{id}": .jobsRead,
