@@ -6,7 +6,7 @@
 
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
-               curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv
+               curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv prometheus
 BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 

@@ -36,7 +36,7 @@ import Testing
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
                 let text = String(buffer: response.body)
-                #expect(text.contains(#"hb_requests{http_route="/container/{id}",http_request_method="PUT",http_response_status_code="200"}"#))
+                #expect(text.contains(#"hb_requests_total{http_route="/container/{id}",http_request_method="PUT",http_response_status_code="200"}"#))
                 #expect(text.contains(#"http_response_status_code="404""#))
                 #expect(text.contains(#"gear_job_duration_seconds_count{kind="install",state="succeeded"}"#))
                 // The gauges are process-wide: other suites' agents run jobs in parallel, so only their presence is certain.

@@ -42,6 +42,37 @@ struct ExecRuntimeTests {
         #expect(!FileManager.default.fileExists(atPath: volume))
     }
 
+    @Test func theSandboxIsTightByDefaultAndRelaxedOnlyWhereAsked() async throws {
+        let geard = try await SharedGeard.get()
+        func exposure(_ unit: String) throws -> Double {
+            let line = try sh("systemd-analyze security \(unit) | grep 'Overall exposure level'").output
+            return Double(line.split(separator: ":").last?.split(separator: " ").first ?? "") ?? 99
+        }
+        // A program that writes its volume, reads /proc and names the user it runs as still works.
+        let id = uniqueID("sandbox")
+        let script = #"echo ok > /data/x && ls /proc > /dev/null && id -u > /data/uid && exec sleep 1000"#
+        let request = InstallRequest(
+            runtime: "exec", cmd: ["/bin/sh", "-c", script], started: true, volumes: [VolumeRequest(name: "data", path: "/data")])
+        #expect(try await geard.client.install(id, request, wait: 60).job.state == .succeeded)
+        #expect(try await eventually { FileManager.default.fileExists(atPath: "\(geard.stateDir)/volumes/\(id)/data/uid") })
+        let score = try exposure("ctr-\(id).service")
+        #expect(score <= 2.5, "systemd-analyze security: \(score)")
+        #expect(try unitProperty("ctr-\(id).service", "CapabilityBoundingSet").isEmpty)
+        #expect(try unitProperty("ctr-\(id).service", "MemoryDenyWriteExecute") == "yes")
+        // A JIT's container goes without W^X, and only that.
+        let jit = uniqueID("jit")
+        var relaxed = InstallRequest(runtime: "exec", cmd: ["/bin/sleep", "1000"], started: true)
+        relaxed.relax = ["MemoryDenyWriteExecute"]
+        #expect(try await geard.client.install(jit, relaxed, wait: 60).job.state == .succeeded)
+        #expect(try unitProperty("ctr-\(jit).service", "MemoryDenyWriteExecute") == "no")
+        #expect(try unitProperty("ctr-\(jit).service", "RestrictNamespaces") == "yes")
+        let unknown = try curl(
+            "PUT", "http://127.0.0.1:\(geard.port)/container/\(uniqueID("bad"))",
+            body: #"{"Runtime":"exec","Cmd":["/bin/true"],"Relax":["Everything"]}"#)
+        #expect(unknown.status == 400 && unknown.body.contains("unknown Relax"))
+        for container in [id, jit] { _ = try await geard.client.delete(container, wait: 60) }
+    }
+
     @Test func startsAskedForAreNotRefusedBySystemdsStartRateLimit() async throws {
         // systemd refuses a sixth start within 10 s (StartLimitBurst=5) unless the limit is reset; geard resets it
         // for the starts a client asks for.

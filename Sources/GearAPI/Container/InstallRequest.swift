@@ -31,6 +31,9 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     public var memory: MemoryLimit?
     /// CPU limit in CPUs (`0.5` is half of one CPU).
     public var cpus: Double?
+    /// exec runtime: parts of the unit's sandbox the container goes without (`MemoryDenyWriteExecute` for a JIT,
+    /// `SystemCallFilter`, `PrivateUsers`, `ProtectProc`, `RestrictAddressFamilies`, `RestrictNamespaces`).
+    public var relax: [String]?
 
     /// geard: the container's id, which must be the path's.
     public var id: String?
@@ -73,7 +76,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
 
     static let fields: Set<String> = [
         "image", "runtime", "cmd", "started", "ports", "environment", "environmentid", "volumes", "restart", "memory", "cpus",
-        "id", "simple", "isolate", "socketactivation", "skipsocketproxy", "networklinks", "volumeconfig", "systemdslice",
+        "id", "simple", "isolate", "socketactivation", "skipsocketproxy", "networklinks", "volumeconfig", "systemdslice", "relax",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -105,13 +108,14 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         networkLinks = try object.decode([NetworkLink].self, "networklinks")
         volumeConfig = try object.decode(VolumeConfig.self, "volumeconfig")
         systemdSlice = try object.decode(String.self, "systemdslice")
+        relax = try object.decode([String].self, "relax")
     }
 
     private enum CodingKeys: String, CodingKey {
         case image = "Image", runtime = "Runtime", cmd = "Cmd", started = "Started", ports = "Ports"
         case environment = "Environment", environmentID = "EnvironmentId", volumes = "Volumes", restart = "Restart", memory = "Memory", cpus = "CPUs"
         case id = "Id", simple = "Simple", isolate = "Isolate", socketActivation = "SocketActivation", skipSocketProxy = "SkipSocketProxy"
-        case networkLinks = "NetworkLinks", volumeConfig = "VolumeConfig", systemdSlice = "SystemdSlice"
+        case networkLinks = "NetworkLinks", volumeConfig = "VolumeConfig", systemdSlice = "SystemdSlice", relax = "Relax"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -142,6 +146,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         try c.encodeIfPresent(networkLinks, forKey: .networkLinks)
         try c.encodeIfPresent(volumeConfig, forKey: .volumeConfig)
         try c.encodeIfPresent(systemdSlice, forKey: .systemdSlice)
+        try c.encodeIfPresent(relax, forKey: .relax)
     }
 }
 

@@ -51,6 +51,22 @@ public struct LinkSpec: Sendable, Hashable, Codable {
     public var isComplete: Bool { toHost != nil && toPort != nil }
 }
 
+/// A part of an exec unit's sandbox a container may go without (`Relax`), for workloads that need it.
+public enum SandboxRelaxation: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Writable and executable memory (JIT compilers: JavaScript, the JVM, LuaJIT).
+    case memoryDenyWriteExecute = "MemoryDenyWriteExecute"
+    /// System calls beyond `@system-service` without `@privileged` and `@resources`.
+    case systemCallFilter = "SystemCallFilter"
+    /// Other users' ids visible (PrivateUsers=): programs that look up or switch users.
+    case privateUsers = "PrivateUsers"
+    /// Other processes and /proc's non-process files visible (ProtectProc=, ProcSubset=).
+    case protectProc = "ProtectProc"
+    /// Socket families beyond unix, IPv4, IPv6 and netlink.
+    case restrictAddressFamilies = "RestrictAddressFamilies"
+    /// Creating namespaces (sandboxing tools of its own, such as bubblewrap).
+    case restrictNamespaces = "RestrictNamespaces"
+}
+
 /// A validated, normalized install request: every value in it is safe to put in a unit file.
 public struct ContainerSpec: Sendable, Hashable, Codable {
     public var runtime: ContainerRuntime
@@ -74,6 +90,8 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
     public var binds: [BindSpec]?
     /// geard's `NetworkLinks`; nil when none.
     public var links: [LinkSpec]?
+    /// Parts of the exec runtime's sandbox this container goes without; nil when none.
+    public var relax: [SandboxRelaxation]?
 
     /// Limits on what one install may ask for.
     public enum Limits {
@@ -145,6 +163,7 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
             throw .invalid("NetworkLinks need the podman runtime: an exec container shares the host's network, where a link would bind for everyone")
         }
         self.links = links.isEmpty ? nil : links
+        self.relax = try Self.validateRelax(request.relax ?? [], runtime: runtime)
         if let restart = request.restart {
             guard let policy = RestartPolicy(rawValue: restart.lowercased()) else {
                 let allowed = RestartPolicy.allCases.map(\.rawValue).joined(separator: ", ")
@@ -291,6 +310,20 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
             result.append(VolumeSpec(name: volume.name, path: path, readOnly: volume.readOnly ?? false))
         }
         return result
+    }
+
+    static func validateRelax(_ names: [String], runtime: ContainerRuntime) throws(GearError) -> [SandboxRelaxation]? {
+        guard !names.isEmpty else { return nil }
+        guard runtime == .exec else { throw .invalid("Relax applies to the exec runtime's sandbox (podman isolates its containers itself)") }
+        var result = Set<SandboxRelaxation>()
+        for name in names {
+            guard let relaxation = SandboxRelaxation.allCases.first(where: { $0.rawValue.lowercased() == name.lowercased() }) else {
+                let known = SandboxRelaxation.allCases.map(\.rawValue).joined(separator: ", ")
+                throw .invalid("unknown Relax '\(name.prefix(60).debugEscaped)': use \(known)")
+            }
+            result.insert(relaxation)
+        }
+        return result.sorted { $0.rawValue < $1.rawValue }
     }
 
     /// The name of a volume geard's `VolumeConfig` gives by path only: its components joined by `-` (`/var/lib/db`

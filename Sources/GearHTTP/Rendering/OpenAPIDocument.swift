@@ -4343,6 +4343,21 @@ enum OpenAPIDocument {
                   "SystemdSlice": {
                     "type": "string",
                     "description": "geard: the unit runs in gear-{name}.slice under gear.slice (lower-case letters, digits, single dashes); empty: gear.slice"
+                  },
+                  "Relax": {
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "enum": [
+                        "MemoryDenyWriteExecute",
+                        "SystemCallFilter",
+                        "PrivateUsers",
+                        "ProtectProc",
+                        "RestrictAddressFamilies",
+                        "RestrictNamespaces"
+                      ]
+                    },
+                    "description": "exec runtime: parts of the unit's sandbox the container goes without (matched case-insensitively; refused for podman)"
                   }
                 }
               },
