@@ -55,11 +55,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "GearAPI", swiftSettings: swiftSettings),
+        // The funnel for the C library's file and socket calls: EINTR retried, errors typed, descriptors owned.
+        .target(name: "GearSystem", swiftSettings: swiftSettings),
         // Tar archives: reading, writing, and extraction confined beneath a directory; shared by geard and gear.
         .target(
             name: "GearArchive",
             dependencies: [
                 "GearAPI",
+                "GearSystem",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -69,6 +72,7 @@ let package = Package(
         .target(
             name: "GearCertificates",
             dependencies: [
+                "GearSystem",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -80,6 +84,7 @@ let package = Package(
             dependencies: [
                 "GearAPI",
                 "GearArchive",
+                "GearSystem",
                 "SystemdBus",
                 "SystemdJournal",
                 .product(name: "Logging", package: "swift-log"),
@@ -136,6 +141,7 @@ let package = Package(
             name: "GearClient",
             dependencies: [
                 "GearAPI",
+                "GearSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -180,6 +186,11 @@ let package = Package(
             name: "GearTestSupport",
             dependencies: ["GearCore"],
             path: "Tests/GearTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GearSystemTests",
+            dependencies: ["GearSystem"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import GearSystem
 
 #if canImport(Glibc)
     public import Glibc
@@ -22,12 +23,10 @@ public enum ConfinedTree {
     ) throws(ArchiveError) -> Int32 {
         var created = false
         while true {
-            let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let fd = SystemCall.retryingInterrupts { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             if fd >= 0 { return fd }
             let code = errno
             switch code {
-            case EINTR:
-                continue
             case ENOENT where create && !created:
                 if mkdirat(parent, name, mode) != 0 && errno != EEXIST { throw ArchiveError.system("mkdir", shown) }
                 if let owner { _ = fchownat(parent, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) }

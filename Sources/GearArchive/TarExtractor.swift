@@ -1,6 +1,7 @@
 import CompressNIO
 import Foundation
 public import GearAPI
+import GearSystem
 public import NIOCore
 import Synchronization
 
@@ -242,14 +243,10 @@ public final class TarExtractor: Sendable {
         guard state.result.bytes <= options.limit else {
             throw ArchiveError(.tooLarge, "the archive holds more than \(options.limitReason); nothing was extracted")
         }
-        var at = 0
-        while at < data.count {
-            let n = Glibc.write(current.fd, data.baseAddress! + at, data.count - at)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ArchiveError.system("write", current.shown)
-            }
-            at += n
+        do throws(SystemError) {
+            try SystemCall.writeAll(current.fd, UnsafeRawBufferPointer(data), "write \(current.shown)")
+        } catch {
+            throw ArchiveError.system("write", current.shown, errno: error.errno)
         }
     }
 

@@ -1,5 +1,6 @@
 import CompressNIO
 import Foundation
+import GearSystem
 public import NIOCore
 import Synchronization
 
@@ -127,11 +128,7 @@ public final class TarPacker: Sendable {
             if reading.remaining > 0 {
                 let want = Int(min(reading.remaining, Int64(max(room, TarHeader.block))))
                 let got = out.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw -> Int in
-                    while true {
-                        let n = read(reading.fd, raw.baseAddress!, want)
-                        if n >= 0 { return n }
-                        if errno != EINTR { return 0 }
-                    }
+                    max(0, SystemCall.retryingInterrupts { read(reading.fd, raw.baseAddress!, want) })
                 }
                 if got == 0 {
                     // The file shrank: the header promised more; zeros keep the archive whole.

@@ -1,4 +1,5 @@
 import Foundation
+import GearSystem
 import SwiftASN1
 public import X509
 
@@ -78,22 +79,20 @@ public enum PEMFiles {
 
     static func atomicWrite(_ text: String, to path: String, mode: mode_t) throws {
         let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw PKIError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                close(fd)
+        do {
+            let file = try OwnedDescriptor(opening: temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+            do {
+                try Array(text.utf8).withUnsafeBytes { try SystemCall.writeAll(file.raw, $0, "write \(temporary)") }
+                _ = try SystemCall.checked("chmod \(temporary)", { fchmod(file.raw, mode) })
+                _ = try SystemCall.checked("fsync \(temporary)", { fsync(file.raw) })
+            } catch {
                 unlink(temporary)
-                throw PKIError("cannot write \(temporary): \(String(cString: strerror(errno)))")
+                throw error
             }
-            written += n
+        } catch {
+            throw PKIError("cannot write \(path): \(error)")
         }
-        fchmod(fd, mode)
-        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
+        guard rename(temporary, path) == 0 else {
             unlink(temporary)
             throw PKIError("cannot write \(path): \(String(cString: strerror(errno)))")
         }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 public import GearAPI
+import GearSystem
 import NIOCore
 import NIOHTTP1
 
@@ -59,16 +60,10 @@ extension GearClient {
         var written: Int64 = 0
         do {
             for try await buffer in response.body {
-                try buffer.withUnsafeReadableBytes { raw in
-                    var offset = 0
-                    while offset < raw.count {
-                        let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            throw GearClientError.local("cannot write \(temporary): \(String(cString: strerror(errno)))")
-                        }
-                        offset += n
-                    }
+                do {
+                    try buffer.withUnsafeReadableBytes { try SystemCall.writeAll(fd, $0, "write \(temporary)") }
+                } catch let error as SystemError {
+                    throw GearClientError.local("cannot write \(temporary): \(error.reason)")
                 }
                 written += Int64(buffer.readableBytes)
                 progress?(written, expected)
@@ -97,17 +92,18 @@ extension GearClient {
 
     /// The SHA-256 of a file, base64-encoded.
     static func sha256(of file: String) throws -> String {
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw GearClientError.local("cannot read \(file): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        let descriptor: OwnedDescriptor
+        do throws(SystemError) {
+            descriptor = try OwnedDescriptor(opening: file, O_RDONLY)
+        } catch {
+            throw GearClientError.local("cannot read \(file): \(error.reason)")
+        }
+        let fd = descriptor.raw
         var hasher = SHA256()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw GearClientError.local("cannot read \(file): \(String(cString: strerror(errno)))")
-            }
+            let n = buffer.withUnsafeMutableBytes { raw in SystemCall.retryingInterrupts { read(fd, raw.baseAddress!, raw.count) } }
+            if n < 0 { throw GearClientError.local("cannot read \(file): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
@@ -135,14 +131,10 @@ struct FileChunks: AsyncSequence, Sendable {
             var failure: Int32 = 0
             let fd = self.fd
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
-                while true {
-                    let n = read(fd, raw.baseAddress!, 1 << 20)
-                    if n >= 0 { return n }
-                    if errno != EINTR {
-                        failure = errno
-                        return 0
-                    }
-                }
+                let n = SystemCall.retryingInterrupts { read(fd, raw.baseAddress!, 1 << 20) }
+                if n >= 0 { return n }
+                failure = errno
+                return 0
             }
             if failure != 0 { throw GearClientError.local("cannot read \(path): \(String(cString: strerror(failure)))") }
             if buffer.readableBytes == 0 {

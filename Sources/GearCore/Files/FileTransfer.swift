@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 public import GearAPI
+import GearSystem
 public import NIOCore
 import NIOPosix
 import Synchronization
@@ -241,11 +242,8 @@ public final class FileUpload: Sendable {
             let count = min(pending.count, 64)
             var vectors: [iovec] = []
             vectors.reserveCapacity(count)
-            let written = withVectors(pending[0..<count], into: &vectors) { writev(fd, $0, Int32($0.count)) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw FileSystem.failure("write", shown)
-            }
+            let written = withVectors(pending[0..<count], into: &vectors) { v in SystemCall.retryingInterrupts { writev(fd, v, Int32(v.count)) } }
+            if written < 0 { throw FileSystem.failure("write", shown) }
             var remaining = written
             while remaining > 0, let first = pending.first {
                 if first.readableBytes <= remaining {
@@ -364,14 +362,10 @@ public final class FileDownload: Sendable {
             var failure: Int32 = 0
             _ = self.descriptor.withLock { fd in
                 buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-                    while true {
-                        let n = pread(fd, raw.baseAddress!, length, off_t(offset))
-                        if n >= 0 { return n }
-                        if errno != EINTR {
-                            failure = errno
-                            return 0
-                        }
-                    }
+                    let n = SystemCall.retryingInterrupts { pread(fd, raw.baseAddress!, length, off_t(offset)) }
+                    if n >= 0 { return n }
+                    failure = errno
+                    return 0
                 }
             }
             if failure != 0 { throw FileSystem.failure("read", self.entry.path, errno: failure) }

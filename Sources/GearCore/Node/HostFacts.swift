@@ -1,4 +1,5 @@
 import Foundation
+import GearSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -29,11 +30,11 @@ enum HostFacts {
     /// `MemTotal` and `MemAvailable` of /proc/meminfo, in bytes. They are its first and third lines; the bytes are
     /// scanned as they are (splitting the text into strings was a third of the cost of `GET /node`).
     static var memory: (total: Int64, available: Int64) {
-        let fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return (0, 0) }
-        defer { close(fd) }
+        let opened = SystemCall.retryingInterrupts { open("/proc/meminfo", O_RDONLY | O_CLOEXEC) }
+        guard opened >= 0 else { return (0, 0) }
+        let file = OwnedDescriptor(owning: opened)
         var buffer = [UInt8](repeating: 0, count: 512)
-        let count = read(fd, &buffer, buffer.count)
+        let count = SystemCall.retryingInterrupts { read(file.raw, &buffer, buffer.count) }
         guard count > 0 else { return (0, 0) }
         return buffer.withUnsafeBufferPointer { bytes in
             let text = UnsafeBufferPointer(rebasing: bytes[0..<count])

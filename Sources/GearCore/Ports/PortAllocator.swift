@@ -1,4 +1,5 @@
 public import GearAPI
+import GearSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -74,9 +75,10 @@ public struct PortAllocator: Sendable {
 
     /// True when a TCP socket can bind `port` on all addresses, i.e. no other process listens there.
     public static func canBind(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        let opened = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard opened >= 0 else { return false }
+        let socket = OwnedDescriptor(owning: opened)
+        let fd = socket.raw
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()

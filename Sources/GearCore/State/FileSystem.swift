@@ -1,5 +1,6 @@
 public import Foundation
 import GearArchive
+import GearSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -25,12 +26,9 @@ public enum FileSystem {
     /// Retries a system call interrupted by a signal.
     @discardableResult
     static func call(_ operation: String, _ path: String, _ body: () -> Int32) throws(GearError) -> Int32 {
-        while true {
-            let r = body()
-            if r >= 0 { return r }
-            if errno == EINTR { continue }
-            throw failure(operation, path)
-        }
+        let r = SystemCall.retryingInterrupts(body)
+        if r >= 0 { return r }
+        throw failure(operation, path)
     }
 
     /// Writes `bytes` to `path` atomically with `mode`.
@@ -38,21 +36,17 @@ public enum FileSystem {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = "\(directory)/\(temporaryPrefix)\(name)-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = try call("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) }
-        do {
+        do throws(GearError) {
+            let file = OwnedDescriptor(owning: try call("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) })
             let data = Array(bytes)
-            var written = 0
-            while written < data.count {
-                let n = try call("write", temporary) {
-                    Int32(data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) })
-                }
-                written += Int(n)
+            let fd = file.raw
+            let written = data.withUnsafeBytes { raw in
+                Result { () throws(SystemError) in try SystemCall.writeAll(fd, raw, "write \(temporary)") }
             }
-            _ = fchmod(fd, mode)  // the umask may have narrowed it
-            try call("fsync", temporary) { fsync(fd) }
-            try call("close", temporary) { close(fd) }
+            if case .failure(let error) = written { throw failure("write", temporary, errno: error.errno) }
+            _ = fchmod(file.raw, mode)  // the umask may have narrowed it
+            try call("fsync", temporary) { fsync(file.raw) }
         } catch {
-            close(fd)
             unlink(temporary)
             throw error
         }
@@ -71,29 +65,24 @@ public enum FileSystem {
 
     /// fsyncs a folder so that a rename or unlink in it is durable.
     static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
-        }
+        let fd = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        if fd >= 0 { fsync(OwnedDescriptor(owning: fd).raw) }
     }
 
     /// The contents of a file, or nil when it does not exist.
     public static func read(_ path: String) throws(GearError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
+        let opened = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_CLOEXEC) }
+        if opened < 0 {
             if errno == ENOENT { return nil }
             throw failure("open", path)
         }
-        defer { close(fd) }
+        let file = OwnedDescriptor(owning: opened)
+        let fd = file.raw
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw failure("read", path)
-            }
+            let n = buffer.withUnsafeMutableBytes { raw in SystemCall.retryingInterrupts { Glibc.read(fd, raw.baseAddress!, raw.count) } }
+            if n < 0 { throw failure("read", path) }
             if n == 0 { return result }
             result += buffer[0..<n]
         }
@@ -126,25 +115,25 @@ public enum FileSystem {
     static func removeTree(_ path: String) throws(GearError) {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
-        let parent = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard parent >= 0 else {
+        let opened = SystemCall.retryingInterrupts { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard opened >= 0 else {
             if errno == ENOENT { return }
             throw failure("open", directory)
         }
-        defer { close(parent) }
-        try VolumeTree.removeTree(parent, name, shown: path)
+        let parent = OwnedDescriptor(owning: opened)
+        try VolumeTree.removeTree(parent.raw, name, shown: path)
     }
 
     /// The names in a folder (without `.` and `..`); empty when it does not exist.
     static func list(_ path: String) throws(GearError) -> [String] {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
+        let opened = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard opened >= 0 else {
             if errno == ENOENT { return [] }
             throw failure("opendir", path)
         }
-        defer { close(fd) }
+        let directory = OwnedDescriptor(owning: opened)
         do {
-            return try ConfinedTree.names(fd)
+            return try ConfinedTree.names(directory.raw)
         } catch {
             throw GearError(error)
         }
