@@ -135,11 +135,9 @@ extension NodeAgent {
     }
 
     /// The last `lines` journal messages of a container, oldest first.
-    public nonisolated func recentLog(_ id: ContainerID, lines: Int) async throws(GearError) -> [String] {
-        let stream = try await log(id, query: LogQuery(lines: lines), fields: [])
-        var messages: [String] = []
-        while let batch = try? await stream.next() { messages += batch.map(\.text) }
-        return messages
+    /// (Empty when the journal cannot be read.)
+    public nonisolated func recentLog(_ id: ContainerID, lines: Int) async -> [String] {
+        await systemd.recentLog(id.unitName, lines: lines)
     }
 
     /// True when the container is installed, or an install of it is waiting in the queue.

@@ -18,7 +18,7 @@ struct APIMiddleware: RouterMiddleware {
         // A request that names any API version is answered in geard's form, its refusal of a wrong version too.
         context.geard = request.headers[GeardDialect.versionHeader] != nil
         do {
-            _ = try GeardDialect.requested(request)
+            try GeardDialect.checkVersion(request)
             if let supplied = request.headers[Self.requestIDField] {
                 do {
                     context.requestID = try GearCore.RequestID(supplied)

@@ -22,16 +22,15 @@ import NIOCore
 enum GeardDialect {
     static let versionHeader = HTTPField.Name("X-Api-Version")!
 
-    /// Whether the request speaks geard's protocol; an unknown version is refused.
-    static func requested(_ request: Request) throws(GearError) -> Bool {
-        guard let version = request.headers[versionHeader] else { return false }
+    /// Refuses a request that names a version other than geard's 1.
+    static func checkVersion(_ request: Request) throws(GearError) {
+        guard let version = request.headers[versionHeader] else { return }
         guard version.trimmingCharacters(in: .whitespaces) == "1" else {
             throw GearError(
                 .invalidRequest,
                 "X-Api-Version '\(String(version.prefix(20).unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }))' is not served: 1 is geard's protocol; without the header, gear's JSON API"
             )
         }
-        return true
     }
 
     /// How long a job is waited for when the request names no wait.
@@ -44,15 +43,16 @@ enum GeardDialect {
         return await agent.wait(submission.job.id, timeout: .milliseconds(Int64(wait * 1000))) ?? submission.job
     }
 
-    /// geard's answer to a lifecycle job: `text` (202) when it succeeded, the failure when it failed.
+    /// geard's answer to a lifecycle job: `text` of the container (202) when it succeeded, or 204 without one;
+    /// the failure when it failed.
     static func answer(
-        _ submission: NodeAgent.Submission, request: Request, agent: NodeAgent, noContent: Bool = false, text: (String) -> String
+        _ submission: NodeAgent.Submission, request: Request, agent: NodeAgent, text: ((String) -> String)?
     ) async throws -> Response {
         let job = try await finished(submission, request: request, agent: agent)
         switch job.state {
         case .succeeded:
-            if noContent { return Response(status: .noContent) }
-            var response = Self.text(text(job.container))
+            guard let text else { return Response(status: .noContent) }
+            var response = JSONResponse.text(text(job.container), status: .accepted)
             if !submission.ports.isEmpty {
                 response.headers[HTTPField.Name(GearAPI.portMappingHeader)!] = submission.ports.map(\.headerForm).joined(separator: ",")
             }
@@ -61,7 +61,8 @@ enum GeardDialect {
             let code = job.error?.error ?? GearError.Code.internal.rawValue
             return failure(HTTPErrorMapping.status(forJobError: code), code: code, message: job.error?.message ?? "the job failed")
         case .queued, .running:
-            return Self.text("Job \(job.id) (\(job.kind.rawValue) of \(job.container)) is still \(job.state.rawValue): GET /jobs/\(job.id)")
+            return JSONResponse.text(
+                "Job \(job.id) (\(job.kind.rawValue) of \(job.container)) is still \(job.state.rawValue): GET /jobs/\(job.id)", status: .accepted)
         }
     }
 
@@ -76,13 +77,6 @@ enum GeardDialect {
             }
         }
         return Response(status: .noContent)
-    }
-
-    /// A text body, 202 (geard's "accepted, here is the output").
-    static func text(_ text: String, status: HTTPResponse.Status = .accepted) -> Response {
-        Response(
-            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: text.hasSuffix("\n") || text.isEmpty ? text : text + "\n")))
     }
 
     /// geard's failure body, `{"Message": ..., "Error": code}`.

@@ -49,7 +49,7 @@ struct ContainerRoutes {
         let id = try containerID(context)
         _ = try JobResponses.requestedWait(request)
         let submission = try await agent.delete(id, requestID: context.requestID)
-        if context.geard { return try await GeardDialect.answer(submission, request: request, agent: agent, noContent: true) { $0 } }
+        if context.geard { return try await GeardDialect.answer(submission, request: request, agent: agent, text: nil) }
         return try await JobResponses.respond(submission, request: request, agent: agent)
     }
 
@@ -80,8 +80,8 @@ struct ContainerRoutes {
     @Sendable func status(_ request: Request, context: GearRequestContext) async throws -> Response {
         let snapshot = try await agent.statusSnapshot(try containerID(context))
         if context.geard {
-            let log = (try? await agent.recentLog(try containerID(context), lines: 10)) ?? []
-            return GeardDialect.text(GeardDialect.status(snapshot.status, log: log))
+            let log = await agent.recentLog(try containerID(context), lines: 10)
+            return JSONResponse.text(GeardDialect.status(snapshot.status, log: log), status: .accepted)
         }
         if JSONResponse.wantsText(request) { return JSONResponse.text(TextRendering.status(snapshot.status)) }
         return JSONResponse.json(parts: [snapshot.json])

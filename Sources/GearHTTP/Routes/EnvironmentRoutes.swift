@@ -30,7 +30,7 @@ struct EnvironmentRoutes {
 
     @Sendable func get(_ request: Request, context: GearRequestContext) async throws -> Response {
         let environment = try await agent.environment(try environmentID(context))
-        if context.geard { return GeardDialect.text(GeardDialect.environment(environment)) }
+        if context.geard { return JSONResponse.text(GeardDialect.environment(environment), status: .accepted) }
         return Self.answer(environment, request)
     }
 
