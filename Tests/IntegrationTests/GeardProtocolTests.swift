@@ -186,6 +186,28 @@ struct GeardProtocolTests {
         try await geard.restart()
         #expect(try await eventually { try fetch("127.0.0.2:5432") == "geard-web\n" })
 
+        // A container that opens connections without end costs geard a bounded number of descriptors: each link
+        // carries at most 256 at once (two descriptors each), and serves again once they are gone.
+        let pid = geard.process.processIdentifier
+        func descriptors() throws -> Int { Int(try sh("ls /proc/\(pid)/fd | wc -l").output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        let before = try descriptors()
+        // The flood runs in the foreground of its exec session (as long as its clients live), beside the checks.
+        let flood = Task.detached {
+            try sh(#"podman exec ctr-\#(app) sh -c 'for i in $(seq 1 400); do sleep 8 | nc 127.0.0.1 8081 & done; wait'"#)
+        }
+        // The connections do arrive (a cap of nothing proves nothing), and no more than the cap's worth is held.
+        var during = before
+        #expect(
+            try await eventually {
+                during = try descriptors()
+                return during - before >= 2 * 250
+            }, "geard held \(during - before) more descriptors")
+        try await Task.sleep(for: .seconds(1))
+        during = try descriptors()
+        #expect(during - before <= 2 * 256 + 16, "geard held \(during - before) more descriptors")
+        _ = try await flood.value
+        #expect(try await eventually(timeout: .seconds(30)) { try fetch("127.0.0.1:8081") == "geard-web\n" })
+
         // Links are replaced by the next POST; a bad one is refused with nothing changed.
         let bad = try client(geard, "link \(app) --net 127.0.0.1:0:localhost:80")
         #expect(!bad.ok && bad.status == 400 && bad.error?.contains("from port") == true, "\(bad)")

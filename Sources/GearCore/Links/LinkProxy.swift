@@ -33,6 +33,9 @@ final class LinkProxy: Sendable {
     private let chain = Mutex<[ContainerID: Task<Void, Never>]>([:])
     private let group: any EventLoopGroup
     private let logger: Logger
+    /// Connections one link carries at once; beyond, new ones are closed at once. Each costs geard two
+    /// descriptors, so a container that opens connections without end cannot exhaust geard's.
+    static let maxConnectionsPerLink = 256
 
     init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.group = group
@@ -45,8 +48,9 @@ final class LinkProxy: Sendable {
         await serialized(id) { await self.apply(id, links: links, mainPID: mainPID) }
     }
 
-    /// Closes the links of a container.
+    /// Closes the links of a container (nothing to do, and no task made, for one that has none).
     func close(_ id: ContainerID) async {
+        guard active.withLock({ $0[id] != nil }) || chain.withLock({ $0[id] != nil }) else { return }
         await serialized(id) { await self.closeNow(id) }
     }
 
@@ -111,11 +115,6 @@ final class LinkProxy: Sendable {
             return state.values.flatMap(\.channels)
         }
         for channel in all { try? await channel.close() }
-    }
-
-    /// The links listening now, by container (for status and tests).
-    func listening(_ id: ContainerID) -> [LinkSpec] {
-        active.withLock { $0[id]?.links ?? [] }
     }
 
     // MARK: the namespace
@@ -188,12 +187,37 @@ final class LinkProxy: Sendable {
         let group = self.group
         let logger = self.logger
         guard let host = link.toHost, let port = link.toPort else { throw GearError(.internal, "the link leads nowhere") }
+        // Connections open, and whether the refusal of the current episode at the cap was logged (once per episode:
+        // a container that keeps hammering must not flood the journal either).
+        let open = Mutex((count: 0, warned: false))
         return try await ServerBootstrap(group: group)
             .childChannelOption(.autoRead, value: false)
             // A client that closes its sending side (HTTP/1.0 clients, nc) still reads the answer.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { inbound in
-                ClientBootstrap(group: inbound.eventLoop)
+                let (admitted, warn) = open.withLock { state -> (Bool, Bool) in
+                    guard state.count < Self.maxConnectionsPerLink else {
+                        defer { state.warned = true }
+                        return (false, !state.warned)
+                    }
+                    state.count += 1
+                    return (true, false)
+                }
+                guard admitted else {
+                    if warn {
+                        logger.warning(
+                            "a link has \(Self.maxConnectionsPerLink) connections open; refusing more until some end",
+                            metadata: ["link": "\(link.fromHost):\(link.fromPort)"])
+                    }
+                    return inbound.close()
+                }
+                inbound.closeFuture.whenComplete { _ in
+                    open.withLock {
+                        $0.count -= 1
+                        if $0.count < Self.maxConnectionsPerLink / 2 { $0.warned = false }
+                    }
+                }
+                return ClientBootstrap(group: inbound.eventLoop)
                     .channelOption(.allowRemoteHalfClosure, value: true)
                     .connect(host: host, port: port)
                     .flatMap { outbound in
