@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import GearAPI
 import GearAuthorization
 import GearCore
@@ -129,13 +128,7 @@ struct Geard: AsyncParsableCommand {
         }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
         for path in allowHostPath {
-            guard path.hasPrefix("/"), path != "/", !path.split(separator: "/").contains("..") else {
-                throw ValidationError("--allow-host-path must be an absolute directory other than /, not '\(path)'")
-            }
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
-                (path as NSString).resolvingSymlinksInPath == (path.hasSuffix("/") ? String(path.dropLast()) : path)
-            else { throw ValidationError("--allow-host-path \(path) must be an existing directory reached without symlinks") }
+            if let problem = AgentConfiguration.problem(withAllowedHostPath: path) { throw ValidationError("--allow-host-path \(path) \(problem)") }
         }
         guard (16...10_000_000).contains(eventHistory) else { throw ValidationError("--event-history must be 16 to 10000000 events") }
         guard AuditLevel(rawValue: audit) != nil else { throw ValidationError("--audit must be all, changes or denials") }

@@ -345,6 +345,11 @@ struct TLSTests {
             ("--socket-mode 999", "--socket-mode must be octal"),
             ("--max-upload-size 0", "--max-upload-size must be a size like 512M or 16G"),
             ("--volume-size-limit 12X", "--volume-size-limit must be a size like 512M or 16G"),
+            ("--allow-host-path /", "--allow-host-path / must be an absolute directory other than /"),
+            ("--allow-host-path srv", "must be an absolute directory"),
+            ("--allow-host-path /nonexistent-gear-dir", "must be an existing directory reached without symlinks"),
+            ("--allow-host-path /srv/../etc", "must be an absolute directory"),
+            ("--allow-host-path /bin", "reached without symlinks"),
         ]
         for (flags, message) in cases {
             let state = "/var/lib/gear-badflags-\(UUID().uuidString.prefix(8))"

@@ -26,6 +26,17 @@ public struct AgentConfiguration: Sendable {
     /// Says whether a host TCP port is free; replaced in unit tests.
     public var hostPortIsFree: @Sendable (Int) -> Bool = PortAllocator.canBind
 
+    /// Why `path` cannot be an allowed host path (nil when it can): it must be an absolute, existing directory other
+    /// than `/`, reached without symlinks, as a bind's host path is checked against it.
+    public static func problem(withAllowedHostPath path: String) -> String? {
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        guard trimmed.hasPrefix("/"), trimmed != "/", !trimmed.split(separator: "/").contains("..") else {
+            return "must be an absolute directory other than /"
+        }
+        guard FileSystem.resolvedDirectory(trimmed) == trimmed else { return "must be an existing directory reached without symlinks" }
+        return nil
+    }
+
     public init(layout: StateLayout) {
         self.layout = layout
     }
