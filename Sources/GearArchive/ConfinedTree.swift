@@ -1,5 +1,5 @@
 import Foundation
-import GearSystem
+public import GearSystem
 
 #if canImport(Glibc)
     public import Glibc
@@ -20,11 +20,11 @@ public enum ConfinedTree {
     /// when given) with `create`.
     public static func openDirectory(
         _ parent: Int32, _ name: String, create: Bool, mode: mode_t = 0o755, owner: (uid: uid_t, gid: gid_t)? = nil, shown: String
-    ) throws(ArchiveError) -> Int32 {
+    ) throws(ArchiveError) -> OwnedDescriptor {
         var created = false
         while true {
             let fd = SystemCall.retryingInterrupts { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            if fd >= 0 { return fd }
+            if fd >= 0 { return OwnedDescriptor(owning: fd) }
             let code = errno
             switch code {
             case ENOENT where create && !created:
@@ -44,20 +44,15 @@ public enum ConfinedTree {
     /// Opens the directory at `components` below `root`, creating missing ones with `create`.
     public static func walk(
         _ root: Int32, _ components: [String], create: Bool, owner: (uid: uid_t, gid: gid_t)? = nil, shown base: String = ""
-    ) throws(ArchiveError) -> Int32 {
-        var current = dup(root)
-        guard current >= 0 else { throw ArchiveError.system("dup", base) }
+    ) throws(ArchiveError) -> OwnedDescriptor {
+        let copy = dup(root)
+        guard copy >= 0 else { throw ArchiveError.system("dup", base) }
+        var current = OwnedDescriptor(owning: copy)
         var shown = base
         for component in components {
             shown += "/" + component
-            do {
-                let next = try openDirectory(current, component, create: create, owner: owner, shown: shown)
-                close(current)
-                current = next
-            } catch {
-                close(current)
-                throw error
-            }
+            // The directory above closes once the next one is open (or, on a failure, as the error leaves).
+            current = try openDirectory(current.raw, component, create: create, owner: owner, shown: shown)
         }
         return current
     }
@@ -82,9 +77,10 @@ public enum ConfinedTree {
     /// The names in the directory open at `fd`, without `.` and `..` (the descriptor stays open).
     public static func names(_ fd: Int32) throws(ArchiveError) -> [String] {
         let copy = dup(fd)
-        guard copy >= 0, let directory = fdopendir(copy) else {
-            throw ArchiveError.system("opendir", "a directory")
-        }
+        guard copy >= 0 else { throw ArchiveError.system("opendir", "a directory") }
+        let owned = OwnedDescriptor(owning: copy)
+        guard let directory = fdopendir(owned.raw) else { throw ArchiveError.system("opendir", "a directory") }
+        _ = owned.take()  // the stream has it now: closedir closes it
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
@@ -98,8 +94,8 @@ public enum ConfinedTree {
     /// unlinked, never descended into.
     public static func removeTree(_ parent: Int32, _ name: String, shown: String, depth: Int = 0) throws(ArchiveError) {
         guard depth < maxDepth else { throw ArchiveError(.conflict, "\(shown) is deeper than \(maxDepth) levels") }
-        let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
+        let opened = SystemCall.retryingInterrupts { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        if opened < 0 {
             switch errno {
             case ENOENT: return
             case ELOOP, ENOTDIR:
@@ -108,7 +104,8 @@ public enum ConfinedTree {
             default: throw ArchiveError.system("open", shown)
             }
         }
-        defer { close(fd) }
+        let directory = OwnedDescriptor(owning: opened)
+        let fd = directory.raw
         for child in try names(fd) {
             var info = stat()
             guard fstatat(fd, child, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
@@ -127,18 +124,24 @@ public enum ConfinedTree {
         return fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
     }
 
+    /// A regular file open for reading, with its stat.
+    public struct RegularFile: ~Copyable {
+        public let descriptor: OwnedDescriptor
+        public let info: stat
+    }
+
     /// Opens `name` in `parent` for reading if it is a regular file (never opening anything else), with its stat.
-    public static func openRegularFile(_ parent: Int32, _ name: String, shown: String) throws(ArchiveError) -> (fd: Int32, info: stat)? {
-        let handle = openat(parent, name, pathOnlyFlag | O_NOFOLLOW | O_CLOEXEC)
-        guard handle >= 0 else {
+    public static func openRegularFile(_ parent: Int32, _ name: String, shown: String) throws(ArchiveError) -> RegularFile? {
+        let opened = SystemCall.retryingInterrupts { openat(parent, name, pathOnlyFlag | O_NOFOLLOW | O_CLOEXEC) }
+        guard opened >= 0 else {
             if errno == ENOENT { return nil }
             throw ArchiveError.system("open", shown)
         }
-        defer { close(handle) }
+        let handle = OwnedDescriptor(owning: opened)
         var info = stat()
-        guard fstat(handle, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        let fd = open("/proc/self/fd/\(handle)", O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fstat(handle.raw, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let fd = SystemCall.retryingInterrupts { open("/proc/self/fd/\(handle.raw)", O_RDONLY | O_CLOEXEC | O_NOCTTY) }
         guard fd >= 0 else { throw ArchiveError.system("open", shown) }
-        return (fd, info)
+        return RegularFile(descriptor: OwnedDescriptor(owning: fd), info: info)
     }
 }

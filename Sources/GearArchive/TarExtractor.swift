@@ -53,25 +53,55 @@ public struct ExtractionOptions: Sendable {
 /// whole archive has arrived and is valid are its entries renamed into the target, after one `syncfs`; a refused,
 /// broken or cut-off archive leaves nothing but the staging directory's removal.
 public final class TarExtractor: Sendable {
-    private struct Current {
-        var fd: Int32
-        var parent: Int32
+    /// The file being written and the directory it is in, both closed when it ends (or the extraction does).
+    private struct Current: ~Copyable {
+        var fd: OwnedDescriptor
+        var parent: OwnedDescriptor
         var name: String
         var mode: UInt32
         var modified: Int64
         var shown: String
     }
 
-    private struct State {
+    /// What an extraction holds open while it runs: its own descriptor of the confined tree's root, and the
+    /// staging directory in it.
+    private struct Directories: ~Copyable {
+        let root: OwnedDescriptor
+        let staging: OwnedDescriptor
+
+        /// Closes both: the staging directory first, then `removeStaging` takes it away from the root, then the
+        /// root.
+        consuming func close(removingStaging removeStaging: (_ root: Int32) -> Void) {
+            _ = consume staging
+            removeStaging(root.raw)
+        }
+    }
+
+    private struct State: ~Copyable {
         var parser = TarStreamParser()
-        var root: Int32
-        var staging: Int32
+        /// Nil once the extraction ended (finished or aborted), everything it held closed.
+        var held: Directories?
         var current: Current?
         var decompressor: ZlibDecompressor?
         var sniffed = false
         var result: ArchiveResult
         var directories: [[String]: (mode: UInt32, modified: Int64)] = [:]
-        var open = true
+
+        var open: Bool { held != nil }
+        /// The descriptors of the root and of the staging directory while the extraction runs; -1 (which every
+        /// call refuses) once it ended, so callers check `open` first.
+        var root: Int32 {
+            switch held {
+            case .some(let held): held.root.raw
+            case .none: -1
+            }
+        }
+        var staging: Int32 {
+            switch held {
+            case .some(let held): held.staging.raw
+            case .none: -1
+            }
+        }
     }
 
     public let target: [String]
@@ -81,25 +111,22 @@ public final class TarExtractor: Sendable {
 
     /// Starts an extraction into `target` (components below the directory open at `root`, which is borrowed).
     public init(root: Int32, target: [String], options: ExtractionOptions) throws(ArchiveError) {
-        let rootCopy = dup(root)
-        guard rootCopy >= 0 else { throw ArchiveError.system("dup", options.shownTarget) }
+        let copy = dup(root)
+        guard copy >= 0 else { throw ArchiveError.system("dup", options.shownTarget) }
+        let rootCopy = OwnedDescriptor(owning: copy)
         let name = ".gear-archive-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        guard mkdirat(rootCopy, name, 0o700) == 0 else {
-            let error = ArchiveError.system("mkdir", options.shownTarget)
-            close(rootCopy)
-            throw error
-        }
-        let staging = openat(rootCopy, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard mkdirat(rootCopy.raw, name, 0o700) == 0 else { throw ArchiveError.system("mkdir", options.shownTarget) }
+        let staging = SystemCall.retryingInterrupts { openat(rootCopy.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard staging >= 0 else {
             let error = ArchiveError.system("open", options.shownTarget)
-            unlinkat(rootCopy, name, AT_REMOVEDIR)
-            close(rootCopy)
+            unlinkat(rootCopy.raw, name, AT_REMOVEDIR)
             throw error
         }
         self.target = target
         self.options = options
         self.stagingName = name
-        self.state = Mutex(State(root: rootCopy, staging: staging, result: ArchiveResult(path: options.shownTarget)))
+        let held = Directories(root: rootCopy, staging: OwnedDescriptor(owning: staging))
+        self.state = Mutex(State(held: held, result: ArchiveResult(path: options.shownTarget)))
     }
 
     deinit {
@@ -171,27 +198,25 @@ public final class TarExtractor: Sendable {
         let shown = self.shown(components)
         switch entry.kind {
         case .directory:
-            close(try ConfinedTree.walk(state.staging, components, create: true, owner: ownerPair, shown: options.shownTarget))
+            _ = try ConfinedTree.walk(state.staging, components, create: true, owner: ownerPair, shown: options.shownTarget)  // closed at once
             state.directories[components] = (entry.mode, entry.modified)
             state.result.directories += 1
         case .file:
-            let (parent, name) = try place(components, &state, shown: shown)
-            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                let error = ArchiveError.system("create", shown)
-                close(parent)
-                throw error
-            }
-            state.current = Current(fd: fd, parent: parent, name: name, mode: entry.mode, modified: entry.modified, shown: shown)
+            let name = components.last!
+            let parent = try place(components, &state, shown: shown)
+            let fd = SystemCall.retryingInterrupts { openat(parent.raw, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            guard fd >= 0 else { throw ArchiveError.system("create", shown) }
+            state.current = Current(
+                fd: OwnedDescriptor(owning: fd), parent: parent, name: name, mode: entry.mode, modified: entry.modified, shown: shown)
             state.result.files += 1
         case .symlink:
             guard !entry.link.isEmpty, entry.link.utf8.count <= TarName.maxPathBytes, !entry.link.utf8.contains(0) else {
                 throw ArchiveError(.invalid, "symlink \(shown) has an empty or malformed target")
             }
-            let (parent, name) = try place(components, &state, shown: shown)
-            defer { close(parent) }
-            guard symlinkat(entry.link, parent, name) == 0 else { throw ArchiveError.system("symlink", shown) }
-            if let owner = options.owner { _ = fchownat(parent, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) }
+            let name = components.last!
+            let parent = try place(components, &state, shown: shown)
+            guard symlinkat(entry.link, parent.raw, name) == 0 else { throw ArchiveError.system("symlink", shown) }
+            if let owner = options.owner { _ = fchownat(parent.raw, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) }
             state.result.symlinks += 1
         case .hardlink:
             var source = try TarName.components(entry.link)
@@ -199,19 +224,18 @@ public final class TarExtractor: Sendable {
                 throw ArchiveError(.invalid, "hard link \(shown) points to '\(entry.link.prefix(120))', which is not a file of this archive")
             }
             source.removeFirst(options.stripComponents)
-            let sourceParent: Int32
+            let sourceParent: OwnedDescriptor
             do {
                 sourceParent = try ConfinedTree.walk(state.staging, Array(source.dropLast()), create: false)
             } catch {
                 throw ArchiveError(.invalid, "hard link \(shown) points to '\(entry.link.prefix(120))', which is not a file of this archive")
             }
-            defer { close(sourceParent) }
-            guard let info = ConfinedTree.lstat(sourceParent, source.last!), (info.st_mode & S_IFMT) == S_IFREG else {
+            guard let info = ConfinedTree.lstat(sourceParent.raw, source.last!), (info.st_mode & S_IFMT) == S_IFREG else {
                 throw ArchiveError(.invalid, "hard link \(shown) points to '\(entry.link.prefix(120))', which is not a file of this archive")
             }
-            let (parent, name) = try place(components, &state, shown: shown)
-            defer { close(parent) }
-            guard linkat(sourceParent, source.last!, parent, name, 0) == 0 else { throw ArchiveError.system("link", shown) }
+            let name = components.last!
+            let parent = try place(components, &state, shown: shown)
+            guard linkat(sourceParent.raw, source.last!, parent.raw, name, 0) == 0 else { throw ArchiveError.system("link", shown) }
             state.result.hardlinks += 1
         case .other(let type):
             throw ArchiveError(
@@ -223,46 +247,43 @@ public final class TarExtractor: Sendable {
     private var ownerPair: (uid: uid_t, gid: gid_t)? { options.owner.map { ($0.uid, $0.gid) } }
 
     /// Opens the directory an entry goes in (creating its parents in staging) and clears what an earlier entry of
-    /// the same name left (a later entry wins, as with tar; a directory is not replaced by a file).
-    private func place(_ components: [String], _ state: inout State, shown: String) throws(ArchiveError) -> (Int32, String) {
+    /// the same name (the last component) left (a later entry wins, as with tar; a directory is not replaced by a
+    /// file).
+    private func place(_ components: [String], _ state: inout State, shown: String) throws(ArchiveError) -> OwnedDescriptor {
         let parent = try ConfinedTree.walk(state.staging, Array(components.dropLast()), create: true, owner: ownerPair, shown: options.shownTarget)
         let name = components.last!
-        if let existing = ConfinedTree.lstat(parent, name) {
+        if let existing = ConfinedTree.lstat(parent.raw, name) {
             if (existing.st_mode & S_IFMT) == S_IFDIR {
-                close(parent)
                 throw ArchiveError(.conflict, "the archive has \(shown) both as a directory and as a file")
             }
-            unlinkat(parent, name, 0)
+            unlinkat(parent.raw, name, 0)
         }
-        return (parent, name)
+        return parent
     }
 
     private func append(_ data: UnsafeRawBufferPointer, _ state: inout State) throws(ArchiveError) {
-        guard let current = state.current else { return }
+        guard let fd = state.current?.fd.raw, let shown = state.current?.shown else { return }
         state.result.bytes += Int64(data.count)
         guard state.result.bytes <= options.limit else {
             throw ArchiveError(.tooLarge, "the archive holds more than \(options.limitReason); nothing was extracted")
         }
         do throws(SystemError) {
-            try SystemCall.writeAll(current.fd, UnsafeRawBufferPointer(data), "write \(current.shown)")
+            try SystemCall.writeAll(fd, UnsafeRawBufferPointer(data), "write \(shown)")
         } catch {
-            throw ArchiveError.system("write", current.shown, errno: error.errno)
+            throw ArchiveError.system("write", shown, errno: error.errno)
         }
     }
 
     private func end(_ state: inout State) throws(ArchiveError) {
-        guard let current = state.current else { return }
-        state.current = nil
-        defer {
-            close(current.fd)
-            close(current.parent)
-        }
-        guard fchmod(current.fd, mode_t(current.mode & 0o777)) == 0 else { throw ArchiveError.system("chmod", current.shown) }
-        if let owner = options.owner, fchown(current.fd, owner.uid, owner.gid) != 0, errno != EPERM {
+        // The file and its directory close as this returns or throws.
+        guard let current = state.current.take() else { return }
+        let fd = current.fd.raw
+        guard fchmod(fd, mode_t(current.mode & 0o777)) == 0 else { throw ArchiveError.system("chmod", current.shown) }
+        if let owner = options.owner, fchown(fd, owner.uid, owner.gid) != 0, errno != EPERM {
             throw ArchiveError.system("chown", current.shown)
         }
         var times = [timespec(tv_sec: Int(current.modified), tv_nsec: 0), timespec(tv_sec: Int(current.modified), tv_nsec: 0)]
-        _ = futimens(current.fd, &times)
+        _ = futimens(fd, &times)
     }
 
     /// Checks that the archive is whole and moves its entries into the target.
@@ -277,23 +298,18 @@ public final class TarExtractor: Sendable {
             }
             // Directories' own modes and times last: what was created inside them changed their times.
             for (components, attributes) in state.directories.sorted(by: { $0.key.count > $1.key.count }) {
-                let fd = try ConfinedTree.walk(state.staging, components, create: false)
-                _ = fchmod(fd, mode_t(attributes.mode & 0o777))
+                let directory = try ConfinedTree.walk(state.staging, components, create: false)
+                _ = fchmod(directory.raw, mode_t(attributes.mode & 0o777))
                 var times = [timespec(tv_sec: Int(attributes.modified), tv_nsec: 0), timespec(tv_sec: Int(attributes.modified), tv_nsec: 0)]
-                _ = futimens(fd, &times)
-                close(fd)
+                _ = futimens(directory.raw, &times)
             }
             Self.syncFileSystem(state.staging)
             let target = try ConfinedTree.walk(state.root, self.target, create: options.createTarget, owner: ownerPair, shown: "")
-            defer { close(target) }
             let top = try ConfinedTree.names(state.staging)
-            for name in top { try conflicts(state.staging, target, name, shown: shown([name])) }
-            for name in top { try merge(state.staging, target, name, shown: shown([name]), depth: 0) }
-            fsync(target)
-            close(state.staging)
-            unlinkat(state.root, stagingName, AT_REMOVEDIR)
-            close(state.root)
-            state.open = false
+            for name in top { try conflicts(state.staging, target.raw, name, shown: shown([name])) }
+            for name in top { try merge(state.staging, target.raw, name, shown: shown([name]), depth: 0) }
+            fsync(target.raw)
+            state.held.take()!.close { root in unlinkat(root, stagingName, AT_REMOVEDIR) }
             return state.result
         }
     }
@@ -308,11 +324,9 @@ public final class TarExtractor: Sendable {
         }
         guard fromDirectory && intoDirectory else { return }
         let sourceChild = try ConfinedTree.openDirectory(source, name, create: false, shown: shown)
-        defer { close(sourceChild) }
         let targetChild = try ConfinedTree.openDirectory(target, name, create: false, shown: shown)
-        defer { close(targetChild) }
-        for child in try ConfinedTree.names(sourceChild) {
-            try conflicts(sourceChild, targetChild, child, shown: shown + "/" + child, depth: depth + 1)
+        for child in try ConfinedTree.names(sourceChild.raw) {
+            try conflicts(sourceChild.raw, targetChild.raw, child, shown: shown + "/" + child, depth: depth + 1)
         }
     }
 
@@ -321,17 +335,16 @@ public final class TarExtractor: Sendable {
     private func merge(_ source: Int32, _ target: Int32, _ name: String, shown: String, depth: Int) throws(ArchiveError) {
         guard let from = ConfinedTree.lstat(source, name) else { return }
         if (from.st_mode & S_IFMT) == S_IFDIR {
-            let existing = openat(target, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if existing >= 0 {
-                defer { close(existing) }
+            let opened = SystemCall.retryingInterrupts { openat(target, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            if opened >= 0 {
+                let existing = OwnedDescriptor(owning: opened)
                 let child = try ConfinedTree.openDirectory(source, name, create: false, shown: shown)
-                defer { close(child) }
-                for entry in try ConfinedTree.names(child) {
-                    try merge(child, existing, entry, shown: shown + "/" + entry, depth: depth + 1)
+                for entry in try ConfinedTree.names(child.raw) {
+                    try merge(child.raw, existing.raw, entry, shown: shown + "/" + entry, depth: depth + 1)
                 }
-                _ = fchmod(existing, from.st_mode & 0o777)
+                _ = fchmod(existing.raw, from.st_mode & 0o777)
                 var times = [from.st_atim, from.st_mtim]
-                _ = futimens(existing, &times)
+                _ = futimens(existing.raw, &times)
                 unlinkat(source, name, AT_REMOVEDIR)
                 return
             }
@@ -359,15 +372,9 @@ public final class TarExtractor: Sendable {
     /// Ends the extraction without putting anything in place (safe to call more than once).
     public func abort() {
         state.withLock { state in
-            guard state.open else { return }
-            state.open = false
-            if let current = state.current {
-                close(current.fd)
-                close(current.parent)
-            }
-            close(state.staging)
-            try? ConfinedTree.removeTree(state.root, stagingName, shown: stagingName)
-            close(state.root)
+            guard let held = state.held.take() else { return }
+            state.current = nil
+            held.close { root in try? ConfinedTree.removeTree(root, stagingName, shown: stagingName) }
         }
     }
 }

@@ -14,22 +14,34 @@ import Synchronization
 /// A file that shrinks while it is read is padded with zeros to the size its header gave (as GNU tar does); one
 /// that grows is cut there.
 public final class TarPacker: Sendable {
+    /// A directory or file the packer holds open, closed when its last reference goes: a class, as the walk's
+    /// frames are kept in an array (which cannot hold a `~Copyable` `OwnedDescriptor`).
+    private final class Descriptor {
+        private let owned: OwnedDescriptor
+        var raw: Int32 { owned.raw }
+
+        init(_ owned: consuming OwnedDescriptor) {
+            self.owned = owned
+        }
+    }
+
     private struct Frame {
-        var fd: Int32
+        var directory: Descriptor
         var names: [String]
         var next = 0
         var prefix: String
+        var fd: Int32 { directory.raw }
     }
 
     private struct Reading {
-        var fd: Int32
+        var file: Descriptor
         var remaining: Int64
         var padding: Int
     }
 
     private enum Root {
-        case directory(Int32)
-        case file(Int32, stat)
+        case directory(Descriptor)
+        case file(Descriptor, stat)
         case symlink(String, stat)
     }
 
@@ -54,12 +66,12 @@ public final class TarPacker: Sendable {
             info = found
             switch found.st_mode & S_IFMT {
             case S_IFDIR:
-                item = .directory(try ConfinedTree.openDirectory(parent, name, create: false, shown: entryName))
+                item = .directory(Descriptor(try ConfinedTree.openDirectory(parent, name, create: false, shown: entryName)))
             case S_IFREG:
                 guard let opened = try ConfinedTree.openRegularFile(parent, name, shown: entryName) else {
                     throw ArchiveError(.conflict, "\(entryName) changed while it was opened")
                 }
-                item = .file(opened.fd, opened.info)
+                item = .file(Descriptor(opened.descriptor), opened.info)
             case S_IFLNK:
                 item = .symlink(ConfinedTree.readLink(parent, name) ?? "", found)
             default:
@@ -67,10 +79,12 @@ public final class TarPacker: Sendable {
             }
         } else {
             let fd = dup(parent)
+            guard fd >= 0 else { throw ArchiveError.system("stat", entryName) }
+            let directory = Descriptor(OwnedDescriptor(owning: fd))
             var found = stat()
-            guard fd >= 0, fstat(fd, &found) == 0 else { throw ArchiveError.system("stat", entryName) }
+            guard fstat(directory.raw, &found) == 0 else { throw ArchiveError.system("stat", entryName) }
             info = found
-            item = .directory(fd)
+            item = .directory(directory)
         }
         var state = State(root: (item, entryName, info))
         if gzip {
@@ -81,15 +95,6 @@ public final class TarPacker: Sendable {
             }
         }
         self.state = Mutex(state)
-    }
-
-    deinit {
-        state.withLock { state in
-            if let reading = state.reading { close(reading.fd) }
-            for frame in state.stack { close(frame.fd) }
-            if case .directory(let fd)? = state.root?.item { close(fd) }
-            if case .file(let fd, _)? = state.root?.item { close(fd) }
-        }
     }
 
     /// The next chunk of the stream (about `size` bytes before compression), or nil after the last.
@@ -128,7 +133,7 @@ public final class TarPacker: Sendable {
             if reading.remaining > 0 {
                 let want = Int(min(reading.remaining, Int64(max(room, TarHeader.block))))
                 let got = out.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw -> Int in
-                    max(0, SystemCall.retryingInterrupts { read(reading.fd, raw.baseAddress!, want) })
+                    max(0, SystemCall.retryingInterrupts { read(reading.file.raw, raw.baseAddress!, want) })
                 }
                 if got == 0 {
                     // The file shrank: the header promised more; zeros keep the archive whole.
@@ -140,8 +145,7 @@ public final class TarPacker: Sendable {
             }
             if reading.remaining == 0 {
                 out.writeRepeatingByte(0, count: reading.padding)
-                close(reading.fd)
-                state.reading = nil
+                state.reading = nil  // the file closes as its last reference goes
             } else {
                 state.reading = reading
             }
@@ -150,14 +154,14 @@ public final class TarPacker: Sendable {
         if let root = state.root {
             state.root = nil
             switch root.item {
-            case .directory(let fd):
+            case .directory(let directory):
                 header(
                     TarEntry(
                         name: root.name + "/", kind: .directory, mode: UInt32(root.info.st_mode), size: 0, modified: Int64(root.info.st_mtim.tv_sec)),
                     &out)
-                state.stack.append(Frame(fd: fd, names: try ConfinedTree.names(fd), prefix: root.name))
-            case .file(let fd, let info):
-                fileHeader(root.name, fd, info, &state, &out)
+                state.stack.append(Frame(directory: directory, names: try ConfinedTree.names(directory.raw), prefix: root.name))
+            case .file(let file, let info):
+                fileHeader(root.name, file, info, &state, &out)
             case .symlink(let target, let info):
                 header(
                     TarEntry(
@@ -171,10 +175,7 @@ public final class TarPacker: Sendable {
             state.finished = true
             return
         }
-        guard frame.next < frame.names.count else {
-            close(frame.fd)
-            return
-        }
+        guard frame.next < frame.names.count else { return }  // done: the directory closes as this frame goes
         let name = frame.names[frame.next]
         frame.next += 1
         let path = frame.prefix + "/" + name
@@ -187,10 +188,11 @@ public final class TarPacker: Sendable {
             }
             guard let child = try? ConfinedTree.openDirectory(frame.fd, name, create: false, shown: path) else { return }
             header(TarEntry(name: path + "/", kind: .directory, mode: UInt32(info.st_mode), size: 0, modified: Int64(info.st_mtim.tv_sec)), &out)
-            state.stack.append(Frame(fd: child, names: (try? ConfinedTree.names(child)) ?? [], prefix: path))
+            let names = (try? ConfinedTree.names(child.raw)) ?? []
+            state.stack.append(Frame(directory: Descriptor(child), names: names, prefix: path))
         case S_IFREG:
             guard let opened = try ConfinedTree.openRegularFile(frame.fd, name, shown: path) else { return }
-            fileHeader(path, opened.fd, opened.info, &state, &out)
+            fileHeader(path, Descriptor(opened.descriptor), opened.info, &state, &out)
         case S_IFLNK:
             guard let target = ConfinedTree.readLink(frame.fd, name) else { return }
             header(
@@ -200,10 +202,10 @@ public final class TarPacker: Sendable {
         }
     }
 
-    private func fileHeader(_ name: String, _ fd: Int32, _ info: stat, _ state: inout State, _ out: inout ByteBuffer) {
+    private func fileHeader(_ name: String, _ file: Descriptor, _ info: stat, _ state: inout State, _ out: inout ByteBuffer) {
         let size = Int64(info.st_size)
         header(TarEntry(name: name, kind: .file, mode: UInt32(info.st_mode), size: size, modified: Int64(info.st_mtim.tv_sec)), &out)
-        state.reading = Reading(fd: fd, remaining: size, padding: TarHeader.padding(Int(size % Int64(TarHeader.block))))
+        state.reading = Reading(file: file, remaining: size, padding: TarHeader.padding(Int(size % Int64(TarHeader.block))))
     }
 
     private func header(_ entry: TarEntry, _ out: inout ByteBuffer) {

@@ -55,10 +55,17 @@ extension GearClient {
         let directory = (file as NSString).deletingLastPathComponent
         let temporary =
             (directory.isEmpty ? "." : directory) + "/.\((file as NSString).lastPathComponent).gear-part-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw GearClientError.local("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let descriptor: OwnedDescriptor
+        do throws(SystemError) {
+            descriptor = try OwnedDescriptor(opening: temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        } catch {
+            throw GearClientError.local("cannot create \(temporary): \(error.reason)")
+        }
         var written: Int64 = 0
         do {
+            // Closed (and checked) before the rename; on a failure, as this block is left, before the unlink.
+            let part = consume descriptor
+            let fd = part.raw
             for try await buffer in response.body {
                 do {
                     try buffer.withUnsafeReadableBytes { try SystemCall.writeAll(fd, $0, "write \(temporary)") }
@@ -71,12 +78,14 @@ extension GearClient {
             if let expected, written != expected {
                 throw GearClientError.local("the download ended after \(written) of \(expected) bytes")
             }
-            guard fsync(fd) == 0, close(fd) == 0 else {
-                throw GearClientError.local("cannot write \(temporary): \(String(cString: strerror(errno)))")
+            guard fsync(fd) == 0 else { throw GearClientError.local("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+            do throws(SystemError) {
+                try part.close("close \(temporary)")
+            } catch {
+                throw GearClientError.local("cannot write \(temporary): \(error.reason)")
             }
             guard rename(temporary, file) == 0 else { throw GearClientError.local("cannot rename to \(file): \(String(cString: strerror(errno)))") }
         } catch {
-            close(fd)
             unlink(temporary)
             throw error
         }
@@ -118,18 +127,36 @@ struct FileChunks: AsyncSequence, Sendable {
     let total: Int64
     let progress: (@Sendable (Int64, Int64?) -> Void)?
 
+    /// The file being read: open until its end is read, or until the last copy of the iterator goes (an iterator
+    /// is copyable, so this is a class).
+    final class OpenFile {
+        var descriptor: OwnedDescriptor?
+        /// Why it could not be opened (`errno`); 0 when it was.
+        let failure: Int32
+
+        init(_ path: String) {
+            do throws(SystemError) {
+                descriptor = try OwnedDescriptor(opening: path, O_RDONLY)
+                failure = 0
+            } catch {
+                descriptor = nil
+                failure = error.errno
+            }
+        }
+    }
+
     struct AsyncIterator: AsyncIteratorProtocol {
-        let fd: Int32
+        let file: OpenFile
         let path: String
         let total: Int64
         let progress: (@Sendable (Int64, Int64?) -> Void)?
         var done: Int64 = 0
 
         mutating func next() async throws -> ByteBuffer? {
-            guard fd >= 0 else { throw GearClientError.local("cannot read \(path): \(String(cString: strerror(errno)))") }
+            guard file.failure == 0 else { throw GearClientError.local("cannot read \(path): \(String(cString: strerror(file.failure)))") }
+            guard let fd = file.descriptor?.raw else { return nil }  // its end was read
             var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
             var failure: Int32 = 0
-            let fd = self.fd
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
                 let n = SystemCall.retryingInterrupts { read(fd, raw.baseAddress!, 1 << 20) }
                 if n >= 0 { return n }
@@ -138,7 +165,7 @@ struct FileChunks: AsyncSequence, Sendable {
             }
             if failure != 0 { throw GearClientError.local("cannot read \(path): \(String(cString: strerror(failure)))") }
             if buffer.readableBytes == 0 {
-                close(fd)
+                file.descriptor = nil  // closes it
                 return nil
             }
             done += Int64(buffer.readableBytes)
@@ -148,6 +175,6 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(fd: open(path, O_RDONLY | O_CLOEXEC), path: path, total: total, progress: progress)
+        AsyncIterator(file: OpenFile(path), path: path, total: total, progress: progress)
     }
 }

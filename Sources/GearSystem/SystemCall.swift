@@ -72,6 +72,14 @@ public struct OwnedDescriptor: ~Copyable {
         return raw
     }
 
+    /// Closes the descriptor now, for a caller that must know it worked: some file systems report a failed
+    /// write-back only here (a file is checked so before it is renamed into place). Released either way.
+    public consuming func close(_ operation: @autoclosure () -> String) throws(SystemError) {
+        let raw = take()
+        // Not retried, as in deinit.
+        guard Glibc.close(raw) == 0 else { throw SystemError(errno: errno, operation: operation()) }
+    }
+
     deinit {
         // close(2) is not retried: Linux releases the descriptor even when it reports EINTR.
         _ = Glibc.close(raw)

@@ -59,4 +59,15 @@ import Testing
         #expect(fcntl(kept, F_GETFD) >= 0)
         close(kept)
     }
+
+    @Test func anOwnerClosesAtOnceWhenAsked() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let reader = OwnedDescriptor(owning: ends[0])
+        let writer = OwnedDescriptor(owning: ends[1])
+        try writer.close("close pipe")
+        // Closed there and then: the reader sees the end at once.
+        var byte: UInt8 = 0
+        #expect(SystemCall.retryingInterrupts { read(reader.raw, &byte, 1) } == 0)
+    }
 }

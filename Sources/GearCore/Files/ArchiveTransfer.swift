@@ -1,5 +1,6 @@
 public import GearAPI
 import GearArchive
+import GearSystem
 import Logging
 public import NIOCore
 
@@ -32,7 +33,6 @@ public final class ArchiveUpload: Sendable {
 
     init(_ path: VolumePath, createTarget: Bool, expectedLength: Int64?, limits: FileLimits) throws(GearError) {
         let root = try VolumeTree.openRoot(path)
-        defer { close(root) }
         var limit = limits.maxUploadBytes
         var reason = "the upload limit of \(limits.maxUploadBytes) bytes (--max-upload-size)"
         if let volumeLimit = limits.volumeSizeLimit {
@@ -49,12 +49,12 @@ public final class ArchiveUpload: Sendable {
         // What the archive creates belongs to whoever owns the volume (the exec container's dynamic user, root
         // for podman), like an upload's new files.
         var owner = stat()
-        fstat(root, &owner)
+        fstat(root.raw, &owner)
         var options = ExtractionOptions(
             limit: limit, limitReason: reason, owner: FileOwner(uid: owner.st_uid, gid: owner.st_gid), shownTarget: path.containerPath)
         options.createTarget = createTarget
         do throws(ArchiveError) {
-            extractor = try TarExtractor(root: root, target: path.components, options: options)
+            extractor = try TarExtractor(root: root.raw, target: path.components, options: options)
         } catch {
             throw GearError(error)
         }
@@ -102,12 +102,10 @@ public final class ArchiveDownload: Sendable {
         do {
             if path.components.isEmpty {
                 let root = try VolumeTree.openRoot(path)
-                defer { close(root) }
-                packer = try TarPacker(parent: root, name: nil, entryName: name, gzip: gzip)
+                packer = try TarPacker(parent: root.raw, name: nil, entryName: name, gzip: gzip)
             } else {
                 let parent = try VolumeTree.openParent(path)
-                defer { close(parent) }
-                packer = try TarPacker(parent: parent, name: path.components.last!, entryName: name, gzip: gzip)
+                packer = try TarPacker(parent: parent.raw, name: path.components.last!, entryName: name, gzip: gzip)
             }
         } catch let error as ArchiveError {
             throw GearError(error)
@@ -169,9 +167,10 @@ extension NodeAgent {
         let roots = volumeRoots
         _ = try? await FileTransferIO.run { () throws(GearError) in
             for path in roots {
-                let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard fd >= 0 else { continue }
-                defer { close(fd) }
+                let opened = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                guard opened >= 0 else { continue }
+                let root = OwnedDescriptor(owning: opened)
+                let fd = root.raw
                 for name in (try? ConfinedTree.names(fd)) ?? [] where name.hasPrefix(TarExtractor.stagingPrefix) {
                     try? ConfinedTree.removeTree(fd, name, shown: name)
                 }

@@ -108,9 +108,10 @@ enum FileTransferIO {
 /// announced, fsynced, and only then renamed over the target. A reader sees the old file or the new one, never a
 /// torn one; of concurrent uploads to one path one wins whole; a failed or aborted upload leaves nothing behind.
 public final class FileUpload: Sendable {
-    struct State {
-        var fd: Int32
-        var parent: Int32
+    struct State: ~Copyable {
+        /// The temporary file and the directory it goes in; both nil (closed) once the upload ended.
+        var file: OwnedDescriptor?
+        var parent: OwnedDescriptor?
         /// The temporary file's name; nil for an unnamed (`O_TMPFILE`) one.
         var temporaryName: String?
         var written: Int64 = 0
@@ -119,7 +120,8 @@ public final class FileUpload: Sendable {
         var sha256: SHA256?
         var sha512: SHA512?
         var md5: Insecure.MD5?
-        var open = true
+
+        var open: Bool { file != nil }
     }
 
     public let path: VolumePath
@@ -137,60 +139,57 @@ public final class FileUpload: Sendable {
         guard let name = path.components.last else {
             throw GearError(.conflict, "\(path) is the root of volume \(path.volume.name); upload to a file inside it")
         }
-        let parent = try VolumeTree.openParent(path, createParents: options.createParents)
-        do throws(GearError) {
-            var existing = stat()
-            let exists = fstatat(parent, name, &existing, AT_SYMLINK_NOFOLLOW) == 0
-            let replacesFile = exists && (existing.st_mode & S_IFMT) == S_IFREG
-            if exists && (existing.st_mode & S_IFMT) == S_IFDIR {
-                throw GearError(.conflict, "\(path) is a directory")
-            }
-            var limit = limits.maxUploadBytes
-            var reason = "the upload limit of \(limits.maxUploadBytes) bytes (--max-upload-size)"
-            if let volumeLimit = limits.volumeSizeLimit {
-                let used = try VolumeTree.usage(of: path.root)
-                let room = max(0, volumeLimit - used + (replacesFile ? Int64(existing.st_size) : 0))
-                if room < limit {
-                    limit = room
-                    reason = "the room left in volume \(path.volume.name): \(room) of \(volumeLimit) bytes (--volume-size-limit)"
-                }
-            }
-            if let expected = options.expectedLength, expected > limit {
-                throw GearError(.tooLarge, "the body (\(expected) bytes) is larger than \(reason)")
-            }
-            var directory = stat()
-            try FileSystem.call("stat", path.containerPath) { fstat(parent, &directory) }
-            self.mode = options.mode.map { mode_t($0) } ?? (replacesFile ? existing.st_mode & 0o777 : 0o644)
-            self.owner = replacesFile ? (existing.st_uid, existing.st_gid) : (directory.st_uid, directory.st_gid)
-
-            var temporaryName: String?
-            var fd = openat(parent, ".", VolumeTree.temporaryFileFlag | O_WRONLY | O_CLOEXEC, 0o600)
-            if fd < 0 {
-                guard errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL else { throw FileSystem.failure("create", path.containerPath) }
-                let temporary = Self.temporaryName()
-                fd = openat(parent, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw FileSystem.failure("create", path.containerPath) }
-                temporaryName = temporary
-            }
-            var state = State(fd: fd, parent: parent, temporaryName: temporaryName)
-            for digest in options.digests {
-                switch digest.algorithm {
-                case .sha256: state.sha256 = SHA256()
-                case .sha512: state.sha512 = SHA512()
-                case .md5: state.md5 = Insecure.MD5()
-                }
-            }
-            self.state = Mutex(state)
-            self.path = path
-            self.name = name
-            self.options = options
-            self.limit = limit
-            self.limitReason = reason
-            self.existed = exists
-        } catch {
-            close(parent)
-            throw error
+        // Closed if this throws; the upload's state holds it once the temporary file is open.
+        let parentDirectory = try VolumeTree.openParent(path, createParents: options.createParents)
+        let parent = parentDirectory.raw
+        var existing = stat()
+        let exists = fstatat(parent, name, &existing, AT_SYMLINK_NOFOLLOW) == 0
+        let replacesFile = exists && (existing.st_mode & S_IFMT) == S_IFREG
+        if exists && (existing.st_mode & S_IFMT) == S_IFDIR {
+            throw GearError(.conflict, "\(path) is a directory")
         }
+        var limit = limits.maxUploadBytes
+        var reason = "the upload limit of \(limits.maxUploadBytes) bytes (--max-upload-size)"
+        if let volumeLimit = limits.volumeSizeLimit {
+            let used = try VolumeTree.usage(of: path.root)
+            let room = max(0, volumeLimit - used + (replacesFile ? Int64(existing.st_size) : 0))
+            if room < limit {
+                limit = room
+                reason = "the room left in volume \(path.volume.name): \(room) of \(volumeLimit) bytes (--volume-size-limit)"
+            }
+        }
+        if let expected = options.expectedLength, expected > limit {
+            throw GearError(.tooLarge, "the body (\(expected) bytes) is larger than \(reason)")
+        }
+        var directory = stat()
+        try FileSystem.call("stat", path.containerPath) { fstat(parent, &directory) }
+        self.mode = options.mode.map { mode_t($0) } ?? (replacesFile ? existing.st_mode & 0o777 : 0o644)
+        self.owner = replacesFile ? (existing.st_uid, existing.st_gid) : (directory.st_uid, directory.st_gid)
+
+        var temporaryName: String?
+        var fd = SystemCall.retryingInterrupts { openat(parent, ".", VolumeTree.temporaryFileFlag | O_WRONLY | O_CLOEXEC, 0o600) }
+        if fd < 0 {
+            guard errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL else { throw FileSystem.failure("create", path.containerPath) }
+            let temporary = Self.temporaryName()
+            fd = SystemCall.retryingInterrupts { openat(parent, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            guard fd >= 0 else { throw FileSystem.failure("create", path.containerPath) }
+            temporaryName = temporary
+        }
+        var state = State(file: OwnedDescriptor(owning: fd), parent: parentDirectory, temporaryName: temporaryName)
+        for digest in options.digests {
+            switch digest.algorithm {
+            case .sha256: state.sha256 = SHA256()
+            case .sha512: state.sha512 = SHA512()
+            case .md5: state.md5 = Insecure.MD5()
+            }
+        }
+        self.state = Mutex(state)
+        self.path = path
+        self.name = name
+        self.options = options
+        self.limit = limit
+        self.limitReason = reason
+        self.existed = exists
     }
 
     deinit {
@@ -208,7 +207,7 @@ public final class FileUpload: Sendable {
 
     private func append(_ buffers: [ByteBuffer]) throws(GearError) {
         try state.withLock { (state: inout State) throws(GearError) in
-            guard state.open else { throw GearError(.internal, "the upload of \(path) was already ended") }
+            guard let fd = state.file?.raw else { throw GearError(.internal, "the upload of \(path) was already ended") }
             let incoming = buffers.reduce(Int64(0)) { $0 + Int64($1.readableBytes) }
             guard state.written + incoming <= limit else {
                 throw GearError(.tooLarge, "the body is larger than \(limitReason); nothing was stored")
@@ -220,13 +219,13 @@ public final class FileUpload: Sendable {
                     if state.md5 != nil { state.md5!.update(bufferPointer: raw) }
                 }
             }
-            try Self.writeAll(state.fd, buffers, shown: path.containerPath)
+            try Self.writeAll(fd, buffers, shown: path.containerPath)
             state.written += incoming
             if state.written - state.flushed >= Self.writebackStep {
                 // Start writing back what is there now (on Linux, DONTNEED starts writeback of dirty pages without
                 // waiting, and drops pages already written), so that the fsync at the end has little left to do and
                 // the disk works while the body is still arriving.
-                _ = posix_fadvise(state.fd, off_t(state.flushed), off_t(state.written - state.flushed), POSIX_FADV_DONTNEED)
+                _ = posix_fadvise(fd, off_t(state.flushed), off_t(state.written - state.flushed), POSIX_FADV_DONTNEED)
                 state.flushed = state.written
             }
         }
@@ -273,7 +272,9 @@ public final class FileUpload: Sendable {
 
     private func finish() throws(GearError) -> UploadResult {
         try state.withLock { (state: inout State) throws(GearError) in
-            guard state.open else { throw GearError(.internal, "the upload of \(path) was already ended") }
+            guard let fd = state.file?.raw, let parent = state.parent?.raw else {
+                throw GearError(.internal, "the upload of \(path) was already ended")
+            }
             if let expected = options.expectedLength, state.written != expected {
                 throw GearError(.invalidRequest, "the body ended after \(state.written) of \(expected) bytes; nothing was stored")
             }
@@ -293,8 +294,6 @@ public final class FileUpload: Sendable {
                 }
                 verified.append(digest.algorithm.rawValue)
             }
-            let fd = state.fd
-            let parent = state.parent
             let shown = path.containerPath
             try FileSystem.call("chmod", shown) { fchmod(fd, mode) }
             if fchown(fd, owner.uid, owner.gid) != 0 && errno != EPERM { throw FileSystem.failure("chown", shown) }
@@ -314,9 +313,8 @@ public final class FileUpload: Sendable {
             fsync(parent)
             var info = stat()
             try FileSystem.call("stat", shown) { fstat(fd, &info) }
-            close(fd)
-            close(parent)
-            state.open = false
+            state.file = nil
+            state.parent = nil
             return UploadResult(file: VolumeTree.entry(info, name: name, path: shown), created: !existed, verified: verified)
         }
     }
@@ -328,11 +326,10 @@ public final class FileUpload: Sendable {
 
     private func discard() {
         state.withLock { state in
-            guard state.open else { return }
-            close(state.fd)
-            if let temporary = state.temporaryName { unlinkat(state.parent, temporary, 0) }
-            close(state.parent)
-            state.open = false
+            guard let parent = state.parent?.raw else { return }
+            state.file = nil  // closed before its name (if it has one) goes
+            if let temporary = state.temporaryName { unlinkat(parent, temporary, 0) }
+            state.parent = nil
         }
     }
 }
@@ -343,10 +340,11 @@ public final class FileDownload: Sendable {
     /// A strong `ETag` for the content.
     public let entityTag: String
     public var size: Int64 { entry.size }
-    private let descriptor: Mutex<Int32>
+    /// Nil once closed.
+    private let descriptor: Mutex<OwnedDescriptor?>
 
-    init(fd: Int32, entry: FileEntry, entityTag: String) {
-        self.descriptor = Mutex(fd)
+    init(_ file: consuming sending OwnedDescriptor, entry: FileEntry, entityTag: String) {
+        self.descriptor = Mutex(file)
         self.entry = entry
         self.entityTag = entityTag
     }
@@ -360,8 +358,10 @@ public final class FileDownload: Sendable {
         try await FileTransferIO.run { () throws(GearError) in
             var buffer = ByteBufferAllocator().buffer(capacity: length)
             var failure: Int32 = 0
-            _ = self.descriptor.withLock { fd in
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            _ = self.descriptor.withLock { file in
+                // -1 once closed: the read fails (EBADF).
+                let fd = file?.raw ?? -1
+                return buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
                     let n = SystemCall.retryingInterrupts { pread(fd, raw.baseAddress!, length, off_t(offset)) }
                     if n >= 0 { return n }
                     failure = errno
@@ -374,9 +374,6 @@ public final class FileDownload: Sendable {
     }
 
     public func close() {
-        descriptor.withLock { fd in
-            if fd >= 0 { Glibc.close(fd) }
-            fd = -1
-        }
+        descriptor.withLock { $0 = nil }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 public import GearAPI
 import GearArchive
+import GearSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -25,20 +26,20 @@ enum VolumeTree {
     /// `O_PATH`: a descriptor that names an inode without opening it for I/O.
     static let pathOnlyFlag: Int32 = 0o10_000_000
 
-    static func openRoot(_ path: VolumePath) throws(GearError) -> Int32 {
-        let fd = open(path.root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    static func openRoot(_ path: VolumePath) throws(GearError) -> OwnedDescriptor {
+        let fd = SystemCall.retryingInterrupts { open(path.root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else {
             if errno == ENOENT {
                 throw GearError(.notFound, "volume \(path.volume.name) of \(path.container) does not exist yet (its install has not run)")
             }
             throw FileSystem.failure("open", path.root)
         }
-        return fd
+        return OwnedDescriptor(owning: fd)
     }
 
     /// Opens the directory `name` in `parent` without following a symlink; creates it (owned like `parent`) when
     /// `create` is set.
-    static func openDirectory(_ parent: Int32, _ name: String, create: Bool, shown: String) throws(GearError) -> Int32 {
+    static func openDirectory(_ parent: Int32, _ name: String, create: Bool, shown: String) throws(GearError) -> OwnedDescriptor {
         var owner: (uid: uid_t, gid: gid_t)?
         if create {
             var info = stat()
@@ -57,23 +58,20 @@ enum VolumeTree {
     }
 
     /// Opens the directory that holds the path's last component, walking down from the volume root.
-    static func openParent(_ path: VolumePath, createParents: Bool = false) throws(GearError) -> Int32 {
+    static func openParent(_ path: VolumePath, createParents: Bool = false) throws(GearError) -> OwnedDescriptor {
         var current = try openRoot(path)
         var shown = path.volume.path
         for component in path.components.dropLast() {
             shown += "/" + component
-            let next: Int32
             do {
-                next = try openDirectory(current, component, create: createParents, shown: shown)
+                // The directory above closes once the next one is open (or, on a failure, as the error leaves).
+                current = try openDirectory(current.raw, component, create: createParents, shown: shown)
             } catch {
-                close(current)
                 if error.code == .notFound && !createParents {
                     throw GearError(.notFound, "\(error.message) (an upload with ?parents=1 creates missing directories)")
                 }
                 throw error
             }
-            close(current)
-            current = next
         }
         return current
     }
@@ -111,40 +109,39 @@ enum VolumeTree {
             return .directory(try listing(root, path: path.containerPath))
         }
         let parent = try openParent(path)
-        defer { close(parent) }
-        let handle = openat(parent, name, pathOnlyFlag | O_NOFOLLOW | O_CLOEXEC)
-        guard handle >= 0 else {
+        let opened = SystemCall.retryingInterrupts { openat(parent.raw, name, pathOnlyFlag | O_NOFOLLOW | O_CLOEXEC) }
+        guard opened >= 0 else {
             if errno == ENOENT { throw GearError(.notFound, "\(path) does not exist") }
             throw FileSystem.failure("open", path.containerPath)
         }
-        defer { close(handle) }
+        let handle = OwnedDescriptor(owning: opened)
         var info = stat()
-        try FileSystem.call("stat", path.containerPath) { fstat(handle, &info) }
+        try FileSystem.call("stat", path.containerPath) { fstat(handle.raw, &info) }
         switch info.st_mode & S_IFMT {
         case S_IFREG:
             // Reopening through /proc opens this very inode, which is known to be a regular file.
-            let fd = open("/proc/self/fd/\(handle)", O_RDONLY | O_CLOEXEC | O_NOCTTY)
+            let fd = SystemCall.retryingInterrupts { open("/proc/self/fd/\(handle.raw)", O_RDONLY | O_CLOEXEC | O_NOCTTY) }
             guard fd >= 0 else { throw FileSystem.failure("open", path.containerPath) }
+            let file = OwnedDescriptor(owning: fd)
             var opened = stat()
-            guard fstat(fd, &opened) == 0, opened.st_ino == info.st_ino, opened.st_dev == info.st_dev else {
-                close(fd)
+            guard fstat(file.raw, &opened) == 0, opened.st_ino == info.st_ino, opened.st_dev == info.st_dev else {
                 throw GearError(.conflict, "\(path) changed while it was opened")
             }
-            return .file(FileDownload(fd: fd, entry: entry(opened, name: name, path: path.containerPath), entityTag: entityTag(opened)))
+            return .file(FileDownload(file, entry: entry(opened, name: name, path: path.containerPath), entityTag: entityTag(opened)))
         case S_IFDIR:
-            let fd = openat(handle, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            let fd = SystemCall.retryingInterrupts { openat(handle.raw, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
             guard fd >= 0 else { throw FileSystem.failure("open", path.containerPath) }
-            return .directory(try listing(fd, path: path.containerPath))
+            return .directory(try listing(OwnedDescriptor(owning: fd), path: path.containerPath))
         case S_IFLNK:
-            throw refusal(parent, name, shown: path.containerPath, expected: "a file")
+            throw refusal(parent.raw, name, shown: path.containerPath, expected: "a file")
         default:
             throw GearError(.forbidden, "\(path) is not a regular file or directory (a device, FIFO or socket); geard does not open those")
         }
     }
 
-    /// The entries of the directory open at `fd` (which this takes over), sorted by name.
-    static func listing(_ fd: Int32, path: String) throws(GearError) -> DirectoryListing {
-        defer { close(fd) }
+    /// The entries of the directory open at `directory` (which this takes over), sorted by name.
+    static func listing(_ directory: consuming OwnedDescriptor, path: String) throws(GearError) -> DirectoryListing {
+        let fd = directory.raw
         var entries: [FileEntry] = []
         let names: [String]
         do {
@@ -166,8 +163,8 @@ enum VolumeTree {
         guard let name = path.components.last else {
             throw GearError(.forbidden, "\(path) is the root of volume \(path.volume.name); it goes with the container, delete what is in it instead")
         }
-        let parent = try openParent(path)
-        defer { close(parent) }
+        let directory = try openParent(path)
+        let parent = directory.raw
         var info = stat()
         guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
             if errno == ENOENT { throw GearError(.notFound, "\(path) does not exist") }
@@ -203,9 +200,10 @@ enum VolumeTree {
     /// named temporary file where `O_TMPFILE` is missing, or the link an upload makes just before its rename)
     /// last changed before `before`, so that an upload that began since is never touched. Returns how many.
     static func removeUploadLeftovers(in root: String, before: timespec) -> Int {
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = SystemCall.retryingInterrupts { open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { return 0 }
-        return removeUploadLeftovers(fd, before: before, depth: 0)
+        let directory = OwnedDescriptor(owning: fd)
+        return removeUploadLeftovers(directory.raw, before: before, depth: 0)
     }
 
     static func isUploadTemporaryName(_ name: String) -> Bool {
@@ -214,8 +212,8 @@ enum VolumeTree {
         return (1...16).contains(suffix.count) && suffix.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
+    /// What `removeUploadLeftovers(in:before:)` does below the directory open at `fd` (borrowed).
     private static func removeUploadLeftovers(_ fd: Int32, before: timespec, depth: Int) -> Int {
-        defer { close(fd) }
         guard depth < maxDepth, let names = try? ConfinedTree.names(fd) else { return 0 }
         var removed = 0
         for name in names {
@@ -227,8 +225,11 @@ enum VolumeTree {
                 let older = changed.tv_sec < before.tv_sec || (changed.tv_sec == before.tv_sec && changed.tv_nsec < before.tv_nsec)
                 if older && isUploadTemporaryName(name) && unlinkat(fd, name, 0) == 0 { removed += 1 }
             case S_IFDIR:
-                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                if child >= 0 { removed += removeUploadLeftovers(child, before: before, depth: depth + 1) }
+                let opened = SystemCall.retryingInterrupts { openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                if opened >= 0 {
+                    let child = OwnedDescriptor(owning: opened)
+                    removed += removeUploadLeftovers(child.raw, before: before, depth: depth + 1)
+                }
             default: break
             }
         }
@@ -237,16 +238,17 @@ enum VolumeTree {
 
     /// The bytes of the regular files in a volume (for its size limit), not following symlinks.
     static func usage(of root: String) throws(GearError) -> Int64 {
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = SystemCall.retryingInterrupts { open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else {
             if errno == ENOENT { return 0 }
             throw FileSystem.failure("open", root)
         }
-        return usage(fd, depth: 0)
+        let directory = OwnedDescriptor(owning: fd)
+        return usage(directory.raw, depth: 0)
     }
 
+    /// The bytes of the regular files below the directory open at `fd` (borrowed).
     private static func usage(_ fd: Int32, depth: Int) -> Int64 {
-        defer { close(fd) }
         guard depth < maxDepth, let names = try? ConfinedTree.names(fd) else { return 0 }
         var total: Int64 = 0
         for name in names {
@@ -255,8 +257,11 @@ enum VolumeTree {
             switch info.st_mode & S_IFMT {
             case S_IFREG: total += Int64(info.st_size)
             case S_IFDIR:
-                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                if child >= 0 { total += usage(child, depth: depth + 1) }
+                let opened = SystemCall.retryingInterrupts { openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                if opened >= 0 {
+                    let child = OwnedDescriptor(owning: opened)
+                    total += usage(child.raw, depth: depth + 1)
+                }
             default: break
             }
         }

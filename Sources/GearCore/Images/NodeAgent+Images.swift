@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 public import GearAPI
+import GearSystem
 public import NIOCore
 import Synchronization
 
@@ -11,11 +12,11 @@ import Synchronization
 /// Image archives received for `POST /images`: the body is written to a file under `{state}/images` (with its
 /// SHA-256, which names the request for request-id replays), then an import job runs podman on it.
 public final class ImageUpload: Sendable {
-    private struct State {
-        var fd: Int32
+    private struct State: ~Copyable {
+        /// Nil (closed) once the upload finished or was discarded.
+        var file: OwnedDescriptor?
         var written: Int64 = 0
         var sha256 = SHA256()
-        var open = true
     }
 
     let path: String
@@ -28,11 +29,11 @@ public final class ImageUpload: Sendable {
                 .tooLarge, "the image archive (\(expectedLength) bytes) is larger than the upload limit of \(limit) bytes (--max-upload-size)")
         }
         let path = "\(directory)/upload-\(String(UInt64.random(in: 0...UInt64.max), radix: 16)).tar"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = SystemCall.retryingInterrupts { open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { throw FileSystem.failure("create", path) }
         self.path = path
         self.limit = limit
-        self.state = Mutex(State(fd: fd))
+        self.state = Mutex(State(file: OwnedDescriptor(owning: fd)))
     }
 
     deinit {
@@ -42,7 +43,7 @@ public final class ImageUpload: Sendable {
     public func write(_ buffers: [ByteBuffer]) async throws(GearError) {
         try await FileTransferIO.run { () throws(GearError) in
             try self.state.withLock { (state: inout State) throws(GearError) in
-                guard state.open else { throw GearError(.internal, "the image upload already ended") }
+                guard let fd = state.file?.raw else { throw GearError(.internal, "the image upload already ended") }
                 for buffer in buffers {
                     state.written += Int64(buffer.readableBytes)
                     guard state.written <= self.limit else {
@@ -50,7 +51,7 @@ public final class ImageUpload: Sendable {
                     }
                     buffer.withUnsafeReadableBytes { state.sha256.update(bufferPointer: $0) }
                 }
-                try FileUpload.writeAll(state.fd, buffers, shown: "the image archive")
+                try FileUpload.writeAll(fd, buffers, shown: "the image archive")
             }
         }
     }
@@ -59,11 +60,10 @@ public final class ImageUpload: Sendable {
     func finish() async throws(GearError) -> (size: Int64, sha256: String) {
         try await FileTransferIO.run { () throws(GearError) in
             try self.state.withLock { (state: inout State) throws(GearError) -> (Int64, String) in
-                guard state.open else { throw GearError(.internal, "the image upload already ended") }
+                guard let fd = state.file?.raw else { throw GearError(.internal, "the image upload already ended") }
                 guard state.written > 0 else { throw GearError(.invalidRequest, "the body is empty: send an image archive") }
-                try FileSystem.call("fsync", "the image archive") { fsync(state.fd) }
-                close(state.fd)
-                state.open = false
+                try FileSystem.call("fsync", "the image archive") { fsync(fd) }
+                state.file = nil
                 return (state.written, state.sha256.finalize().map { String(format: "%02x", $0) }.joined())
             }
         }
@@ -71,10 +71,7 @@ public final class ImageUpload: Sendable {
 
     /// Removes the file (safe to call more than once, and after `finish`).
     func discard() {
-        state.withLock { state in
-            if state.open { close(state.fd) }
-            state.open = false
-        }
+        state.withLock { $0.file = nil }
         unlink(path)
     }
 

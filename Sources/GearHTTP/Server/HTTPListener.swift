@@ -1,5 +1,6 @@
 import Foundation
 import GearAuthorization
+import GearSystem
 import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
@@ -110,8 +111,9 @@ public final class HTTPListener: Service, Sendable {
         case .tcp(let host, let port):
             server = try await bootstrap.bind(host: host, port: port, childChannelInitializer: setup)
         case .unix(let path, let mode, let group):
-            let fd = try Self.bindUnixSocket(path: path, mode: mode, group: group)
-            server = try await bootstrap.bind(fd, childChannelInitializer: setup)
+            let socket = try Self.bindUnixSocket(path: path, mode: mode, group: group)
+            // NIO owns the socket from here on (its channel closes it).
+            server = try await bootstrap.bind(socket.take(), childChannelInitializer: setup)
         case .activated(let fd, _):
             server = try await bootstrap.bind(fd, childChannelInitializer: setup)
         }
@@ -143,40 +145,38 @@ public final class HTTPListener: Service, Sendable {
 
     /// Creates, binds and listens on a unix socket whose mode is set before it appears in the file system
     /// (Linux takes the socket file's mode from the socket inode at bind), so it is never briefly open to all.
-    static func bindUnixSocket(path: String, mode: UInt32, group: UInt32? = nil) throws -> Int32 {
+    static func bindUnixSocket(path: String, mode: UInt32, group: UInt32? = nil) throws -> OwnedDescriptor {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType {
             guard type == .typeSocket else { throw ListenerError(message: "\(path) exists and is not a socket") }
             unlink(path)
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ListenerError(message: "socket: \(String(cString: strerror(errno)))") }
-        do {
-            guard fchmod(fd, mode_t(mode)) == 0 else { throw ListenerError(message: "fchmod \(path): \(String(cString: strerror(errno)))") }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw ListenerError(message: "socket path too long: \(path)") }
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: bytes)
-                raw[bytes.count] = 0
-            }
-            let r = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            guard r == 0 else { throw ListenerError(message: "bind \(path): \(String(cString: strerror(errno)))") }
-            if let group, chown(path, uid_t.max, gid_t(group)) != 0 {
-                throw ListenerError(message: "chown \(path) to group \(group): \(String(cString: strerror(errno)))")
-            }
-            guard chmod(path, mode_t(mode)) == 0, listen(fd, 512) == 0 else {
-                throw ListenerError(message: "listen \(path): \(String(cString: strerror(errno)))")
-            }
-            return fd
-        } catch {
-            close(fd)
-            throw error
+        let opened = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard opened >= 0 else { throw ListenerError(message: "socket: \(String(cString: strerror(errno)))") }
+        // Closed if a step below fails.
+        let socket = OwnedDescriptor(owning: opened)
+        let fd = socket.raw
+        guard fchmod(fd, mode_t(mode)) == 0 else { throw ListenerError(message: "fchmod \(path): \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw ListenerError(message: "socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
         }
+        let r = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard r == 0 else { throw ListenerError(message: "bind \(path): \(String(cString: strerror(errno)))") }
+        if let group, chown(path, uid_t.max, gid_t(group)) != 0 {
+            throw ListenerError(message: "chown \(path) to group \(group): \(String(cString: strerror(errno)))")
+        }
+        guard chmod(path, mode_t(mode)) == 0, listen(fd, 512) == 0 else {
+            throw ListenerError(message: "listen \(path): \(String(cString: strerror(errno)))")
+        }
+        return socket
     }
 }
 

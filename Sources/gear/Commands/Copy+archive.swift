@@ -3,6 +3,7 @@ import Foundation
 import GearAPI
 import GearArchive
 import GearClient
+import GearSystem
 import NIOCore
 import Synchronization
 
@@ -23,14 +24,17 @@ extension Copy {
             ? (trimmed, (source as NSString).lastPathComponent)
             : ((trimmed as NSString).deletingLastPathComponent, (trimmed as NSString).lastPathComponent)
         if kind == .file { throw GearClientError.local("\(remote.path) is a file; a directory goes into a directory") }
-        let parent = open(
-            (source as NSString).deletingLastPathComponent.isEmpty ? "." : (source as NSString).deletingLastPathComponent,
-            O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard parent >= 0 else { throw GearClientError.local("cannot open the directory of \(source): \(String(cString: strerror(errno)))") }
-        defer { close(parent) }
+        let parent: OwnedDescriptor
+        do throws(SystemError) {
+            parent = try OwnedDescriptor(
+                opening: (source as NSString).deletingLastPathComponent.isEmpty ? "." : (source as NSString).deletingLastPathComponent,
+                O_RDONLY | O_DIRECTORY)
+        } catch {
+            throw GearClientError.local("cannot open the directory of \(source): \(error.reason)")
+        }
         let packer: TarPacker
         do {
-            packer = try TarPacker(parent: parent, name: (source as NSString).lastPathComponent, entryName: entryName, gzip: false)
+            packer = try TarPacker(parent: parent.raw, name: (source as NSString).lastPathComponent, entryName: entryName, gzip: false)
         } catch {
             throw GearClientError.local("\(source): \(error)")
         }
@@ -51,15 +55,18 @@ extension Copy {
         let exists = FileManager.default.fileExists(atPath: local, isDirectory: &isDirectory)
         if exists && !isDirectory.boolValue { throw GearClientError.local("\(local) is a file; a directory goes into a directory") }
         let rootPath = exists ? local : ((local as NSString).deletingLastPathComponent.isEmpty ? "." : (local as NSString).deletingLastPathComponent)
-        let root = open(rootPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard root >= 0 else { throw GearClientError.local("cannot open \(rootPath): \(String(cString: strerror(errno)))") }
-        defer { close(root) }
+        let root: OwnedDescriptor
+        do throws(SystemError) {
+            root = try OwnedDescriptor(opening: rootPath, O_RDONLY | O_DIRECTORY)
+        } catch {
+            throw GearClientError.local("cannot open \(rootPath): \(error.reason)")
+        }
         var options = ExtractionOptions(limit: .max, limitReason: "", shownTarget: local)
         options.createTarget = !exists
         options.stripComponents = exists ? 0 : 1
         let extractor: TarExtractor
         do {
-            extractor = try TarExtractor(root: root, target: exists ? [] : [(local as NSString).lastPathComponent], options: options)
+            extractor = try TarExtractor(root: root.raw, target: exists ? [] : [(local as NSString).lastPathComponent], options: options)
         } catch {
             throw GearClientError.local("\(local): \(error)")
         }
