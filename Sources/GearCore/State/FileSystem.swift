@@ -66,7 +66,10 @@ public enum FileSystem {
     /// fsyncs a folder so that a rename or unlink in it is durable.
     static func syncDirectory(_ path: String) {
         let fd = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        if fd >= 0 { fsync(OwnedDescriptor(owning: fd).raw) }
+        guard fd >= 0 else { return }
+        // Bound to a name: a temporary owner would close the descriptor before fsync ran.
+        let directory = OwnedDescriptor(owning: fd)
+        fsync(directory.raw)
     }
 
     /// The contents of a file, or nil when it does not exist.
