@@ -41,7 +41,7 @@ run: build
 test: build-tests unit-tests integration-tests lint
 
 unit-tests:
-	$(SWIFT) test --skip-build --filter 'GearSystemTests|GearAPITests|GearArchiveTests|GearAuthorizationTests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests'
+	$(SWIFT) test --skip-build --filter 'GearSystemTests|GearAPITests|GearArchiveTests|GearAuthorizationTests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests|GearDeployTests'
 
 integration-tests: api-fuzz-deps
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- contrib/sandbox/integration-tests.sh

@@ -151,6 +151,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // gear deploy: deployment descriptors, placement over hosts, links, and carrying a plan out through GearClient.
+        .target(
+            name: "GearDeploy",
+            dependencies: [
+                "GearAPI",
+                "GearClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "geard",
             dependencies: [
@@ -176,6 +187,7 @@ let package = Package(
                 "GearArchive",
                 "GearClient",
                 "GearCertificates",
+                "GearDeploy",
                 "GearSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -237,6 +249,11 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GearDeployTests",
+            dependencies: ["GearDeploy", "GearAPI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -273,7 +273,7 @@ public enum GearClientError: Error, Sendable, CustomStringConvertible {
     /// A local file could not be read or written.
     case local(String)
 
-    static func from(_ answer: GearClient.Answer) -> GearClientError {
+    public static func from(_ answer: GearClient.Answer) -> GearClientError {
         if let error = try? answer.decode(APIError.self) { return .api(status: answer.status, error: error) }
         return .unexpected(status: answer.status, body: String(decoding: answer.body.prefix(500), as: UTF8.self))
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GearAPI
 import GearAuthorization
 import GearCore
@@ -106,6 +107,16 @@ struct Geard: AsyncParsableCommand {
         help: "A host directory whose tree installs may mount into containers (geard's VolumeMounts); repeatable, none by default.")
     var allowHostPath: [String] = []
 
+    @Option(name: .customLong("label"), help: "A label of this node, KEY=VALUE, shown in /node for placement rules (gear deploy); repeatable.")
+    var labels: [String] = []
+
+    @Option(
+        name: .customLong("network-namespace"),
+        help:
+            "Run the containers' units in this network namespace (/run/netns/NAME), for several geards on one machine each with a network of its own."
+    )
+    var networkNamespace: String?
+
     @Option(name: .long, help: "How to reach systemd: auto (its private socket when root, else the system bus), private or system.")
     var bus: String = "auto"
 
@@ -127,6 +138,18 @@ struct Geard: AsyncParsableCommand {
             throw ValidationError("--volume-size-limit must be a size like 512M or 16G")
         }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        var keys = Set<String>()
+        for label in labels {
+            if let problem = AgentConfiguration.problem(withLabel: label) { throw ValidationError("--label \(label): \(problem)") }
+            guard keys.insert(String(label.prefix { $0 != "=" })).inserted else { throw ValidationError("--label \(label): the key is given twice") }
+        }
+        if let networkNamespace {
+            guard networkNamespace.hasPrefix("/"), networkNamespace.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/._-".contains($0)) }),
+                FileManager.default.fileExists(atPath: networkNamespace)
+            else {
+                throw ValidationError("--network-namespace must be an existing absolute path of letters, digits and / . _ - (/run/netns/NAME)")
+            }
+        }
         for path in allowHostPath {
             if let problem = AgentConfiguration.problem(withAllowedHostPath: path) { throw ValidationError("--allow-host-path \(path) \(problem)") }
         }
@@ -194,6 +217,9 @@ struct Geard: AsyncParsableCommand {
         configuration.maxQueuedJobs = maxQueuedJobs
         configuration.coalesceReloads = !noReloadCoalescing
         configuration.eventHistory = eventHistory
+        configuration.labels = Dictionary(
+            labels.map { (String($0.prefix { $0 != "=" }), String($0.drop { $0 != "=" }.dropFirst())) }, uniquingKeysWith: { a, _ in a })
+        configuration.networkNamespace = networkNamespace
         configuration.allowedHostPaths = allowHostPath.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         configuration.fileLimits = FileLimits(
             maxUploadBytes: FileLimits.size(maxUploadSize)!, volumeSizeLimit: volumeSizeLimit.flatMap(FileLimits.size))

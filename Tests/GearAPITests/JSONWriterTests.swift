@@ -6,7 +6,7 @@ import Testing
 @Suite struct JSONWriterTests {
     static func randomStatus(_ i: Int) -> ContainerStatus {
         let maybe = Bool.random()
-        return ContainerStatus(
+        var status = ContainerStatus(
             id: "c\(i)", unit: "ctr-c\(i).service", runtime: maybe ? "exec" : "podman", image: maybe ? nil : "localhost/busybox",
             cmd: ["/bin/sh", "-c", "echo \"q\" \\ \t %n $HOME ünï ✓ /x"], started: Bool.random(), loadState: "loaded",
             activeState: ["active", "inactive", "failed"].randomElement()!, subState: "running", mainPID: maybe ? Int.random(in: 1...99999) : nil,
@@ -16,6 +16,15 @@ import Testing
             ports: maybe ? [] : [PortMapping(internal: 8080, external: 4000), PortMapping(internal: 9090, external: 4001)],
             volumes: [VolumeStatus(name: "data", path: "/data", readOnly: maybe)], restartPolicy: "on-failure",
             memoryLimit: maybe ? 64 << 20 : nil, cpuLimit: [nil, 0.5, 1, 1.5, 0.25, 0.33].randomElement()!)
+        status.labels = maybe ? nil : ["gear.deployment": "app", "team": "a \"b\"", "Z/x": "ü"]
+        status.networkLinks =
+            maybe
+            ? nil
+            : [
+                NetworkLink(fromPort: 80, toHost: nil, toPort: nil),
+                NetworkLink(fromHost: "127.0.0.2", fromPort: 8080, toHost: "10.0.0.1", toPort: 4001),
+            ]
+        return status
     }
 
     @Test func statusAndListMatchTheEncoder() throws {
@@ -44,8 +53,10 @@ import Testing
             disk: .init(path: "/var/lib/gear", totalBytes: 105_089_261_568, freeBytes: 80_530_636_800),
             ports: .init(first: 4000, last: 4999, allocated: 2, free: 998),
             containers: .init(total: states.values.reduce(0, +), started: 1, byState: states), granted: .init(memoryBytes: 100_663_296, cpus: cpus))
+        var info2 = info
+        info2.labels = states.isEmpty ? nil : ["zone": "a", "disk": "ssd"]
         var writer = JSONWriter()
-        info.write(to: &writer)
-        #expect(String(decoding: writer.bytes, as: UTF8.self) == String(decoding: try GearJSON.encoder().encode(info), as: UTF8.self))
+        info2.write(to: &writer)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == String(decoding: try GearJSON.encoder().encode(info2), as: UTF8.self))
     }
 }

@@ -93,7 +93,28 @@ import Testing
         (InstallRequest(image: "a", cpus: -1), "CPUs must be"),
         (InstallRequest(image: "a", cpus: 5000), "CPUs must be"),
         (InstallRequest(image: "a", cpus: .nan), "CPUs must be"),
+        (labelled(["": "x"]), "Labels: key ''"),
+        (labelled(["-x": "x"]), "starting with a letter or digit"),
+        (labelled(["a b": "x"]), "Labels: key 'a b'"),
+        (labelled(["a=b": "x"]), "Labels: key 'a=b'"),
+        (labelled([String(repeating: "k", count: 129): "x"]), "1 to 128"),
+        (labelled(["k": "line\nbreak"]), "Labels.k: the value holds the control character U+A"),
+        (labelled(["k": "tab\there"]), "control character U+9"),
+        (labelled(["k": String(repeating: "v", count: 1025)]), "longer than 1024"),
+        (labelled(Dictionary(uniqueKeysWithValues: (0..<65).map { ("k\($0)", "v") })), "more than 64 Labels"),
     ]
+
+    static func labelled(_ labels: [String: String]) -> InstallRequest {
+        var request = InstallRequest(image: "a")
+        request.labels = labels
+        return request
+    }
+
+    @Test func labelsAreKeptAndNoLabelsIsNil() throws {
+        let spec = try ContainerSpec(validating: Self.labelled(["gear.deployment": "app", "team/a": "ünï x"]))
+        #expect(spec.labels == ["gear.deployment": "app", "team/a": "ünï x"])
+        #expect(try ContainerSpec(validating: Self.labelled([:])).labels == nil)
+    }
 
     @Test(arguments: invalid)
     func invalidRequestsAreRefusedWithAMessageNamingTheField(_ request: InstallRequest, _ fragment: String) {

@@ -39,6 +39,14 @@ import Testing
         #expect(UnitEscaping.commandArgument("a\nb\rc\u{0}") == #""a\x0ab\x0dc\x00""#)
     }
 
+    @Test func unitsJoinTheConfiguredNetworkNamespaceAndNoneOtherwise() throws {
+        let definition = try definition(InstallRequest(image: "localhost/busybox"), ports: [])
+        var inNamespace = renderer
+        inNamespace.networkNamespace = "/run/netns/gear-h1"
+        #expect(inNamespace.unitFile(definition).split(separator: "\n").contains("NetworkNamespacePath=/run/netns/gear-h1"))
+        #expect(!renderer.unitFile(definition).contains("NetworkNamespacePath"))
+    }
+
     @Test func podmanUnitFollowsPodmanGenerateSystemdNew() throws {
         let text = renderer.unitFile(
             try definition(

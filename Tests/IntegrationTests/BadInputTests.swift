@@ -107,6 +107,15 @@ struct BadInputTests {
             name: "negative CPUs", method: "PUT", path: "/container/cpu", body: #"{"Image":"localhost/busybox","CPUs":-1}"#, status: 400,
             code: "invalid_request"),
         Case(
+            name: "label key with a space", method: "PUT", path: "/container/lbl", body: #"{"Image":"localhost/busybox","Labels":{"a b":"c"}}"#,
+            status: 400, code: "invalid_request"),
+        Case(
+            name: "label value with a line break", method: "PUT", path: "/container/lbl",
+            body: #"{"Image":"localhost/busybox","Labels":{"a":"b\nc"}}"#, status: 400, code: "invalid_request"),
+        Case(
+            name: "labels not strings", method: "PUT", path: "/container/lbl", body: #"{"Image":"localhost/busybox","Labels":{"a":1}}"#,
+            status: 400, code: "invalid_request"),
+        Case(
             name: "invalid request id", method: "PUT", path: "/container/rid", body: "{\(valid)}", headers: [("X-Request-Id", "not-an-id")],
             status: 400, code: "invalid_request_id"),
         Case(

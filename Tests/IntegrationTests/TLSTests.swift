@@ -350,6 +350,11 @@ struct TLSTests {
             ("--allow-host-path /nonexistent-gear-dir", "must be an existing directory reached without symlinks"),
             ("--allow-host-path /srv/../etc", "must be an absolute directory"),
             ("--allow-host-path /bin", "reached without symlinks"),
+            ("--label zone", "--label zone: must be KEY=VALUE"),
+            ("--label 'a b=c'", "Labels: key 'a b'"),
+            ("--label zone=a --label zone=b", "the key is given twice"),
+            ("--network-namespace /run/netns/none-such", "--network-namespace must be an existing absolute path"),
+            ("--network-namespace netns", "--network-namespace must be an existing absolute path"),
         ]
         for (flags, message) in cases {
             let state = "/var/lib/gear-badflags-\(UUID().uuidString.prefix(8))"

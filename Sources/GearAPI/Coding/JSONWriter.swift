@@ -163,6 +163,16 @@ public struct JSONWriter {
         write(&self, value)
     }
 
+    /// An object of string values, keys in sorted order (as `GearJSON.encoder()` writes a dictionary).
+    public mutating func stringMap(_ map: [String: String]) {
+        beginObject()
+        for (name, value) in map.sorted(by: { $0.key < $1.key }) {
+            key(dynamic: name)
+            string(value)
+        }
+        endObject()
+    }
+
     private mutating func comma() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
@@ -185,10 +195,24 @@ extension ContainerStatus {
         w.string(id)
         w.optional("image", image) { $0.string($1) }
         w.optional("inactiveSince", inactiveSince) { $0.date($1) }
+        w.optional("labels", labels) { $0.stringMap($1) }
         w.key("loadState")
         w.string(loadState)
         w.optional("mainPID", mainPID) { $0.int($1) }
         w.optional("memoryLimit", memoryLimit) { $0.int($1) }
+        w.optional("networkLinks", networkLinks) { w, links in
+            w.beginArray()
+            for link in links {
+                w.beginObject()
+                w.optional("FromHost", link.fromHost) { $0.string($1) }
+                w.key("FromPort")
+                w.int(link.fromPort)
+                w.optional("ToHost", link.toHost) { $0.string($1) }
+                w.optional("ToPort", link.toPort) { $0.int($1) }
+                w.endObject()
+            }
+            w.endArray()
+        }
         w.key("ports")
         w.beginArray()
         for port in ports {

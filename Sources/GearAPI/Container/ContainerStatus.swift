@@ -48,6 +48,10 @@ public struct ContainerStatus: Sendable, Hashable, Codable {
     public var restartPolicy: String
     public var memoryLimit: Int64?
     public var cpuLimit: Double?
+    /// The labels the container was installed with; absent when none.
+    public var labels: [String: String]?
+    /// geard's network links the container has (`FromHost:FromPort` inside leads to `ToHost:ToPort`); absent when none.
+    public var networkLinks: [NetworkLink]?
 
     public init(
         id: String, unit: String, runtime: String, image: String?, cmd: [String], started: Bool, loadState: String,

@@ -34,6 +34,9 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     /// exec runtime: parts of the unit's sandbox the container goes without (`MemoryDenyWriteExecute` for a JIT,
     /// `SystemCallFilter`, `PrivateUsers`, `ProtectProc`, `RestrictAddressFamilies`, `RestrictNamespaces`).
     public var relax: [String]?
+    /// Labels kept with the container and shown by status and list (`gear deploy` marks its instances with them):
+    /// keys of letters, digits, `.`, `-`, `_` and `/`; values of printable text.
+    public var labels: [String: String]?
 
     /// geard: the container's id, which must be the path's.
     public var id: String?
@@ -77,6 +80,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     static let fields: Set<String> = [
         "image", "runtime", "cmd", "started", "ports", "environment", "environmentid", "volumes", "restart", "memory", "cpus",
         "id", "simple", "isolate", "socketactivation", "skipsocketproxy", "networklinks", "volumeconfig", "systemdslice", "relax",
+        "labels",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -109,6 +113,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         volumeConfig = try object.decode(VolumeConfig.self, "volumeconfig")
         systemdSlice = try object.decode(String.self, "systemdslice")
         relax = try object.decode([String].self, "relax")
+        labels = try object.decode([String: String].self, "labels")
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -116,6 +121,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         case environment = "Environment", environmentID = "EnvironmentId", volumes = "Volumes", restart = "Restart", memory = "Memory", cpus = "CPUs"
         case id = "Id", simple = "Simple", isolate = "Isolate", socketActivation = "SocketActivation", skipSocketProxy = "SkipSocketProxy"
         case networkLinks = "NetworkLinks", volumeConfig = "VolumeConfig", systemdSlice = "SystemdSlice", relax = "Relax"
+        case labels = "Labels"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -147,6 +153,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         try c.encodeIfPresent(volumeConfig, forKey: .volumeConfig)
         try c.encodeIfPresent(systemdSlice, forKey: .systemdSlice)
         try c.encodeIfPresent(relax, forKey: .relax)
+        try c.encodeIfPresent(labels, forKey: .labels)
     }
 }
 
@@ -368,5 +375,30 @@ public struct MemoryLimit: Sendable, Hashable, Codable, ExpressibleByStringLiter
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(text)
+    }
+
+    /// The limit in bytes: digits with an optional `K`, `M`, `G` or `T` (powers of 1024, optionally followed by
+    /// `B` or `iB`); nil when the text is not such a size or exceeds 1 PiB.
+    public var bytes: UInt64? {
+        var s = Substring(text)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        let digits = s.prefix { $0.isASCII && $0.isNumber }
+        var unit = s.dropFirst(digits.count).lowercased()
+        for suffix in ["ib", "b"] where unit.hasSuffix(suffix) && unit.count > suffix.count - 1 {
+            unit = String(unit.dropLast(suffix.count))
+            break
+        }
+        let shift: UInt64? =
+            switch unit {
+            case "": 0
+            case "k": 10
+            case "m": 20
+            case "g": 30
+            case "t": 40
+            default: nil
+            }
+        guard !digits.isEmpty, let shift, let value = UInt64(digits), value <= (UInt64(1) << 50) >> shift else { return nil }
+        return value << shift
     }
 }

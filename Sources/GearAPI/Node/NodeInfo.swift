@@ -14,6 +14,8 @@ public struct NodeInfo: Codable, Sendable, Hashable {
     public var containers: Containers
     /// What installed containers were granted, summed: a container without a limit adds nothing.
     public var granted: Granted
+    /// The node's labels (`geard --label zone=a`), which placement rules match; absent when none.
+    public var labels: [String: String]?
 
     public struct Memory: Codable, Sendable, Hashable {
         public var totalBytes: Int64
@@ -158,6 +160,7 @@ extension NodeInfo {
         w.string(hostname)
         w.key("kernel")
         w.string(kernel)
+        w.optional("labels", labels) { $0.stringMap($1) }
         w.key("machineID")
         w.string(machineID)
         w.key("memory")

@@ -23,6 +23,11 @@ public struct AgentConfiguration: Sendable {
     public var fileLimits = FileLimits()
     /// Host directories whose subtrees installs may mount into containers (geard's `VolumeMounts`); none by default.
     public var allowedHostPaths: [String] = []
+    /// The node's labels (`zone=a`), shown in `/node` for placement rules to match.
+    public var labels: [String: String] = [:]
+    /// A network namespace (`/run/netns/NAME`) the containers' units run in, so that several geards on one machine
+    /// each have a network of their own (test hosts); nil: the host's network.
+    public var networkNamespace: String?
     /// Says whether a host TCP port is free; replaced in unit tests.
     public var hostPortIsFree: @Sendable (Int) -> Bool = PortAllocator.canBind
 
@@ -35,6 +40,19 @@ public struct AgentConfiguration: Sendable {
         }
         guard FileSystem.resolvedDirectory(trimmed) == trimmed else { return "must be an existing directory reached without symlinks" }
         return nil
+    }
+
+    /// Why `text` is not a node label `KEY=VALUE` (nil when it is): the rules of container labels.
+    public static func problem(withLabel text: String) -> String? {
+        guard let eq = text.firstIndex(of: "=") else { return "must be KEY=VALUE" }
+        let key = String(text[..<eq])
+        let value = String(text[text.index(after: eq)...])
+        do {
+            _ = try ContainerSpec.validateLabels([key: value])
+            return nil
+        } catch {
+            return error.message
+        }
     }
 
     public init(layout: StateLayout) {

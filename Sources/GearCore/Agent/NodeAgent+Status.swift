@@ -91,7 +91,7 @@ extension NodeAgent {
         _ definition: ContainerDefinition, loadState: String, activeState: String, subState: String
     ) -> ContainerStatus {
         let spec = definition.spec
-        return ContainerStatus(
+        var status = ContainerStatus(
             id: definition.id.rawValue, unit: definition.id.unitName, runtime: spec.runtime.rawValue, image: spec.image,
             cmd: spec.cmd, started: definition.started, loadState: loadState, activeState: activeState, subState: subState,
             mainPID: nil, result: nil, exitStatus: nil, restarts: 0, activeSince: nil, inactiveSince: nil,
@@ -99,5 +99,10 @@ extension NodeAgent {
             volumes: spec.volumes.map { VolumeStatus(name: $0.name, path: $0.path, readOnly: $0.readOnly) },
             restartPolicy: spec.restart.rawValue, memoryLimit: spec.memoryMax.map { Int64(clamping: $0) },
             cpuLimit: spec.cpuQuotaPercent.map { Double($0) / 100 })
+        status.labels = spec.labels
+        status.networkLinks = spec.links.map { links in
+            links.map { NetworkLink(fromHost: $0.fromHost, fromPort: $0.fromPort, toHost: $0.toHost, toPort: $0.toPort) }
+        }
+        return status
     }
 }

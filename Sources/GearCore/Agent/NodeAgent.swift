@@ -73,7 +73,8 @@ public actor NodeAgent {
         self.configuration = configuration
         self.systemd = systemd
         self.logger = logger
-        self.renderer = UnitRenderer(layout: configuration.layout, podmanPath: configuration.podmanPath)
+        self.renderer = UnitRenderer(
+            layout: configuration.layout, podmanPath: configuration.podmanPath, networkNamespace: configuration.networkNamespace)
         self.reloader = ReloadCoalescer(coalesce: configuration.coalesceReloads) { try await systemd.reload() }
         self.portAllocator = PortAllocator(range: configuration.portRange, hostPortIsFree: configuration.hostPortIsFree)
         self.events = EventLog(capacity: configuration.eventHistory)

@@ -92,6 +92,8 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
     public var links: [LinkSpec]?
     /// Parts of the exec runtime's sandbox this container goes without; nil when none.
     public var relax: [SandboxRelaxation]?
+    /// Labels kept with the container (not in its unit); nil when none.
+    public var labels: [String: String]?
 
     /// Limits on what one install may ask for.
     public enum Limits {
@@ -108,6 +110,9 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
         public static let maxVolumePathBytes = 1024
         public static let minMemory: UInt64 = 4 << 20
         public static let maxCPUs = 1024.0
+        public static let maxLabels = 64
+        public static let maxLabelKeyBytes = 128
+        public static let maxLabelValueBytes = 1024
     }
 
     /// Checks every field of `request` and normalizes it; throws `.invalidRequest` with a message naming the
@@ -164,6 +169,7 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
         }
         self.links = links.isEmpty ? nil : links
         self.relax = try Self.validateRelax(request.relax ?? [], runtime: runtime)
+        self.labels = try Self.validateLabels(request.labels ?? [:])
         if let restart = request.restart {
             guard let policy = RestartPolicy(rawValue: restart.lowercased()) else {
                 let allowed = RestartPolicy.allCases.map(\.rawValue).joined(separator: ", ")
@@ -190,6 +196,29 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
         value.unicodeScalars.first { s in
             (s.value < 0x20 && s != "\t") || s.value == 0x7F || s == "\u{2028}" || s == "\u{2029}"
         }
+    }
+
+    /// Keys of 1 to 128 letters, digits, `.`, `_`, `-` and `/`, starting with a letter or digit; values of at most
+    /// 1024 bytes of text without control characters.
+    static func validateLabels(_ labels: [String: String]) throws(GearError) -> [String: String]? {
+        guard labels.count <= Limits.maxLabels else { throw .invalid("more than \(Limits.maxLabels) Labels") }
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
+            let bytes = Array(key.utf8)
+            guard (1...Limits.maxLabelKeyBytes).contains(bytes.count), bytes[0].isASCIIAlphanumeric,
+                bytes.allSatisfy({ $0.isASCIIAlphanumeric || "._-/".utf8.contains($0) })
+            else {
+                throw .invalid(
+                    "Labels: key '\(key.prefix(100).debugEscaped)': use 1 to \(Limits.maxLabelKeyBytes) letters, digits, '.', '_', '-' or '/', starting with a letter or digit"
+                )
+            }
+            guard value.utf8.count <= Limits.maxLabelValueBytes else {
+                throw .invalid("Labels.\(key): the value is longer than \(Limits.maxLabelValueBytes) bytes")
+            }
+            if let bad = firstForbiddenCharacter(value) ?? value.unicodeScalars.first(where: { $0 == "\t" }) {
+                throw .invalid("Labels.\(key): the value holds the control character U+\(String(bad.value, radix: 16, uppercase: true))")
+            }
+        }
+        return labels.isEmpty ? nil : labels
     }
 
     static func validateImage(_ image: String) throws(GearError) -> String {

@@ -36,7 +36,7 @@ extension NodeAgent {
             if definition.started { started += 1 }
         }
         let allocated = held.count
-        return NodeInfo(
+        var info = NodeInfo(
             hostname: HostFacts.hostname, machineID: constant.machineID, bootID: constant.bootID, kernel: constant.kernel,
             systemdVersion: constant.systemdVersion, podmanVersion: constant.podmanVersion, cpus: HostFacts.cpus,
             memory: .init(totalBytes: memory.total, availableBytes: memory.available),
@@ -44,6 +44,8 @@ extension NodeAgent {
             ports: .init(first: range.lowerBound, last: range.upperBound, allocated: allocated, free: range.count - allocated),
             containers: .init(total: entries.count, started: started, byState: byState),
             granted: .init(memoryBytes: grantedMemory, cpus: Double(grantedCPUs) / 100))
+        info.labels = configuration.labels.isEmpty ? nil : configuration.labels
+        return info
     }
 
     /// Liveness: systemd answers on the bus, the journal opens, the state directory is writable and its disk not

@@ -8,10 +8,13 @@ public struct UnitRenderer: Sendable {
     public var layout: StateLayout
     /// The podman binary the units run.
     public var podmanPath: String
+    /// A network namespace (`/run/netns/NAME`) the units run in, for several geards on one machine; nil: the host's.
+    public var networkNamespace: String?
 
-    public init(layout: StateLayout, podmanPath: String = "/usr/bin/podman") {
+    public init(layout: StateLayout, podmanPath: String = "/usr/bin/podman", networkNamespace: String? = nil) {
         self.layout = layout
         self.podmanPath = podmanPath
+        self.networkNamespace = networkNamespace
     }
 
     /// The unit file of `definition`.
@@ -33,6 +36,7 @@ public struct UnitRenderer: Sendable {
         lines += ["", "[Service]", "Slice=\(slice)", "Restart=\(spec.restart.rawValue)", "RestartSec=1s"]
         if let memory = spec.memoryMax { lines.append("MemoryMax=\(memory)") }
         if let cpu = spec.cpuQuotaPercent { lines.append("CPUQuota=\(cpu)%") }
+        if let networkNamespace { lines.append("NetworkNamespacePath=\(networkNamespace)") }
         switch spec.runtime {
         case .podman: lines += podmanService(definition)
         case .exec: lines += execService(definition)

@@ -4358,6 +4358,15 @@ enum OpenAPIDocument {
                       ]
                     },
                     "description": "exec runtime: parts of the unit's sandbox the container goes without (matched case-insensitively; refused for podman)"
+                  },
+                  "Labels": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string",
+                      "maxLength": 1024
+                    },
+                    "maxProperties": 64,
+                    "description": "Labels kept with the container and shown by status and list: keys of 1 to 128 letters, digits, '.', '_', '-', '/' starting with a letter or digit; values without control characters. gear deploy marks its instances with gear.deployment, gear.deployment.container, gear.deployment.index, gear.deployment.spec and gear.deployment.generation."
                   }
                 }
               },
@@ -4506,6 +4515,20 @@ enum OpenAPIDocument {
                   },
                   "cpuLimit": {
                     "type": "number"
+                  },
+                  "labels": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string"
+                    },
+                    "description": "The labels the container was installed with; absent when none."
+                  },
+                  "networkLinks": {
+                    "type": "array",
+                    "items": {
+                      "$ref": "#/components/schemas/NetworkLink"
+                    },
+                    "description": "geard's network links of the container (set by NetworkLinks at install or POST /containers/links); absent when none."
                   }
                 }
               },
@@ -4752,6 +4775,13 @@ enum OpenAPIDocument {
                         "type": "number"
                       }
                     }
+                  },
+                  "labels": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string"
+                    },
+                    "description": "The node's labels (geard --label KEY=VALUE), which gear deploy's placement rules match; absent when none."
                   }
                 },
                 "required": [
