@@ -157,6 +157,21 @@ public struct GearClient: Sendable {
         try expect(try await send(.GET, ready ? "/readyz" : "/healthz"), HealthReport.self, ok: [200, 503])
     }
 
+    // MARK: leases
+
+    /// Takes (or renews) the lease `name` for `holder`; throws `.api(409, conflict)` when another holder has it.
+    public func acquireLease(_ name: String, holder: String, seconds: Int) async throws -> Lease {
+        let body = try GearJSON.encoder().encode(LeaseRequest(holder: holder, seconds: seconds))
+        return try expect(try await send(.PUT, "/lease/\(name)", body: body), Lease.self)
+    }
+
+    /// Lets the lease `name` go (fine when it is free already).
+    public func releaseLease(_ name: String, holder: String) async throws {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let answer = try await send(.DELETE, "/lease/\(name)?holder=\(holder.addingPercentEncoding(withAllowedCharacters: allowed) ?? holder)")
+        guard answer.status == 204 else { throw GearClientError.from(answer) }
+    }
+
     // MARK: logs
 
     /// What part of a journal to read; nil fields are left to geard's defaults.

@@ -85,6 +85,59 @@ public actor Deployer {
         }
     }
 
+    /// Takes the lease `deploy.{name}` on every host, in the order of their names (so that two deploys cannot each
+    /// hold some), and keeps renewing it until `body` returns; then lets it go. A host where another deploy holds it
+    /// refuses the deploy before anything changed.
+    public static func whileHolding<T: Sendable>(
+        _ deployment: String, on hosts: [DeployHost], _ body: @Sendable () async throws -> T
+    ) async throws -> T {
+        let name = "deploy.\(deployment)"
+        let holder = Self.holderName()
+        let seconds = 60
+        var held: [DeployHost] = []
+        func releaseAll() async {
+            for host in held { try? await host.client.releaseLease(name, holder: holder) }
+        }
+        for host in hosts.sorted(by: { $0.name < $1.name }) {
+            do {
+                _ = try await host.client.acquireLease(name, holder: holder, seconds: seconds)
+                held.append(host)
+            } catch {
+                await releaseAll()
+                if case .api(409, let apiError) = error as? GearClientError {
+                    throw DeploymentError(
+                        field: "", "deployment \(deployment) is being deployed already (on \(host.name): \(apiError.message)); nothing was changed")
+                }
+                throw DeploymentError(field: "", "host \(host.name) cannot be read, nothing was changed: \(describe(error))")
+            }
+        }
+        let owned = held
+        let renewal = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(seconds / 3))
+                if Task.isCancelled { break }
+                for host in owned { _ = try? await host.client.acquireLease(name, holder: holder, seconds: seconds) }
+            }
+        }
+        defer { renewal.cancel() }
+        do {
+            let result = try await body()
+            renewal.cancel()
+            await releaseAll()
+            return result
+        } catch {
+            renewal.cancel()
+            await releaseAll()
+            throw error
+        }
+    }
+
+    /// Who deploys: `gear deploy USER@HOST pid PID`.
+    static func holderName() -> String {
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "root"
+        return "gear deploy \(user)@\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)"
+    }
+
     /// Carries out `plan`.
     public func apply(_ plan: DeploymentPlan) async -> DeployReport {
         for instance in plan.instances where !instance.action.isMove {

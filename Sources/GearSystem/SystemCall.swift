@@ -52,7 +52,7 @@ public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A file descriptor with one owner: closed once, when the owner is done with it (or `take()` hands it on).
-public struct OwnedDescriptor: ~Copyable {
+public struct OwnedDescriptor: ~Copyable, Sendable {
     public let raw: Int32
 
     /// Takes ownership of `raw` (a descriptor that succeeded, `raw >= 0`).

@@ -169,6 +169,8 @@ struct DeployTests {
         #expect(deploy.status == 0, "\(deploy.output)")
         let instances = try TestHosts.instances("la")
         #expect(Set(instances.keys) == ["la-web-1", "la-db-1", "la-db-2"])
+        let listed = try TestHosts.gear("list --deployment la \(TestHosts.all)")
+        #expect(listed.status == 0 && listed.output.contains("la-db-2") && listed.output.contains("OF"), "\(listed.output)")
         // Spread: each instance on its own host.
         #expect(Set(instances.values.map(\.host)).count == 3)
         #expect(instances.values.allSatisfy { $0.status.activeState == "active" }, "\(instances.mapValues(\.status.activeState))")
@@ -239,6 +241,40 @@ struct DeployTests {
         #expect(try TestHosts.gear("deploy \(unknownLink) \(TestHosts.all)").output.contains("Containers[0].Links[0].To: no container 'b'"))
         #expect(try TestHosts.jobCount() == jobs, "no job anywhere")
         #expect(try TestHosts.instances("big").isEmpty && TestHosts.instances("pin").isEmpty)
+    }
+
+    @Test func aSecondDeployOfTheSameDeploymentIsRefusedWhileOneHoldsItsLease() async throws {
+        _ = try await TestHosts.shared.value
+        try Self.clear("cc")
+        let tls = "--cacert \(TestHosts.pki)/ca.crt --cert \(TestHosts.pki)/deployer.crt --key \(TestHosts.pki)/deployer.key"
+        func lease(_ method: String, _ n: Int, _ suffix: String = "", body: String? = nil) throws -> String {
+            let data = body.map { " -H 'Content-Type: application/json' -d '\($0)'" } ?? ""
+            return try sh(
+                "curl -s -o /dev/null -w '%{http_code}' \(tls) -X \(method)\(data) 'https://\(TestHosts.address(n)):43274/lease/deploy.cc\(suffix)'"
+            ).output
+        }
+        // Another deploy (here: curl, as any client may) holds the lease on h2.
+        #expect(try lease("PUT", 2, body: #"{"Holder":"someone else","Seconds":120}"#) == "200")
+        let file = try Self.write(Self.descriptor(name: "cc"), "cc")
+        let jobs = try TestHosts.jobCount()
+        let refused = try TestHosts.gear("deploy \(file) \(TestHosts.all)")
+        #expect(
+            refused.status == 1 && refused.output.contains("deployment cc is being deployed already") && refused.output.contains("someone else"),
+            "\(refused.output)")
+        #expect(try TestHosts.jobCount() == jobs && TestHosts.instances("cc").isEmpty, "nothing changed")
+        #expect(try lease("GET", 1) == "404", "the lease taken on h1 before h2 refused was let go")
+        #expect(try lease("DELETE", 2, "?holder=gear") == "409", "only its holder lets it go")
+        #expect(try lease("DELETE", 2, "?holder=someone%20else") == "204")
+        let deploy = try TestHosts.gear("deploy \(file) \(TestHosts.all)")
+        #expect(deploy.status == 0, "\(deploy.output)")
+        #expect(try lease("GET", 3) == "404", "the deploy let its leases go")
+        #expect(try lease("PUT", 1, body: #"{"Holder":"x","Seconds":0}"#) == "400")
+        #expect(try lease("PUT", 1, body: #"{"Holder":"x"}"#) == "400")
+        #expect(try lease("DELETE", 1) == "400")
+        #expect(
+            try sh("curl -s -o /dev/null -w '%{http_code}' \(tls) -X PUT -d '{}' 'https://\(TestHosts.address(1)):43274/lease/.hidden'").output
+                == "400")
+        try Self.clear("cc")
     }
 
     @Test func aHostThatIsDownMidDeployGivesAPartialResultAndARetryCompletesIt() async throws {

@@ -60,6 +60,8 @@ public actor NodeAgent {
     nonisolated let linkProxy: LinkProxy
     /// The event history (`GET /events`); closed at shutdown, which ends every follow.
     public nonisolated let events: EventLog
+    /// Named leases (`PUT /lease/{name}`): gear deploy's guard against two deploys of one deployment at once.
+    public nonisolated let leases = LeaseTable()
     /// The last state event of each container in the history loaded at start, until the unit follower took it.
     var knownUnitStates: [String: GearEvent] = [:]
     /// Named environments, and the version of this view that their files are written from.

@@ -1,5 +1,6 @@
 import Foundation
 public import GearAPI
+import GearSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -40,7 +41,7 @@ public final class EventLog: Sendable {
         var count = 0
         var lastSeq: UInt64 = 0
         var directory: String?
-        var fd: Int32 = -1
+        var file: SegmentFile?
         var inCurrentSegment = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var cancelled: Set<UInt64> = []
@@ -95,14 +96,10 @@ public final class EventLog: Sendable {
             for entry in loaded.suffix(capacity) { Self.push(entry, into: &state) }
             state.lastSeq = loaded.last?.seq ?? 0
             state.directory = directory
-            state.fd = fd
+            state.file = SegmentFile(owning: fd)
             state.inCurrentSegment = inCurrent
         }
         return lastStates
-    }
-
-    deinit {
-        state.withLock { if $0.fd >= 0 { Glibc.close($0.fd) } }
     }
 
     private static func push(_ entry: Entry, into state: inout State) {
@@ -147,22 +144,22 @@ public final class EventLog: Sendable {
     /// full) keeps the event in memory: readers still get it, only a restart would lose it.
     private func writeLine(_ json: [UInt8], _ state: inout State) {
         if state.inCurrentSegment >= capacity { rotate(&state) }
-        guard state.fd >= 0 else { return }
+        guard let file = state.file else { return }
         var line = json
         line.append(UInt8(ascii: "\n"))
-        let written = line.withUnsafeBytes { Glibc.write(state.fd, $0.baseAddress!, $0.count) }
+        let written = line.withUnsafeBytes { Glibc.write(file.descriptor.raw, $0.baseAddress!, $0.count) }
         if written == line.count { state.inCurrentSegment += 1 }
     }
 
     private func rotate(_ state: inout State) {
         guard let directory = state.directory else { return }
         let current = "\(directory)/\(Self.current)"
-        if state.fd >= 0 {
-            fsync(state.fd)
-            Glibc.close(state.fd)
-        }
+        if let file = state.file { fsync(file.descriptor.raw) }
+        // The old segment is closed (its owner released) before the new one is opened.
+        state.file = nil
         rename(current, "\(directory)/\(Self.previous)")
-        state.fd = Glibc.open(current, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
+        let fd = SystemCall.retryingInterrupts { Glibc.open(current, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600) }
+        state.file = fd >= 0 ? SegmentFile(owning: fd) : nil
         FileSystem.syncDirectory(directory)
         state.inCurrentSegment = 0
     }
@@ -221,10 +218,17 @@ public final class EventLog: Sendable {
     public func close() {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.closed = true
-            if state.fd >= 0 { fsync(state.fd) }
+            if let file = state.file { fsync(file.descriptor.raw) }
             defer { state.waiters.removeAll() }
             return Array(state.waiters.values)
         }
         for waiter in woken { waiter.resume() }
     }
+}
+
+/// The event log's current segment, open for appending; closed when the log lets go of it.
+private final class SegmentFile: Sendable {
+    let descriptor: OwnedDescriptor
+
+    init(owning fd: Int32) { descriptor = OwnedDescriptor(owning: fd) }
 }

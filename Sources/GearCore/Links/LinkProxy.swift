@@ -1,4 +1,5 @@
 import Foundation
+import GearSystem
 import Logging
 import NIOCore
 import NIOPosix
@@ -154,30 +155,29 @@ final class LinkProxy: Sendable {
 
     private static func bindInNamespace(_ path: String, host: String, port: Int) throws(GearError) -> Int32 {
         func failure(_ what: String) -> GearError { GearError(.internal, "\(what): \(String(cString: strerror(errno)))") }
-        let ns = open(path, O_RDONLY | O_CLOEXEC)
-        guard ns >= 0 else { throw failure("open \(path)") }
-        defer { _ = Glibc.close(ns) }
-        guard gear_setns(ns, cloneNewNet) == 0 else { throw failure("setns \(path)") }
+        let nsFD = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_CLOEXEC) }
+        guard nsFD >= 0 else { throw failure("open \(path)") }
+        let ns = OwnedDescriptor(owning: nsFD)
+        guard gear_setns(ns.raw, cloneNewNet) == 0 else { throw failure("setns \(path)") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw failure("socket") }
+        let listener = OwnedDescriptor(owning: fd)
         var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        _ = setsockopt(listener.raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-            _ = Glibc.close(fd)
             throw GearError(.invalidRequest, "\(host) is not an IPv4 address")
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener.raw, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, Glibc.listen(fd, 128) == 0 else {
-            let error = failure("bind \(host):\(port) in the container")
-            _ = Glibc.close(fd)
-            throw error
+        guard bound == 0, Glibc.listen(listener.raw, 128) == 0 else {
+            throw failure("bind \(host):\(port) in the container")
         }
-        return fd
+        // NIO becomes the listening socket's owner.
+        return listener.take()
     }
 
     // MARK: forwarding

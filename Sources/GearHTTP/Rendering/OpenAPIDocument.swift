@@ -4059,6 +4059,247 @@ enum OpenAPIDocument {
                   }
                 }
               }
+            },
+            "/lease/{name}": {
+              "get": {
+                "operationId": "getLease",
+                "summary": "Who holds a lease, until when",
+                "x-gear-operation": "node.read",
+                "parameters": [
+                  {
+                    "name": "name",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+                    },
+                    "description": "The lease's name (gear deploy takes deploy.{deployment})"
+                  },
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Held",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Lease"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid name",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "Free",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "put": {
+                "operationId": "acquireLease",
+                "summary": "Take a lease, or renew it as its holder",
+                "x-gear-operation": "container.install",
+                "description": "Named leases are advisory and kept in memory (a geard restart frees them). gear deploy holds deploy.{deployment} on every host while it deploys, so two deploys of one deployment are refused rather than interleaved.",
+                "parameters": [
+                  {
+                    "name": "name",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+                    },
+                    "description": "The lease's name (gear deploy takes deploy.{deployment})"
+                  },
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/LeaseRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "Taken or renewed",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Lease"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid name, holder or seconds, or a malformed body",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Another holder has it (or 1024 leases are held)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Body over 4 KiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "delete": {
+                "operationId": "releaseLease",
+                "summary": "Let a lease go",
+                "x-gear-operation": "container.install",
+                "parameters": [
+                  {
+                    "name": "name",
+                    "in": "path",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+                    },
+                    "description": "The lease's name (gear deploy takes deploy.{deployment})"
+                  },
+                  {
+                    "name": "holder",
+                    "in": "query",
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "minLength": 1
+                    }
+                  },
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed in the answer"
+                  }
+                ],
+                "responses": {
+                  "204": {
+                    "description": "Released (or it was free)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid name or no holder",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Another holder has it",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
             }
           },
           "components": {
@@ -5207,6 +5448,45 @@ enum OpenAPIDocument {
                     "type": "integer",
                     "minimum": 0,
                     "maximum": 65535
+                  }
+                }
+              },
+              "Lease": {
+                "type": "object",
+                "required": [
+                  "name",
+                  "holder",
+                  "expiresAt"
+                ],
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "holder": {
+                    "type": "string"
+                  },
+                  "expiresAt": {
+                    "type": "string",
+                    "format": "date-time"
+                  }
+                }
+              },
+              "LeaseRequest": {
+                "type": "object",
+                "required": [
+                  "Holder",
+                  "Seconds"
+                ],
+                "properties": {
+                  "Holder": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 256
+                  },
+                  "Seconds": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 3600
                   }
                 }
               }

@@ -39,6 +39,10 @@ extension Operation {
         "DELETE /environment/{id}": .environmentWrite,
         "GET /images": .imagesRead,
         "POST /images": .imagesWrite,
+        // Leases guard deploys, which install: taking one needs what a deploy needs.
+        "GET /lease/{name}": .nodeRead,
+        "PUT /lease/{name}": .containerInstall,
+        "DELETE /lease/{name}": .containerInstall,
     ]
 
     /// The operation of a matched route (HEAD reads like GET).

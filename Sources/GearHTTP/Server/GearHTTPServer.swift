@@ -46,6 +46,7 @@ public struct GearHTTPServer: Sendable {
         ArchiveRoutes(agent: agent).register(on: router)
         ImageRoutes(agent: agent).register(on: router)
         NodeRoutes(agent: agent).register(on: router)
+        LeaseRoutes(agent: agent).register(on: router)
         MetricsRoutes(registry: metrics).register(on: router)
         return router
     }

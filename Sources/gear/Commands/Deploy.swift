@@ -52,31 +52,40 @@ struct Deploy: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let targets = try deployHosts()
-        let plan: DeploymentPlan
+        if dryRun {
+            do {
+                print(try Planner.plan(descriptor, nodes: try await Deployer.gather(targets)), output: output)
+            } catch {
+                FileHandle.standardError.write(Data("gear: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
+        let options = Deployer.Options(maxUnavailable: maxUnavailable, timeout: global.timeout)
+        let outcome: (DeploymentPlan, DeployReport, Duration)
         do {
-            plan = try Planner.plan(descriptor, nodes: try await Deployer.gather(targets))
+            outcome = try await Deployer.whileHolding(descriptor.deploymentName, on: targets) {
+                let plan = try Planner.plan(descriptor, nodes: try await Deployer.gather(targets))
+                let started = ContinuousClock.now
+                let deployer = Deployer(hosts: targets, options: options) { event in
+                    let line = "\(event.node)\t\(event.id)\t\(event.action)\t\(event.failed ? "FAILED: " : "")\(event.detail)"
+                    if event.failed {
+                        fflush(nil)
+                        FileHandle.standardError.write(Data("gear: \(line)\n".utf8))
+                    } else {
+                        output.print(line.trimmingCharacters(in: .whitespaces))
+                        // Progress as it happens, also into a pipe or a file.
+                        fflush(nil)
+                    }
+                }
+                let report = await deployer.apply(plan)
+                return (plan, report, ContinuousClock.now - started)
+            }
         } catch {
             FileHandle.standardError.write(Data("gear: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        if dryRun {
-            print(plan, output: output)
-            return
-        }
-        let started = ContinuousClock.now
-        let printer = output
-        let deployer = Deployer(hosts: targets, options: Deployer.Options(maxUnavailable: maxUnavailable, timeout: global.timeout)) { event in
-            let line = "\(event.node)\t\(event.id)\t\(event.action)\t\(event.failed ? "FAILED: " : "")\(event.detail)"
-            if event.failed {
-                FileHandle.standardError.write(Data("gear: \(line)\n".utf8))
-            } else {
-                printer.print(line.trimmingCharacters(in: .whitespaces))
-                // Progress as it happens, also into a pipe or a file.
-                fflush(nil)
-            }
-        }
-        let report = await deployer.apply(plan)
-        let elapsed = ContinuousClock.now - started
+        let (plan, report, elapsed) = outcome
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let kept = plan.instances.filter { $0.action == .keep }.count
         output.print(

@@ -56,26 +56,39 @@ struct Ports: AsyncParsableCommand {
 
 struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the containers of hosts.", discussion: "Examples: gear list; gear list node1 node2:43274", aliases: ["list-units"])
+        abstract: "List the containers of hosts.",
+        discussion: "Examples: gear list; gear list node1 node2:43274; gear list --deployment app node1 node2 node3", aliases: ["list-units"])
     @OptionGroup var global: GlobalOptions
     @Flag(name: .long, help: "Also list ctr-* units that have no definition in geard.") var all = false
+    @Option(name: .long, help: "Only the instances of this deployment (gear deploy), with their container and number.")
+    var deployment: String?
     @Argument(help: "host[:port]; none for the default geard") var hosts: [String] = []
 
     func run() async throws {
         let targets = try global.locators(hosts.isEmpty ? ["-"] : hosts.map { $0 + "/-" })
         let all = all
-        let outcomes = await FanOut.run(targets, options: global) { client, _ in try await client.list(all: all) }
+        let deployment = deployment
+        let outcomes = await FanOut.run(targets, options: global) { client, _ in
+            var list = try await client.list(all: all)
+            if let deployment {
+                list.containers = list.containers.filter { $0.labels?["gear.deployment"] == deployment }
+                list.orphanUnits = nil
+            }
+            return list
+        }
         let output = Output(options: global)
         if global.output == .json {
             output.json(outcomes)
         } else {
             let many = Output.manyHosts(outcomes)
-            var rows = [(many ? ["HOST"] : []) + ["CONTAINER", "RUNTIME", "STARTED", "STATE", "SUB", "PORTS"]]
+            let named = deployment != nil
+            var rows = [(many ? ["HOST"] : []) + (named ? ["OF", "#"] : []) + ["CONTAINER", "RUNTIME", "STARTED", "STATE", "SUB", "PORTS"]]
             for outcome in outcomes {
                 guard case .success(let list) = outcome.result else { continue }
                 for s in list.containers {
+                    let instance = [s.labels?["gear.deployment.container"] ?? "-", s.labels?["gear.deployment.index"] ?? "-"]
                     rows.append(
-                        (many ? [outcome.endpoint.description] : [])
+                        (many ? [outcome.endpoint.description] : []) + (named ? instance : [])
                             + [
                                 s.id, s.runtime, s.started ? "yes" : "no", s.activeState, s.subState,
                                 s.ports.map(\.headerForm).joined(separator: ","),
