@@ -11,3 +11,4 @@ bench/node-latency.sh
 bench/events.sh
 bench/tls.sh
 bench/files.sh
+bench/deploy.sh
