@@ -107,6 +107,15 @@ struct Geard: AsyncParsableCommand {
         help: "A host directory whose tree installs may mount into containers (geard's VolumeMounts); repeatable, none by default.")
     var allowHostPath: [String] = []
 
+    @Option(name: .customLong("max-connections"), help: "Open connections one listener keeps; past it new ones are closed at once.")
+    var maxConnections: Int = 2048
+
+    @Option(name: .customLong("max-connections-per-client"), help: "Open connections of one client address (TCP) per listener.")
+    var maxConnectionsPerClient: Int = 256
+
+    @Option(name: .customLong("header-timeout"), help: "Seconds a request's head may take from its first byte (slow clients are closed).")
+    var headerTimeout: Double = 15
+
     @Option(name: .customLong("label"), help: "A label of this node, KEY=VALUE, shown in /node for placement rules (gear deploy); repeatable.")
     var labels: [String] = []
 
@@ -138,6 +147,8 @@ struct Geard: AsyncParsableCommand {
             throw ValidationError("--volume-size-limit must be a size like 512M or 16G")
         }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
+        guard maxConnections >= 1, maxConnectionsPerClient >= 1 else { throw ValidationError("connection limits must be positive") }
+        guard headerTimeout > 0, headerTimeout <= 3600 else { throw ValidationError("--header-timeout must be more than 0 and at most 3600 seconds") }
         var keys = Set<String>()
         for label in labels {
             if let problem = AgentConfiguration.problem(withLabel: label) { throw ValidationError("--label \(label): \(problem)") }
@@ -249,7 +260,9 @@ struct Geard: AsyncParsableCommand {
             notifier.ready(status: "serving on \(addresses.map(\.0.description).joined(separator: ", "))")
         }
         var services: [any Service] = [agent]
-        services += addresses.map { address, security in server.listener(address, security: security) { _ in readiness.bound() } }
+        let limits = ConnectionLimits(
+            maxConnections: maxConnections, maxPerClient: maxConnectionsPerClient, headerTimeout: .milliseconds(Int64(headerTimeout * 1000)))
+        services += addresses.map { address, security in server.listener(address, security: security, limits: limits) { _ in readiness.bound() } }
         services.append(Reloader(tls: tls, policy: policies, logger: logger))
         if let interval = notifier.watchdogInterval() {
             services.append(Watchdog(interval: interval, systemd: systemd, notifier: notifier, logger: logger))

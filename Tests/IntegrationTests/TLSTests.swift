@@ -355,6 +355,9 @@ struct TLSTests {
             ("--label zone=a --label zone=b", "the key is given twice"),
             ("--network-namespace /run/netns/none-such", "--network-namespace must be an existing absolute path"),
             ("--network-namespace netns", "--network-namespace must be an existing absolute path"),
+            ("--max-connections 0", "connection limits must be positive"),
+            ("--max-connections-per-client -1", "connection limits must be positive"),
+            ("--header-timeout 0", "--header-timeout must be more than 0"),
         ]
         for (flags, message) in cases {
             let state = "/var/lib/gear-badflags-\(UUID().uuidString.prefix(8))"

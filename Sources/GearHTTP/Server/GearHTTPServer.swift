@@ -71,11 +71,13 @@ public struct GearHTTPServer: Sendable {
 
     /// A listener service on `address`: trusted (plain HTTP) or HTTPS with client certificates.
     public func listener(
-        _ address: ListenAddress, security: ListenerSecurity = .trusted, onBound: @escaping @Sendable (Int?) -> Void = { _ in }
+        _ address: ListenAddress, security: ListenerSecurity = .trusted, limits: ConnectionLimits = ConnectionLimits(),
+        onBound: @escaping @Sendable (Int?) -> Void = { _ in }
     )
         -> HTTPListener
     {
         let server = self
-        return HTTPListener(address: address, security: security, responder: { server.responder(for: $0) }, logger: logger, onBound: onBound)
+        return HTTPListener(
+            address: address, security: security, responder: { server.responder(for: $0) }, logger: logger, limits: limits, onBound: onBound)
     }
 }

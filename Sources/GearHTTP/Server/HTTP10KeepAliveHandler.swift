@@ -68,11 +68,18 @@ final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandle
 
 extension HTTP1Channel {
     /// Sets the channel up as `setup` does, with HTTP/1.0 keep-alive and `Expect: 100-continue` handling.
-    func setupWithHTTP10(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    /// With `headerTimeout`, a request head that has not arrived that long after its first byte closes the connection.
+    func setupWithHTTP10(channel: any Channel, logger: Logger, headerTimeout: Duration? = nil) -> EventLoopFuture<Value> {
         setup(channel: channel, logger: logger).flatMapThrowing { value in
             let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
             try channel.pipeline.syncOperations.addHandler(HTTP10KeepAliveHandler(), position: .before(codec))
             try channel.pipeline.syncOperations.addHandler(ExpectContinueHandler(), position: .before(codec))
+            if let headerTimeout {
+                let deadline = RequestHeadDeadline(timeout: headerTimeout)
+                let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+                try channel.pipeline.syncOperations.addHandler(RequestHeadDeadline.Bytes(deadline), position: .before(decoder))
+                try channel.pipeline.syncOperations.addHandler(RequestHeadDeadline.Parts(deadline), position: .before(codec))
+            }
             return value
         }
     }

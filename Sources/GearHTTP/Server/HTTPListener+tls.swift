@@ -43,6 +43,7 @@ extension HTTPListener {
     func setUpTLS(_ channel: any Channel, store: TLSContextStore) -> EventLoopFuture<EventLoopFuture<NegotiatedConnection>> {
         let logger = self.logger
         let responderFor = self.responderFactory
+        let headerTimeout = counter.limits.headerTimeout
         return channel.eventLoop.makeCompletedFuture {
             let (context, denied) = store.current
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
@@ -55,7 +56,7 @@ extension HTTPListener {
                     return http.setup(channel: channel, logger: logger).map { .http2(http, $0) }
                 case .negotiated("http/1.1"), .fallback:
                     let http = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: Self.idleTimeout))
-                    return http.setupWithHTTP10(channel: channel, logger: logger).map { .http1(http, $0) }
+                    return http.setupWithHTTP10(channel: channel, logger: logger, headerTimeout: headerTimeout).map { .http1(http, $0) }
                 case .negotiated(let other):
                     return channel.close().flatMapThrowing { throw TLSSetupError("the client negotiated \(other)") }
                 }

@@ -23,6 +23,7 @@ public final class HTTPListener: Service, Sendable {
     let logger: Logger
     private let group: any EventLoopGroup
     private let onBound: @Sendable (Int?) -> Void
+    let counter: ConnectionCounter
 
     /// How much one socket read takes at most (NIO reads up to four times per wakeup). Plain connections read up to
     /// 256 KiB for bulk bodies (file uploads: fewer reads, fewer hops); small requests keep small buffers. TLS
@@ -44,8 +45,10 @@ public final class HTTPListener: Service, Sendable {
     ///   - onBound: called with the bound TCP port once listening (nil for unix sockets).
     init(
         address: ListenAddress, security: ListenerSecurity, responder: @escaping @Sendable (Caller) -> HTTPChannelHandler.Responder,
-        logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, onBound: @escaping @Sendable (Int?) -> Void = { _ in }
+        logger: Logger, limits: ConnectionLimits = ConnectionLimits(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onBound: @escaping @Sendable (Int?) -> Void = { _ in }
     ) {
+        self.counter = ConnectionCounter(limits: limits)
         self.address = address
         self.security = security
         self.responderFactory = responder
@@ -63,11 +66,15 @@ public final class HTTPListener: Service, Sendable {
             try await serve(
                 setup: { channel in
                     guard case .unixDomainSocket = channel.localAddress else {
-                        return local.setupWithHTTP10(channel: channel, logger: self.logger).map { (local, $0) }
+                        return local.setupWithHTTP10(channel: channel, logger: self.logger, headerTimeout: self.counter.limits.headerTimeout).map {
+                            (local, $0)
+                        }
                     }
                     return self.peerCaller(channel).flatMap { caller in
                         let http = HTTP1Channel(responder: self.responderFactory(caller), configuration: .init(idleTimeout: Self.idleTimeout))
-                        return http.setupWithHTTP10(channel: channel, logger: self.logger).map { (http, $0) }
+                        return http.setupWithHTTP10(channel: channel, logger: self.logger, headerTimeout: self.counter.limits.headerTimeout).map {
+                            (http, $0)
+                        }
                     }
                 },
                 handle: { http, value in await http.handle(value: value, logger: self.logger) })
@@ -92,6 +99,15 @@ public final class HTTPListener: Service, Sendable {
         setup: @escaping @Sendable (any Channel) -> EventLoopFuture<Connection>, handle: @escaping @Sendable (Connection) async -> Void
     ) async throws {
         let largestRead = Self.largestRead(security)
+        let counter = self.counter
+        let setup: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+            do {
+                try channel.pipeline.syncOperations.addHandler(counter.handler())
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+            return setup(channel)
+        }
         let quiescing = ServerQuiescingHelper(group: group)
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
