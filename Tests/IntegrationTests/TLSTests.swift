@@ -356,7 +356,7 @@ struct TLSTests {
             ("--network-namespace /run/netns/none-such", "--network-namespace must be an existing absolute path"),
             ("--network-namespace netns", "--network-namespace must be an existing absolute path"),
             ("--max-connections 0", "connection limits must be positive"),
-            ("--max-connections-per-client -1", "connection limits must be positive"),
+            ("--max-connections-per-client 0", "connection limits must be positive"),
             ("--header-timeout 0", "--header-timeout must be more than 0"),
         ]
         for (flags, message) in cases {
