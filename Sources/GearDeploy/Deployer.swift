@@ -143,7 +143,6 @@ public actor Deployer {
         for instance in plan.instances where !instance.action.isMove {
             if let current = instance.current { ports[instance.slot] = current.ports }
         }
-        let bySlot = Dictionary(uniqueKeysWithValues: plan.instances.map { ($0.slot, $0) })
 
         // 1. Instances no longer wanted.
         await perHost(plan.removals.map { ($0.node, $0) }) { deployer, removal in
@@ -164,7 +163,7 @@ public actor Deployer {
         }
 
         // 3. Links, now that every target's ports are known; then the new instances start, link targets first.
-        await relink(plan, bySlot: bySlot)
+        await relink(plan)
         for wave in startWaves(plan, fresh.filter(\.started)) {
             await perHost(wave.map { ($0.node, $0) }) { deployer, instance in
                 guard await !deployer.isBroken(instance.slot) else { return }
@@ -200,7 +199,7 @@ public actor Deployer {
                 }
             }
         }
-        if !replaced.isEmpty { await relink(plan, bySlot: bySlot) }
+        if !replaced.isEmpty { await relink(plan) }
 
         // 5. Kept instances whose desired state drifted.
         for instance in plan.instances where instance.action == .keep {
@@ -219,7 +218,7 @@ public actor Deployer {
     // MARK: steps
 
     /// Sets the links of every instance whose links differ from what they should be, one request per host.
-    private func relink(_ plan: DeploymentPlan, bySlot: [Slot: PlannedInstance]) async {
+    private func relink(_ plan: DeploymentPlan) async {
         var byHost: [String: [(PlannedInstance, [NetworkLink])]] = [:]
         for instance in plan.instances where !broken.contains(instance.slot) && !(plan.links.links[instance.slot.container] ?? []).isEmpty {
             let wanted = plan.networkLinks(for: instance, ports: ports)

@@ -454,36 +454,10 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
 
     /// Parses `1048576`, `512K`, `256M`, `1G`, `2T` (powers of 1024; `KiB`, `MB` and friends read the same way).
     static func parseMemory(_ text: String) throws(GearError) -> UInt64 {
-        let trimmed = text.trimmingSpaces
-        let digits = trimmed.prefix { $0.isASCII && $0.isNumber }
-        var unit = trimmed.dropFirst(digits.count).lowercased()
-        for suffix in ["ib", "b"] where unit.hasSuffix(suffix) && unit.count > suffix.count - 1 {
-            unit = String(unit.dropLast(suffix.count))
-            break
-        }
-        let shift: UInt64? =
-            switch unit {
-            case "": 0
-            case "k": 10
-            case "m": 20
-            case "g": 30
-            case "t": 40
-            default: nil
-            }
-        guard !digits.isEmpty, let shift, let value = UInt64(digits), value <= (UInt64(1) << 50) >> shift else {
+        guard let bytes = MemoryLimit(text).bytes else {
             throw .invalid("invalid Memory '\(text.prefix(100).debugEscaped)': use bytes or a number with K, M, G or T")
         }
-        let bytes = value << shift
         guard bytes >= Limits.minMemory else { throw .invalid("Memory must be at least 4M") }
         return bytes
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
     }
 }
