@@ -21,6 +21,9 @@ public final class LogStream: @unchecked Sendable {
     private var epoch: UInt64
     /// The cursor of the last entry delivered (follows only): where a reopened reader resumes.
     private var lastCursor: String?
+    /// What a read that does not follow may still deliver for `lines=N`: the last N entries when it began, not
+    /// also those appended while it reads.
+    private var remaining: Int?
 
     /// Entries and bytes per batch.
     public static let batchEntries = 512
@@ -38,6 +41,7 @@ public final class LogStream: @unchecked Sendable {
         self.fields = (query.follow ? fields.union(.cursor) : fields).journalFields
         self.watcher = watcher
         self.stillInstalled = stillInstalled
+        self.remaining = query.follow || query.cursor != nil ? nil : query.lines
     }
 
     /// Opens the journal and positions it for `query` (blocking: run it on a pool thread).
@@ -90,15 +94,18 @@ public final class LogStream: @unchecked Sendable {
     /// The next batch of entries, or nil when the stream has ended.
     public func next() async throws -> [LogRecord]? {
         while !finished {
+            if remaining == 0 { break }
             let generation = watcher.generation
             if query.follow, watcher.epoch != epoch { try await reopen() }
             let (query, fields, reader) = (query, fields, UnsafeReader(reader))
+            let maxEntries = min(Self.batchEntries, remaining ?? .max)
             let (entries, reachedUntil) = try await BlockingIO.run { () throws -> ([JournalEntry], Bool) in
                 try reader.reader.read(
-                    maxEntries: Self.batchEntries, maxBytes: Self.batchBytes,
+                    maxEntries: maxEntries, maxBytes: Self.batchBytes,
                     until: query.until.map(Self.microseconds), fields: fields)
             }
             if reachedUntil { finished = true }
+            if let left = remaining { remaining = left - entries.count }
             if let last = entries.last, query.follow { lastCursor = last.cursor }
             if !entries.isEmpty { return entries.map(LogRecord.init) }
             if finished || !query.follow { break }
