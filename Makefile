@@ -6,7 +6,7 @@
 
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
-               curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv prometheus
+               curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv prometheus etcd-server etcd-client
 BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 
@@ -41,7 +41,7 @@ run: build
 test: build-tests unit-tests integration-tests lint
 
 unit-tests:
-	$(SWIFT) test --skip-build --filter 'GearSystemTests|GearAPITests|GearArchiveTests|GearAuthorizationTests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests|GearDeployTests'
+	$(SWIFT) test --skip-build --filter 'GearSystemTests|GearAPITests|GearArchiveTests|GearAuthorizationTests|GearCoreTests|GearHTTPTests|GearClientTests|GearCLITests|GearCertificatesTests|GearDeployTests|GearEtcdTests'
 
 integration-tests: api-fuzz-deps
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- contrib/sandbox/integration-tests.sh

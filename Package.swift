@@ -33,6 +33,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // C: libsystemd through pkg-config, plus a header of static inline shims.
@@ -55,6 +59,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "GearAPI", swiftSettings: swiftSettings),
+        // etcd's v3 API: messages and gRPC clients generated once from contrib/etcd/etcd.proto (contrib/etcd/generate.sh)
+        // and committed. Generated code keeps the generators' imports, hence no shared settings.
+        .target(
+            name: "EtcdV3",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // An etcd v3 client over gRPC with client certificates (KV, transactions, watches, leases, users and roles),
+        // and gear's layout in etcd: the keys and values of desired and observed state. Used by geard and gear.
+        .target(
+            name: "GearEtcd",
+            dependencies: [
+                "EtcdV3",
+                "GearAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The funnel for the C library's file and socket calls: EINTR retried, errors typed, descriptors owned.
         .target(name: "GearSystem", swiftSettings: swiftSettings),
         // Tar archives: reading, writing, and extraction confined beneath a directory; shared by geard and gear.
@@ -105,6 +135,21 @@ let package = Package(
                 "GearCertificates",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // geard's etcd transport: converges the node to its desired state in etcd through the core and the authorizer,
+        // and writes what it observes under its own prefix and lease.
+        .target(
+            name: "GearEtcdTransport",
+            dependencies: [
+                "GearAPI",
+                "GearAuthorization",
+                "GearCore",
+                "GearEtcd",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -166,7 +211,10 @@ let package = Package(
             name: "geard",
             dependencies: [
                 "GearAuthorization",
+                "GearCertificates",
                 "GearCore",
+                "GearEtcd",
+                "GearEtcdTransport",
                 "GearHTTP",
                 "SystemdBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -188,6 +236,7 @@ let package = Package(
                 "GearClient",
                 "GearCertificates",
                 "GearDeploy",
+                "GearEtcd",
                 "GearSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -254,6 +303,11 @@ let package = Package(
         .testTarget(
             name: "GearDeployTests",
             dependencies: ["GearDeploy", "GearAPI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GearEtcdTests",
+            dependencies: ["GearEtcd", "GearEtcdTransport", "GearAPI", "GearCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -83,7 +83,7 @@ public struct Authorizer: Sendable {
     /// for what matches no operation at all (an unknown path), before telling the caller it is unknown.
     public func authenticate(_ request: AccessRequest) throws(AuthorizationError) {
         switch request.caller {
-        case .local, .certificate: return
+        case .local, .certificate, .configStore: return
         case .unauthenticated:
             throw .unauthenticated("a verified client certificate is required")
         case .rejected(let peer, let reason):
@@ -97,6 +97,7 @@ public struct Authorizer: Sendable {
     /// ledger's own failure, such as a full disk, is thrown as the core's error).
     public func authorize(_ request: AccessRequest) async throws -> Authorization {
         try authenticate(request)
+        if case .configStore(let source) = request.caller { return try decideConfigStore(source, request) }
         guard case .certificate(let identity) = request.caller else { return .unrestricted }
         var decision = Decision(
             identity: identity.description, fingerprint: identity.fingerprint, operation: request.operation, container: request.container)
@@ -155,6 +156,22 @@ public struct Authorizer: Sendable {
         decision.reason = token == nil ? "granted" : "granted by token"
         record(decision, request)
         return Authorization(scope: access.scope(of: operation))
+    }
+
+    /// A config-store transport may change containers and environments as an operator can, and nothing else; its
+    /// decisions are audited like a certificate caller's.
+    private func decideConfigStore(_ source: String, _ request: AccessRequest) throws(AuthorizationError) -> Authorization {
+        var decision = Decision(identity: "config store \(source)", fingerprint: "-", operation: request.operation, container: request.container)
+        decision.roles = ["config-store"]
+        guard let operation = request.operation, Operation.lifecycle.contains(operation) else {
+            decision.reason = "a config store may change containers and environments only"
+            record(decision, request)
+            throw AuthorizationError.forbidden("\(request.operation?.rawValue ?? request.method): \(decision.reason)")
+        }
+        decision.allowed = true
+        decision.reason = "granted"
+        record(decision, request)
+        return .unrestricted
     }
 
     /// What the audit trail records of one decision.

@@ -10,6 +10,10 @@ public enum Caller: Sendable, CustomStringConvertible {
     case rejected(PeerIdentity, reason: String)
     /// Nobody established: every request answers 401.
     case unauthenticated
+    /// A config-store transport applying this node's desired state (etcd: the node's own prefix, which only
+    /// orchestrators may write, as etcd's roles enforce): `source` names where the request came from, such as the
+    /// key. It may do what an operator does (`Operation.lifecycle`), to every container, and nothing else.
+    case configStore(source: String)
 
     public var description: String {
         switch self {
@@ -17,6 +21,7 @@ public enum Caller: Sendable, CustomStringConvertible {
         case .certificate(let identity): identity.description
         case .rejected(let identity, _): identity.description
         case .unauthenticated: "unauthenticated"
+        case .configStore(let source): "config store (\(source))"
         }
     }
 }

@@ -37,6 +37,27 @@ import Testing
         #expect(audit.all.isEmpty)
     }
 
+    @Test func aConfigStoreChangesContainersAndEnvironmentsOnlyAndIsAudited() async throws {
+        let audit = Recorder()
+        let authorizer = Authorizer(policy: PolicyStore(policy: .default), audit: audit)
+        let store = Caller.configStore(source: "etcd node1")
+        for operation in [GearAuthorization.Operation.containerInstall, .containerStart, .containerStop, .containerDelete, .environmentWrite] {
+            let allowed = try await authorizer.authorize(Self.ask(store, operation, container: "web"))
+            #expect(!allowed.isRestricted)
+        }
+        for operation in [GearAuthorization.Operation.filesWrite, .imagesWrite, .filesRead, .metricsRead] {
+            await #expect(throws: AuthorizationError.self) { _ = try await authorizer.authorize(Self.ask(store, operation, container: "web")) }
+        }
+        await #expect(throws: AuthorizationError.self) { _ = try await authorizer.authorize(Self.ask(store, nil)) }
+        let records = audit.all
+        #expect(records.count == 10)
+        #expect(records.allSatisfy { $0.identity == "config store etcd node1" && $0.roles == ["config-store"] })
+        #expect(
+            records.filter(\.allowed).map(\.operation) == [
+                "container.install", "container.start", "container.stop", "container.delete", "environment.write",
+            ])
+    }
+
     @Test func aScopedCallerIsKeptToItsContainersAndEveryDecisionIsRecorded() async throws {
         let audit = Recorder()
         let authorizer = Authorizer(policy: PolicyStore(policy: scoped), audit: audit)

@@ -28,6 +28,12 @@ extension NodeAgent {
         return Self.containerStatus(definition, unit: unit)
     }
 
+    /// A container's definition as readers see it (an accepted install counts as installed), without entering the
+    /// actor; nil when it is not installed.
+    public nonisolated func definition(_ id: ContainerID) -> ContainerDefinition? {
+        index[id]
+    }
+
     /// The published ports of a container (`GET /container/{id}/ports`).
     public nonisolated func ports(_ id: ContainerID) throws(GearError) -> [PortMapping] {
         guard let definition = index[id] else { throw GearError(.notFound, "no container \(id) is installed") }

@@ -31,7 +31,7 @@ public actor NodeAgent {
         var definition: ContainerDefinition
     }
 
-    public let configuration: AgentConfiguration
+    public nonisolated let configuration: AgentConfiguration
     let systemd: any SystemdControl
     let renderer: UnitRenderer
     let reloader: ReloadCoalescer
@@ -62,6 +62,8 @@ public actor NodeAgent {
     public nonisolated let events: EventLog
     /// Named leases (`PUT /lease/{name}`): gear deploy's guard against two deploys of one deployment at once.
     public nonisolated let leases = LeaseTable()
+    /// Checks that transports add to `health()`.
+    public nonisolated let healthChecks = HealthChecks()
     /// The last state event of each container in the history loaded at start, until the unit follower took it.
     var knownUnitStates: [String: GearEvent] = [:]
     /// Named environments, and the version of this view that their files are written from.

@@ -78,7 +78,7 @@ extension NodeAgent {
                 }
                 return checks
             }) ?? [.init(name: "io", ok: false, message: "the blocking pool is not running")]
-        return HealthReport(checks: checks + local)
+        return HealthReport(checks: checks + local + healthChecks.run())
     }
 
     /// Readiness: geard takes jobs (it is not shutting down) and systemd answers.

@@ -1,0 +1,16 @@
+/// The etcd roles of gear's pull model: what each node and an orchestrator may read and write.
+public enum EtcdRoles {
+    /// The role of one node.
+    public static func node(_ name: String) -> String { "gear-node-\(name)" }
+
+    /// A node reads its desired state and writes (and reads back, to tidy) its observed state; nothing else.
+    public static func nodeGrants(_ name: String) throws(EtcdError) -> [EtcdGrant] {
+        let keys = try GearKeys(node: name)
+        return [EtcdGrant(.read, prefix: keys.desiredPrefix), EtcdGrant(.readwrite, prefix: keys.observedPrefix)]
+    }
+
+    /// The role of orchestrators: they write every node's desired state and read what every node observed.
+    public static let orchestrator = "gear-orchestrator"
+
+    public static let orchestratorGrants = [EtcdGrant(.readwrite, prefix: GearKeys.desiredRoot), EtcdGrant(.read, prefix: GearKeys.observedRoot)]
+}

@@ -1,0 +1,84 @@
+/// gear's keys in etcd. Each node has a desired prefix that only orchestrators write and only the node (and
+/// orchestrators) read, and an observed prefix that only the node writes:
+///
+///     /gear/v1/desired/{node}/containers/{id}      an install body (JSON; Started is the desired state)
+///     /gear/v1/desired/{node}/environments/{id}    a named environment's body
+///     /gear/v1/observed/{node}/containers/{id}     ObservedContainer, under the node's lease
+///     /gear/v1/observed/{node}/node                ObservedNode, under the node's lease
+public struct GearKeys: Sendable, Hashable {
+    public static let root = "/gear/v1/"
+    public static let desiredRoot = root + "desired/"
+    public static let observedRoot = root + "observed/"
+
+    public let node: String
+
+    public init(node: String) throws(EtcdError) {
+        if let problem = Self.problem(withNode: node) { throw EtcdError(.invalid, "node name '\(node.prefix(80))' \(problem)") }
+        self.node = node
+    }
+
+    /// Why `name` cannot name a node (it is a key part and an etcd user), or nil.
+    public static func problem(withNode name: String) -> String? {
+        guard (1...64).contains(name.utf8.count) else { return "must have 1 to 64 characters" }
+        guard name != ".", name != "..",
+            name.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") })
+        else { return "may hold only letters, digits, '-', '_' and '.'" }
+        return nil
+    }
+
+    public var desiredPrefix: String { Self.desiredRoot + node + "/" }
+    public var observedPrefix: String { Self.observedRoot + node + "/" }
+    public var desiredContainers: String { desiredPrefix + "containers/" }
+    public var desiredEnvironments: String { desiredPrefix + "environments/" }
+    public var observedContainers: String { observedPrefix + "containers/" }
+    public var observedNode: String { observedPrefix + "node" }
+
+    public func desiredContainer(_ id: String) -> String { desiredContainers + id }
+    public func desiredEnvironment(_ id: String) -> String { desiredEnvironments + id }
+    public func observedContainer(_ id: String) -> String { observedContainers + id }
+
+    /// What a key under this node's desired prefix names.
+    public enum Desired: Sendable, Hashable {
+        case container(String)
+        case environment(String)
+        /// Something else: its path below the prefix.
+        case unknown(String)
+    }
+
+    /// What `key` names, or nil when it is not under this node's desired prefix.
+    public func desired(_ key: String) -> Desired? {
+        guard key.hasPrefix(desiredPrefix) else { return nil }
+        let rest = String(key.dropFirst(desiredPrefix.count))
+        if rest.hasPrefix("containers/") { return .container(String(rest.dropFirst("containers/".count))) }
+        if rest.hasPrefix("environments/") { return .environment(String(rest.dropFirst("environments/".count))) }
+        return .unknown(rest)
+    }
+
+    /// The observed key that answers a desired key: the same path below the node's observed prefix.
+    public func observed(answering desiredKey: String) -> String {
+        observedPrefix + desiredKey.dropFirst(desiredPrefix.count)
+    }
+
+    /// The node a key under `root` (desired or observed) belongs to, with the rest of the key.
+    public static func split(_ key: String, under root: String) -> (node: String, rest: String)? {
+        guard key.hasPrefix(root) else { return nil }
+        let tail = key.dropFirst(root.count)
+        guard let slash = tail.firstIndex(of: "/") else { return nil }
+        return (String(tail[..<slash]), String(tail[tail.index(after: slash)...]))
+    }
+}
+
+/// The labels geard puts on the containers it installs from etcd.
+public enum EtcdLabel {
+    /// The node whose desired state the container comes from: a container with it is etcd's, and the node deletes it
+    /// when its desired entry goes.
+    public static let node = "gear.etcd.node"
+    /// A digest of the desired entry: the node replaces the container when the entry's digest differs.
+    public static let spec = "gear.etcd.spec"
+}
+
+extension UInt8 {
+    var isASCIILetterOrDigit: Bool {
+        (self >= 0x30 && self <= 0x39) || (self >= 0x41 && self <= 0x5A) || (self >= 0x61 && self <= 0x7A)
+    }
+}
