@@ -202,6 +202,7 @@ let package = Package(
             dependencies: [
                 "GearAPI",
                 "GearClient",
+                "GearEtcd",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

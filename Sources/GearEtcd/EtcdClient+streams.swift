@@ -42,8 +42,10 @@ extension EtcdClient {
     /// until the task is cancelled or the stream fails: `EtcdError.Code.compacted` when `revision` was compacted
     /// away (read everything again, then watch from the revision of that read plus one), `unavailable` when the
     /// connection was lost (watch again from the revision after the last one handled: nothing is missed).
+    /// `created` runs once etcd has accepted the watch.
     public func watch(
-        prefix: String, from revision: Int64, _ handle: @escaping @Sendable (EtcdWatchBatch) async throws -> Void
+        prefix: String, from revision: Int64, created: @escaping @Sendable () -> Void = {},
+        _ handle: @escaping @Sendable (EtcdWatchBatch) async throws -> Void
     ) async throws(EtcdError) {
         var create = EtcdWatchCreateRequest()
         create.key = Data(prefix.utf8)
@@ -75,7 +77,10 @@ extension EtcdClient {
                         let events = message.events.map { event in
                             EtcdWatchEvent(kind: event.type == .delete ? .delete : .put, entry: Self.keyValue(event.kv))
                         }
-                        if message.created && events.isEmpty { continue }
+                        if message.created {
+                            created()
+                            if events.isEmpty { continue }
+                        }
                         try await handle(EtcdWatchBatch(events: events, revision: message.header.revision))
                     }
                     throw EtcdError(.unavailable, "etcd ended the watch of \(prefix)")

@@ -88,6 +88,7 @@ public final class EtcdTransport: Service {
     private func followDesiredState() async {
         var from: Int64? = nil
         var failures = 0
+        var began = ContinuousClock.now
         while !Task.isCancelled {
             do {
                 if from == nil {
@@ -97,10 +98,9 @@ public final class EtcdTransport: Service {
                     logger.info(
                         "desired state read", metadata: ["etcd.revision": "\(revision)", "etcd.entries": "\(entries.count)"])
                 }
-                health.watch(true)
-                failures = 0
-                let convergence = self.convergence
-                try await client.watch(prefix: keys.desiredPrefix, from: from!) { batch in
+                let (convergence, health) = (self.convergence, self.health)
+                began = .now
+                try await client.watch(prefix: keys.desiredPrefix, from: from!, created: { health.watch(true) }) { batch in
                     if let last = batch.events.map(\.entry.modRevision).max() {
                         await convergence.apply(batch.events, revision: last)
                     } else {
@@ -112,15 +112,22 @@ public final class EtcdTransport: Service {
                 from = nil
             } catch {
                 if Task.isCancelled { break }
+                // A watch that ran for a while starts the backoff afresh.
+                if ContinuousClock.now - began > .seconds(10) { failures = 0 }
                 failures += 1
                 health.watch(false, problem: error.message)
                 if failures == 1 || failures % 20 == 0 {
                     logger.warning("cannot watch desired state in etcd; retrying", metadata: ["error": "\(error)"])
                 }
                 if from != nil { from = await convergence.appliedRevision + 1 }
-                try? await Task.sleep(for: .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
+                try? await Task.sleep(for: Self.backoff(failures))
             }
         }
+    }
+
+    /// The pause before the next try after `failures` failures in a row: 0.2 s, doubling, at most 3 s.
+    static func backoff(_ failures: Int) -> Duration {
+        .milliseconds(min(3000, 100 * (1 << min(failures, 5))))
     }
 
     /// Follows the agent's events: each container that changes gets its observed entry written again, and a job the

@@ -85,13 +85,13 @@ actor ObservedReporter {
     func run() async {
         var failures = 0
         while !Task.isCancelled {
+            let began = ContinuousClock.now
             do {
                 try await acquireLease()
-                failures = 0
                 let id = lease
                 let interval = Duration.seconds(max(1, Double(ttl) / 3))
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { [client] in try await client.keepAlive(lease: id, every: interval) { _ in } }
+                    group.addTask { [client, health] in try await client.keepAlive(lease: id, every: interval) { _ in health.lease(true) } }
                     group.addTask { try await self.writeLoop() }
                     try await group.next()
                     group.cancelAll()
@@ -103,12 +103,14 @@ actor ObservedReporter {
             } catch is CancellationError {
                 break
             } catch {
+                // Keep-alives that ran for a while start the backoff afresh.
+                if ContinuousClock.now - began > .seconds(10) { failures = 0 }
                 failures += 1
                 health.lease(false, problem: "\(error)")
                 if failures == 1 || failures % 20 == 0 {
                     logger.warning("cannot write observed state to etcd; retrying", metadata: ["error": "\(error)"])
                 }
-                try? await Task.sleep(for: .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
+                try? await Task.sleep(for: EtcdTransport.backoff(failures))
             }
         }
     }
@@ -116,10 +118,7 @@ actor ObservedReporter {
     /// The lease kept from before (a quick restart), or a new one; after a new one every entry is written again and
     /// entries nobody accounts for are deleted.
     private func acquireLease() async throws(EtcdError) {
-        if lease != 0 {
-            health.lease(true)
-            return
-        }
+        if lease != 0 { return }
         let kept = state.current.lease
         if kept != 0, try await client.leaseTimeToLive(kept) != nil {
             lease = kept

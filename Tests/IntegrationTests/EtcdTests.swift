@@ -261,7 +261,9 @@ struct EtcdTests {
         try await etcd.restart()
         try etcd.put("\(desired)/\(c3)", running)
         #expect(try await eventually(timeout: .seconds(30)) { try Self.status(geard, c3).active == "active" }, "\(geard.log())")
-        #expect(try await eventually { try curl("GET", "http://127.0.0.1:\(geard.port)/healthz").status == 200 })
+        let healthy = try await eventually(timeout: .seconds(30)) { try curl("GET", "http://127.0.0.1:\(geard.port)/healthz").status == 200 }
+        let report = try curl("GET", "http://127.0.0.1:\(geard.port)/healthz").body
+        #expect(healthy, "\(report)\n\(geard.log().suffix(3000))")
 
         // geard is frozen while etcd restarts and compacts past what geard applied: the watch cannot resume, so geard
         // reads everything again, and applies what it missed.

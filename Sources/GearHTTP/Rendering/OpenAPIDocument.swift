@@ -1876,7 +1876,7 @@ enum OpenAPIDocument {
             "/healthz": {
               "get": {
                 "operationId": "healthz",
-                "summary": "Liveness: systemd bus, journal, state directory and its disk",
+                "summary": "Liveness: systemd bus, journal, state directory and its disk, and etcd when geard follows it (--etcd)",
                 "x-gear-operation": "node.read",
                 "parameters": [
                   {

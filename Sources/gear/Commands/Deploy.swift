@@ -3,6 +3,7 @@ import Foundation
 import GearAPI
 import GearClient
 import GearDeploy
+import GearEtcd
 
 #if canImport(Glibc)
     import Glibc
@@ -17,14 +18,21 @@ struct Deploy: AsyncParsableCommand {
             (instances carry the deployment's labels): a second deploy of the same file changes nothing, a changed \
             container is replaced one instance at a time, a smaller Count or a removed container deletes instances.
 
+            With --etcd the deployment is placed over the nodes that report themselves in etcd (geard --etcd; HOSTs are then \
+            node names to keep to) and written as their desired state in one transaction; each node converges on its own, \
+            and `gear status --etcd` shows how far they got. Needs an orchestrator's etcd identity (gear etcd grant \
+            --orchestrator) and etcd's --max-txn-ops at least the number of instances that change.
+
             Examples:
               gear deploy app.json --dry-run
               gear deploy app.json 10.0.0.1 10.0.0.2 10.0.0.3
+              gear deploy app.json --etcd https://10.0.0.9:2379
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var etcdOptions: EtcdOptions
     @Argument(help: "The deployment descriptor.") var file: String
-    @Argument(help: "host[:port] to deploy to; none for the default geard.") var hosts: [String] = []
+    @Argument(help: "host[:port] to deploy to; none for the default geard (with --etcd: node names, none for every node).") var hosts: [String] = []
     @Flag(name: .customLong("dry-run"), help: "Print the plan (create, replace, move, delete, keep per instance and host) and change nothing.")
     var dryRun = false
     @Option(name: .customLong("max-unavailable"), help: "How many instances a rolling replacement takes down at once.")
@@ -50,6 +58,9 @@ struct Deploy: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("gear: \(file): \(error)\n".utf8))
             throw ExitCode(1)
+        }
+        if etcdOptions.etcd != nil || ProcessInfo.processInfo.environment["GEAR_ETCD"].map({ !$0.isEmpty }) == true {
+            return try await deployThroughEtcd(descriptor, output: output)
         }
         let targets = try deployHosts()
         if dryRun {
@@ -99,6 +110,50 @@ struct Deploy: AsyncParsableCommand {
                         .utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// Places the deployment over the nodes etcd knows and writes their desired state in one transaction.
+    private func deployThroughEtcd(_ descriptor: DeploymentDescriptor, output: Output) async throws {
+        let configuration = try etcdOptions.configuration(global)
+        let nodes = hosts.isEmpty ? nil : hosts
+        let dryRun = self.dryRun
+        let started = ContinuousClock.now
+        let result: (EtcdDeployPlan, Bool, Int64)
+        do {
+            result = try await EtcdClient.with(configuration) { client in
+                let fleet = try await EtcdFleet.read(client)
+                let planned = try EtcdDeploy.plan(descriptor, fleet: fleet, nodes: nodes)
+                if dryRun { return (planned, true, fleet.revision) }
+                let (written, revision) = try await EtcdDeploy.apply(planned, client: client)
+                return (planned, written, revision)
+            }
+        } catch let error as EtcdError {
+            let hint = error.message.contains("too many operations") ? " (raise etcd's --max-txn-ops)" : ""
+            FileHandle.standardError.write(Data("gear: etcd: \(error.message)\(hint); nothing was written\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            FileHandle.standardError.write(Data("gear: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let (planned, written, revision) = result
+        if dryRun {
+            print(planned.plan, output: output)
+            return
+        }
+        guard written else {
+            FileHandle.standardError.write(
+                Data("gear: the desired state changed while this deploy read it (another deploy?): nothing was written; deploy again\n".utf8))
+            throw ExitCode(1)
+        }
+        for step in planned.steps { output.print("\(step.node)\t\(step.id)\t\(step.action)") }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let plan = planned.plan
+        output.print(
+            "deployment \(plan.name): \(plan.instances.count) instances on \(Set(plan.instances.map(\.node)).count) nodes, "
+                + "\(planned.operations.count) keys written"
+                + (planned.operations.isEmpty ? "" : " at revision \(revision)")
+                + String(format: ", %.2f s (the nodes converge on their own: gear status --etcd)", seconds))
     }
 
     private func print(_ plan: DeploymentPlan, output: Output) {

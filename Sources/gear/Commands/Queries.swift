@@ -4,11 +4,30 @@ import GearAPI
 import GearClient
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the state of containers.", discussion: "Example: gear status web node2/web")
+    static let configuration = CommandConfiguration(
+        abstract: "Show the state of containers.",
+        discussion: """
+            With --etcd: what every node reports in etcd (or the instances of the deployments named), whether each \
+            container is as desired, and which nodes are silent (they have desired state but no observed entry: down, or \
+            their lease expired).
+
+            Examples: gear status web node2/web
+                      gear status --etcd https://10.0.0.9:2379 shop
+            """)
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "[host[:port]/]id") var locators: [String]
+    @OptionGroup var etcdOptions: EtcdOptions
+    @Argument(help: "[host[:port]/]id (with --etcd: deployment names, none for everything)") var locators: [String] = []
+
+    func validate() throws {
+        if etcdOptions.etcd == nil, ProcessInfo.processInfo.environment["GEAR_ETCD"].map({ $0.isEmpty }) ?? true, locators.isEmpty {
+            throw ValidationError("name at least one container: [host[:port]/]id")
+        }
+    }
 
     func run() async throws {
+        if etcdOptions.etcd != nil || ProcessInfo.processInfo.environment["GEAR_ETCD"].map({ !$0.isEmpty }) == true {
+            return try await EtcdStatus.show(deployments: locators, configuration: try etcdOptions.configuration(global), global: global)
+        }
         let outcomes = await FanOut.run(try global.locators(locators), options: global) { client, locator in
             try await client.status(locator.id)
         }

@@ -24,12 +24,20 @@ final class EtcdServer: @unchecked Sendable {
         self.logPath = logPath
     }
 
-    /// A fresh etcd with a CA, its own server certificate, the root user, and authentication enabled.
+    /// The address etcd also serves on: the test hosts' bridge (contrib/sandbox/test-hosts.sh), so that geards in
+    /// their network namespaces reach it.
+    static let bridgeAddress = "10.77.0.254"
+
+    /// A fresh etcd with a CA, its own server certificate, the root user, and authentication enabled, on loopback and
+    /// on the test hosts' bridge.
     static func start() async throws -> EtcdServer {
+        let up = try sh("contrib/sandbox/test-hosts.sh up 6")
+        guard up.status == 0 else { throw TestFailure("test hosts: \(up.output)") }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let pki = "/tmp/gear-etcd-pki-\(tag)"
         for command in [
-            "certs init --out \(pki)", "certs issue node etcd --ip 127.0.0.1 --out \(pki)", "certs issue client root --role admin --out \(pki)",
+            "certs init --out \(pki)", "certs issue node etcd --ip 127.0.0.1 --ip \(bridgeAddress) --out \(pki)",
+            "certs issue client root --role admin --out \(pki)",
         ] {
             let result = try sh("\(Sandbox.gearPath) \(command)")
             guard result.status == 0 else { throw TestFailure("gear \(command): \(result.output)") }
@@ -51,10 +59,11 @@ final class EtcdServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
         let peer = GeardProcess.freePort()
         process.arguments = [
-            "--name", "test", "--data-dir", dataDir, "--listen-client-urls", "https://127.0.0.1:\(port)",
+            "--name", "test", "--data-dir", dataDir, "--listen-client-urls", "https://127.0.0.1:\(port),https://\(bridgeAddress):\(port)",
             "--advertise-client-urls", "https://127.0.0.1:\(port)", "--listen-peer-urls", "http://127.0.0.1:\(peer)",
             "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)", "--initial-cluster", "test=http://127.0.0.1:\(peer)",
             "--cert-file", "\(pki)/etcd.crt", "--key-file", "\(pki)/etcd.key", "--trusted-ca-file", "\(pki)/ca.crt", "--client-cert-auth",
+            "--max-txn-ops", "1024",
         ]
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -123,10 +132,10 @@ final class EtcdServer: @unchecked Sendable {
         return result.output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
     }
 
-    /// A node: its certificate (common name NAME, for 127.0.0.1), and its etcd user and role from `gear etcd grant`.
-    func addNode(_ name: String) throws {
+    /// A node: its certificate (common name NAME, for `address`), and its etcd user and role from `gear etcd grant`.
+    func addNode(_ name: String, address: String = "127.0.0.1") throws {
         for command in [
-            "certs issue node \(name) --ip 127.0.0.1 --out \(pki)",
+            "certs issue node \(name) --ip \(address) --out \(pki)",
             "etcd grant --etcd \(url) --ca \(pki)/ca.crt --cert \(pki)/root.crt --key \(pki)/root.key \(name)",
         ] {
             let result = try sh("\(Sandbox.gearPath) \(command)")
@@ -134,10 +143,11 @@ final class EtcdServer: @unchecked Sendable {
         }
     }
 
-    /// The flags that make a geard follow this etcd as node `name`.
-    func geardArguments(_ name: String, ttl: Int = 10) -> [String] {
+    /// The flags that make a geard follow this etcd as node `name` (from a test host: through the bridge).
+    func geardArguments(_ name: String, ttl: Int = 10, throughBridge: Bool = false) -> [String] {
         [
-            "--etcd", url, "--etcd-cert", "\(pki)/\(name).crt", "--etcd-key", "\(pki)/\(name).key", "--etcd-ca", "\(pki)/ca.crt",
+            "--etcd", throughBridge ? "https://\(Self.bridgeAddress):\(port)" : url, "--etcd-cert", "\(pki)/\(name).crt", "--etcd-key",
+            "\(pki)/\(name).key", "--etcd-ca", "\(pki)/ca.crt",
             "--etcd-lease-ttl", "\(ttl)",
         ]
     }

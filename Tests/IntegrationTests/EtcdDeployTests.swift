@@ -1,0 +1,150 @@
+import Foundation
+import GearAPI
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `gear deploy --etcd` and `gear status --etcd`: a topology placed over three nodes that report themselves in etcd
+/// (test hosts 4 to 6, each a network namespace with its own address and a geard following etcd through the bridge)
+/// and written as their desired state in one transaction; the nodes converge on their own, and traffic from web
+/// reaches both db instances across hosts.
+@Suite(.enabled(if: Sandbox.enabled), .serialized)
+struct EtcdDeployTests {
+    static let hosts = [4, 5, 6]
+
+    final class Fleet: @unchecked Sendable {
+        // @unchecked Sendable: `processes` is changed only by the serialized tests, from one task.
+        let etcd: EtcdServer
+        let orchestrator: String
+        var processes: [Int: Process] = [:]
+
+        init(etcd: EtcdServer) throws {
+            self.etcd = etcd
+            orchestrator = "deployer"
+            for command in [
+                "certs issue client deployer --out \(etcd.pki)",
+                "etcd grant --orchestrator --etcd \(etcd.url) --ca \(etcd.pki)/ca.crt --cert \(etcd.pki)/root.crt --key \(etcd.pki)/root.key deployer",
+            ] {
+                let result = try sh("\(Sandbox.gearPath) \(command)")
+                guard result.status == 0 else { throw TestFailure("gear \(command): \(result.output)") }
+            }
+            for n in EtcdDeployTests.hosts {
+                try etcd.addNode("eh\(n)", address: "10.77.0.\(n)")
+                processes[n] = try launch(n)
+            }
+        }
+
+        func launch(_ n: Int) throws -> Process {
+            try sh("pkill -f 'state-dir /var/lib/gear-etcd-h\(n)[ ]'; sleep 0.3")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments =
+                [
+                    "netns", "exec", "gear-h\(n)", Sandbox.geardPath, "--listen", "none", "--socket", "/run/gear-etcd-h\(n).sock",
+                    "--state-dir", "/var/lib/gear-etcd-h\(n)", "--network-namespace", "/run/netns/gear-h\(n)", "--advertise", "10.77.0.\(n)",
+                ] + etcd.geardArguments("eh\(n)", ttl: 3, throughBridge: true)
+            let log = "/tmp/geard-etcd-h\(n).log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            handle.seekToEndOfFile()
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            return process
+        }
+
+        func gear(_ arguments: String) throws -> (status: Int32, output: String) {
+            let command = arguments.prefix { $0 != " " }
+            let rest = arguments.dropFirst(command.count)
+            return try sh(
+                "\(Sandbox.gearPath) \(command) --etcd \(etcd.url) --ca \(etcd.pki)/ca.crt --cert \(etcd.pki)/deployer.crt --key \(etcd.pki)/deployer.key\(rest) 2>&1"
+            )
+        }
+
+        /// Every observed container of the deployment: id -> (node, entry).
+        func instances(_ deployment: String) throws -> [String: (node: String, observed: EtcdTests.Observed)] {
+            var result: [String: (String, EtcdTests.Observed)] = [:]
+            for n in EtcdDeployTests.hosts {
+                for key in try etcd.keys("/gear/v1/observed/eh\(n)/containers/") {
+                    guard let value = try etcd.get(key) else { continue }
+                    let observed = try JSONDecoder().decode(EtcdTests.Observed.self, from: Data(value.utf8))
+                    if observed.status?.labels?["gear.deployment"] == deployment { result[observed.id] = ("eh\(n)", observed) }
+                }
+            }
+            return result
+        }
+
+        func desiredKeys() throws -> [String] { try etcd.keys("/gear/v1/desired/") }
+    }
+
+    static let shared = Task { try Fleet(etcd: try await EtcdTests.shared.value) }
+
+    static func fetch(_ alias: String) throws -> String {
+        let output = try sh("podman exec ctr-ed-web-1 sh -c \"printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 5 \(alias) 8080\"").output
+        return output.split(whereSeparator: \.isNewline).last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+    }
+
+    @Test func aTopologyIsPlacedThroughEtcdAndEachNodeConvergesOnItsOwn() async throws {
+        let fleet = try await Self.shared.value
+        #expect(
+            try await eventually(timeout: .seconds(30)) { try Self.hosts.allSatisfy { try fleet.etcd.get("/gear/v1/observed/eh\($0)/node") != nil } },
+            "nodes never reported: \((try? String(contentsOfFile: "/tmp/geard-etcd-h4.log", encoding: .utf8)) ?? "")")
+        let file = try DeployTests.write(DeployTests.descriptor(name: "ed"), "ed")
+        let dry = try fleet.gear("deploy \(file) --dry-run")
+        #expect(dry.status == 0 && dry.output.contains("ed-db-2") && dry.output.contains("create"), "\(dry.output)")
+        #expect(try fleet.desiredKeys().isEmpty, "a dry run writes nothing")
+
+        let deploy = try fleet.gear("deploy \(file)")
+        #expect(deploy.status == 0 && deploy.output.contains("3 keys written"), "\(deploy.output)")
+        #expect(
+            try await eventually(timeout: .seconds(60)) {
+                let all = try fleet.instances("ed")
+                return all.count == 3 && all.values.allSatisfy { $0.observed.converged && $0.observed.status?.activeState == "active" }
+            })
+        let placed = try fleet.instances("ed")
+        #expect(Set(placed.values.map(\.node)).count == 3, "spread over the three nodes")
+        let status = try fleet.gear("status ed")
+        #expect(status.status == 0 && status.output.contains("ed-web-1") && !status.output.contains("silent"), "\(status.output)")
+        #expect(
+            try await eventually(timeout: .seconds(20)) {
+                let (a, b) = (try Self.fetch("127.0.0.1"), try Self.fetch("127.0.0.2"))
+                return a.hasPrefix("v1 ") && b.hasPrefix("v1 ") && a != b
+            }, "web reaches both db instances on their nodes")
+
+        // The same file again writes nothing; a new command replaces the db instances only.
+        let again = try fleet.gear("deploy \(file)")
+        #expect(again.status == 0 && again.output.contains("0 keys written"), "\(again.output)")
+        let rolled = try fleet.gear("deploy \(try DeployTests.write(DeployTests.descriptor(name: "ed", dbVersion: "v2"), "ed"))")
+        #expect(rolled.status == 0 && rolled.output.contains("2 keys written") && !rolled.output.contains("ed-web-1"), "\(rolled.output)")
+        #expect(
+            try await eventually(timeout: .seconds(40)) { try Self.fetch("127.0.0.1").hasPrefix("v2 ") && Self.fetch("127.0.0.2").hasPrefix("v2 ") })
+
+        // A placement that fits nowhere writes nothing.
+        let before = try fleet.desiredKeys()
+        let huge = try fleet.gear("deploy \(try DeployTests.write(DeployTests.descriptor(name: "ed", extra: #","Memory":"100T""#), "ed-huge"))")
+        #expect(huge.status == 1 && huge.output.contains("fits on no host"), "\(huge.output)")
+        #expect(try fleet.desiredKeys() == before)
+
+        // A node that dies is silent once its lease expires; the rest of the fleet is still reported.
+        let victim = try #require(placed["ed-db-2"]?.node)
+        let n = Int(victim.dropFirst(2))!
+        kill(fleet.processes[n]!.processIdentifier, SIGKILL)
+        #expect(try await eventually(timeout: .seconds(15)) { try fleet.gear("status ed").output.contains("silent") })
+        let silent = try fleet.gear("status ed")
+        #expect(silent.status == 1 && silent.output.contains("\(victim)") && silent.output.contains("silent nodes: \(victim)"), "\(silent.output)")
+        fleet.processes[n] = try fleet.launch(n)
+        #expect(try await eventually(timeout: .seconds(30)) { try fleet.gear("status ed").status == 0 })
+
+        // Scale down, then everything goes.
+        let down = try fleet.gear("deploy \(try DeployTests.write(DeployTests.descriptor(name: "ed", dbCount: 1, dbVersion: "v2"), "ed"))")
+        #expect(down.status == 0 && down.output.contains("ed-db-2\tdelete"), "\(down.output)")
+        #expect(try await eventually(timeout: .seconds(30)) { try Set(fleet.instances("ed").keys) == ["ed-web-1", "ed-db-1"] })
+        let empty = try DeployTests.write(#"{"Name":"ed","Containers":[{"Name":"web","Count":0,"Image":"localhost/busybox"}]}"#, "ed")
+        #expect(try fleet.gear("deploy \(empty)").status == 0)
+        #expect(try fleet.desiredKeys().isEmpty)
+        #expect(try await eventually(timeout: .seconds(30)) { try fleet.instances("ed").isEmpty })
+        for process in fleet.processes.values where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    }
+}
