@@ -66,8 +66,13 @@ struct HTTP2Connection: HTTPChannelHandler {
 }
 
 /// The connection-level duties of an HTTP/2 server connection, on its event loop: on geard's shutdown (the
-/// quiescing event) a `GOAWAY` naming the last stream it took, then a close once the open streams finished; the
-/// same when the client closes its side; and a close after `idleTimeout` without an open stream.
+/// quiescing event) a `GOAWAY` naming the last stream it took, then a close once the open streams finished (at the
+/// latest `goAwayGrace` later); the same when the client closes its side; a close after `idleTimeout` without an
+/// open stream; and a close at once when NIOHTTP2 reports a flood (a peer past one of its limits on CONTINUATION,
+/// RST_STREAM, control or empty DATA frames, glitches, header block size, or frames buffered for a reader that
+/// does not read), or the `maxProtocolErrors`-th protocol error. NIOHTTP2 answers those with a `GOAWAY` but keeps
+/// the connection, and goes on reading what the peer sends after it: a peer that ignores the `GOAWAY` and keeps
+/// sending would make geard read and hold all of it.
 ///
 /// `@unchecked Sendable`: NIOHTTP2's stream delegate (`Streams`) must be Sendable and holds the keeper, but every
 /// call into it (handler callbacks, the delegate's stream events, the idle timer scheduled on `context.eventLoop`)
@@ -84,6 +89,13 @@ final class HTTP2ConnectionKeeper: ChannelDuplexHandler, @unchecked Sendable {
     private var lastStream = HTTP2StreamID.rootStream
     private var closing = false
     private var idleTimer: Scheduled<Void>?
+    private var graceTimer: Scheduled<Void>?
+    private var protocolErrors = 0
+
+    /// How long open streams may go on after geard's own `GOAWAY`.
+    static let goAwayGrace = TimeAmount.seconds(30)
+    /// Protocol errors (a stream's or the connection's) a connection may cause before it is closed.
+    static let maxProtocolErrors = 8
 
     init(idleTimeout: TimeAmount) {
         self.idleTimeout = idleTimeout
@@ -105,7 +117,30 @@ final class HTTP2ConnectionKeeper: ChannelDuplexHandler, @unchecked Sendable {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
+        graceTimer?.cancel()
         self.context = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if Self.isFlood(error) {
+            context.close(promise: nil)
+        } else if error is any NIOHTTP2Error {
+            protocolErrors += 1
+            if protocolErrors >= Self.maxProtocolErrors { context.close(promise: nil) }
+        }
+        context.fireErrorCaught(error)
+    }
+
+    /// The errors NIOHTTP2 raises when a peer exceeds one of its limits.
+    static func isFlood(_ error: any Error) -> Bool {
+        switch error {
+        case is NIOHTTP2Errors.ExcessiveContinuationFrames, is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveControlFrames,
+            is NIOHTTP2Errors.ExcessiveEmptyDataFrames, is NIOHTTP2Errors.ExcessiveNumberOfGlitches, is NIOHTTP2Errors.ExcessiveStreamErrors,
+            is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock, is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering, is NIOHTTP2Errors.MaxStreamsViolation:
+            true
+        default:
+            false
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -145,6 +180,10 @@ final class HTTP2ConnectionKeeper: ChannelDuplexHandler, @unchecked Sendable {
         idleTimer?.cancel()
         let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStream, errorCode: .noError, opaqueData: nil))
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-        if open == 0 { context.close(promise: nil) }
+        if open == 0 {
+            context.close(promise: nil)
+        } else {
+            graceTimer = context.eventLoop.scheduleTask(in: Self.goAwayGrace) { [weak self] in self?.context?.close(promise: nil) }
+        }
     }
 }
