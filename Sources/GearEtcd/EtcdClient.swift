@@ -76,7 +76,11 @@ public final class EtcdClient: Sendable {
             }
         let transport: Transport
         do {
-            transport = try Transport(target: target, transportSecurity: security, config: config)
+            // One connection per client, to a member picked at random: a fleet's nodes spread over the members instead
+            // of all connecting to the first one named.
+            transport = try Transport(
+                target: target, transportSecurity: security, config: config,
+                serviceConfig: ServiceConfig(loadBalancingConfig: [.pickFirst(shuffleAddressList: true)]))
         } catch {
             throw EtcdError(.invalid, "cannot set up a connection to \(endpoints.map(\.description).joined(separator: ",")): \(error)")
         }
