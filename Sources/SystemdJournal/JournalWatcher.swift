@@ -62,6 +62,22 @@ public final class JournalWatcher: Sendable {
         }
     }
 
+    /// Like `change(after:)`, but gives up after `timeout`: answers true for a change, false when the time ran out.
+    public func change(after generation: UInt64, timeout: Duration) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.change(after: generation)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+    }
+
     /// Wakes everybody (also used by tests and when the journal cannot be watched).
     public func signal() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in

@@ -119,6 +119,17 @@ struct Geard: AsyncParsableCommand {
     @Option(name: .customLong("header-timeout"), help: "Seconds a request's head may take from its first byte (slow clients are closed).")
     var headerTimeout: Double = 15
 
+    @Option(
+        name: .customLong("max-streams-per-client"),
+        help: "Log follows, event follows and job waits one certificate identity may hold open at once (past it: 429).")
+    var maxStreamsPerClient: Int = 64
+
+    @Option(name: .customLong("max-local-streams"), help: "The same for all callers of one local listener (loopback, unix socket) together.")
+    var maxLocalStreams: Int = 1024
+
+    @Option(name: .customLong("sse-keepalive"), help: "Seconds between keep-alive comments on an idle followed server-sent event stream.")
+    var sseKeepalive: Double = 15
+
     @Option(name: .customLong("label"), help: "A label of this node, KEY=VALUE, shown in /node for placement rules (gear deploy); repeatable.")
     var labels: [String] = []
 
@@ -174,6 +185,8 @@ struct Geard: AsyncParsableCommand {
         }
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
         guard maxConnections >= 1, maxConnectionsPerClient >= 1 else { throw ValidationError("connection limits must be positive") }
+        guard maxStreamsPerClient >= 1, maxLocalStreams >= 1 else { throw ValidationError("stream limits must be positive") }
+        guard sseKeepalive >= 0.1, sseKeepalive <= 3600 else { throw ValidationError("--sse-keepalive must be 0.1 to 3600 seconds") }
         guard headerTimeout > 0, headerTimeout <= 3600 else { throw ValidationError("--header-timeout must be more than 0 and at most 3600 seconds") }
         var keys = Set<String>()
         for label in labels {
@@ -325,7 +338,10 @@ struct Geard: AsyncParsableCommand {
         }
         let authorizer = Authorizer(
             policy: policies, audit: JournalAuditSink(), delegation: delegation, level: AuditLevel(rawValue: audit) ?? .all)
-        let server = GearHTTPServer(agent: agent, logger: logger, authorizer: authorizer, metrics: registry)
+        let server = GearHTTPServer(
+            agent: agent, logger: logger, authorizer: authorizer, metrics: registry,
+            streams: StreamLimits(
+                perIdentity: maxStreamsPerClient, perLocalListener: maxLocalStreams, keepAliveInterval: .milliseconds(Int64(sseKeepalive * 1000))))
         let addresses = listenAddresses(logger: logger, tls: tls)
         guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen, --socket or --https") }
         let notifier = ServiceNotifier()

@@ -36,6 +36,12 @@ public struct EventSubscription: Sendable {
     /// The next events, or nil when there will be none (not following and the history is read, the log closed, or
     /// the task was cancelled). A `gap` entry first tells of events that left the history unread.
     public mutating func next() async -> [EventLog.Entry]? {
+        await next(heartbeat: nil)
+    }
+
+    /// Like `next()`; with `heartbeat`, a follower that waited that long for a new event gets an empty batch (the
+    /// transport's cue for a keep-alive).
+    public mutating func next(heartbeat: Duration?) async -> [EventLog.Entry]? {
         while !done, !Task.isCancelled {
             let batch = log.read(after: position, limit: Self.batchSize)
             var entries: [EventLog.Entry] = []
@@ -47,13 +53,43 @@ public struct EventSubscription: Sendable {
                 return entries
             }
             if batch.entries.isEmpty {
-                guard follow, await log.wait(after: position) else { done = true; break }
+                guard follow else { done = true; break }
+                if let heartbeat {
+                    switch await Self.wait(log, after: position, timeout: heartbeat) {
+                    case .closed:
+                        done = true
+                        continue
+                    case .timedOut: return []
+                    case .changed: break
+                    }
+                } else {
+                    guard await log.wait(after: position) else { done = true; break }
+                }
                 // In a burst (a job's events come within milliseconds of each other), let the rest of it join this
                 // write: fewer, larger writes to each follower. An event after a quiet spell goes out at once.
                 if let last = lastDelivery, ContinuousClock.now - last < Self.burst { try? await Task.sleep(for: Self.linger) }
             }
         }
         return nil
+    }
+
+    enum WaitOutcome: Sendable { case changed, closed, timedOut }
+
+    /// `EventLog.wait(after:)` with a time limit (the wait ends at once when its task is cancelled).
+    static func wait(_ log: EventLog, after seq: UInt64, timeout: Duration) async -> WaitOutcome {
+        await withTaskGroup(of: WaitOutcome.self) { group in
+            group.addTask { await log.wait(after: seq) ? .changed : .closed }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                    return .timedOut
+                } catch {
+                    return .changed
+                }
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? .closed
+        }
     }
 
     static func gap(_ missed: ClosedRange<UInt64>) -> EventLog.Entry {

@@ -1,6 +1,7 @@
 import Foundation
 import GearAPI
 import Logging
+import Synchronization
 
 /// What a job does. A new kind of job adds a case here (and its name to `JobKind`) and its work to the one switch
 /// that runs jobs, `NodeAgent.apply`.
@@ -257,15 +258,23 @@ final class JobQueue {
         let id = id.lowercased()
         guard let record = records[id] else { return nil }
         if record.job.state.isFinished || timeout <= .zero { return record.job }
+        if Task.isCancelled { return record.job }
         nextWaiterToken += 1
         let token = nextWaiterToken
-        return await withCheckedContinuation { continuation in
-            let timer = Task {
-                _ = isolation
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { self.expireWaiter(id, token) }
+        // The waiting task's cancellation (a client gone, geard shutting down) ends the wait early: the timer fires.
+        let early = EarlyWake()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let timer = Task {
+                    _ = isolation
+                    try? await Task.sleep(for: timeout)
+                    if !Task.isCancelled || early.requested { self.expireWaiter(id, token) }
+                }
+                early.arm(timer)
+                waiters[id, default: [:]][token] = Waiter(continuation: continuation, timer: timer)
             }
-            waiters[id, default: [:]][token] = Waiter(continuation: continuation, timer: timer)
+        } onCancel: {
+            early.fire()
         }
     }
 
@@ -391,5 +400,29 @@ final class JobQueue {
                 event.message = error.message
             }
         }
+    }
+}
+
+/// Lets a waiter's cancellation end its wait: the timer of the wait is cancelled, and told that it was on purpose.
+final class EarlyWake: Sendable {
+    private let state = Mutex<(requested: Bool, timer: Task<Void, Never>?)>((false, nil))
+
+    var requested: Bool { state.withLock { $0.requested } }
+
+    /// The wait's timer; fired at once if the cancellation came first.
+    func arm(_ timer: Task<Void, Never>) {
+        let fireNow = state.withLock { state -> Bool in
+            state.timer = timer
+            return state.requested
+        }
+        if fireNow { timer.cancel() }
+    }
+
+    func fire() {
+        let timer = state.withLock { state -> Task<Void, Never>? in
+            state.requested = true
+            return state.timer
+        }
+        timer?.cancel()
     }
 }

@@ -91,8 +91,9 @@ public final class LogStream: @unchecked Sendable {
         UInt64(max(0, (date.timeIntervalSince1970 * 1_000_000).rounded()))
     }
 
-    /// The next batch of entries, or nil when the stream has ended.
-    public func next() async throws -> [LogRecord]? {
+    /// The next batch of entries, or nil when the stream has ended. With `heartbeat`, a follow that waited that long
+    /// for a new entry answers an empty batch (the transport's cue for a keep-alive).
+    public func next(heartbeat: Duration? = nil) async throws -> [LogRecord]? {
         while !finished {
             if remaining == 0 { break }
             let generation = watcher.generation
@@ -111,7 +112,11 @@ public final class LogStream: @unchecked Sendable {
             if finished || !query.follow { break }
             if let until = query.until, Date() > until.addingTimeInterval(1) { break }
             if !stillInstalled() || watcher.isStopped { break }
-            try await watcher.change(after: generation)
+            if let heartbeat {
+                if try await !watcher.change(after: generation, timeout: heartbeat) { return [] }
+            } else {
+                try await watcher.change(after: generation)
+            }
         }
         finished = true
         return nil

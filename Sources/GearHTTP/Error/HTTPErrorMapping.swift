@@ -38,6 +38,8 @@ enum HTTPErrorMapping {
             return (.unauthorized, APIError(error: "unauthenticated", message: message, requestId: requestID))
         case AuthorizationError.forbidden(let message):
             return (.forbidden, APIError(error: "forbidden", message: message, requestId: requestID))
+        case let error as StreamLimitError:
+            return (.tooManyRequests, APIError(error: "too_many_streams", message: error.description, requestId: requestID))
         case let error as DecodingError:
             return (.badRequest, APIError(error: GearError.Code.invalidRequest.rawValue, message: error.fieldDescription, requestId: requestID))
         case is NIOTooManyBytesError:
@@ -64,7 +66,7 @@ enum HTTPErrorMapping {
     /// Extra headers an error answer carries (`Retry-After` for a busy node).
     static func headers(for status: HTTPResponse.Status) -> HTTPFields {
         var fields = HTTPFields()
-        if status == .serviceUnavailable { fields[.retryAfter] = "1" }
+        if status == .serviceUnavailable || status == .tooManyRequests { fields[.retryAfter] = "1" }
         return fields
     }
 }

@@ -40,7 +40,7 @@ enum GeardDialect {
     static func finished(_ submission: NodeAgent.Submission, request: Request, agent: NodeAgent) async throws -> Job {
         let wait = try JobResponses.requestedWait(request) ?? defaultWait
         guard !submission.job.state.isFinished, wait > 0 else { return submission.job }
-        return await agent.wait(submission.job.id, timeout: .milliseconds(Int64(wait * 1000))) ?? submission.job
+        return try await JobResponses.wait(agent, submission.job.id, seconds: wait) ?? submission.job
     }
 
     /// geard's answer to a lifecycle job: `text` of the container (202) when it succeeded, or 204 without one;

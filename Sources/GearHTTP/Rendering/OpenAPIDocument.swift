@@ -204,6 +204,16 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
                   "500": {
                     "description": "systemd refused a call, or the job was interrupted",
                     "content": {
@@ -350,6 +360,16 @@ enum OpenAPIDocument {
                   },
                   "422": {
                     "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -536,6 +556,16 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
                   "500": {
                     "description": "systemd refused a call, or the job was interrupted",
                     "content": {
@@ -714,6 +744,16 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
                   "500": {
                     "description": "systemd refused a call, or the job was interrupted",
                     "content": {
@@ -884,6 +924,16 @@ enum OpenAPIDocument {
                   },
                   "422": {
                     "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -1307,6 +1357,16 @@ enum OpenAPIDocument {
                         }
                       }
                     }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
                   }
                 }
               }
@@ -1448,52 +1508,6 @@ enum OpenAPIDocument {
                   }
                 ],
                 "responses": {
-                  "400": {
-                    "description": "Invalid id, body, request id or wait",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
-                  "401": {
-                    "$ref": "#/components/responses/Unauthenticated"
-                  },
-                  "403": {
-                    "$ref": "#/components/responses/Forbidden"
-                  },
-                  "409": {
-                    "description": "Request id reused for a different request",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
-                  "500": {
-                    "description": "systemd refused a call, or the job was interrupted",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
-                  "503": {
-                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
                   "200": {
                     "description": "Every job ended (after a wait)",
                     "headers": {
@@ -1526,6 +1540,62 @@ enum OpenAPIDocument {
                       "application/json": {
                         "schema": {
                           "$ref": "#/components/schemas/JobList"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
                         }
                       }
                     }
@@ -1785,6 +1855,16 @@ enum OpenAPIDocument {
                   },
                   "422": {
                     "description": "The job failed (body includes it)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -2956,6 +3036,16 @@ enum OpenAPIDocument {
                   },
                   "403": {
                     "$ref": "#/components/responses/Forbidden"
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
                   }
                 }
               }
@@ -3839,6 +3929,16 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
                   "500": {
                     "description": "systemd refused a call, or the job was interrupted",
                     "content": {
@@ -3955,52 +4055,6 @@ enum OpenAPIDocument {
                   }
                 },
                 "responses": {
-                  "400": {
-                    "description": "Invalid id, body, request id or wait",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
-                  "401": {
-                    "$ref": "#/components/responses/Unauthenticated"
-                  },
-                  "403": {
-                    "$ref": "#/components/responses/Forbidden"
-                  },
-                  "409": {
-                    "description": "Request id reused for a different request",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
-                  "500": {
-                    "description": "systemd refused a call, or the job was interrupted",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
-                  "503": {
-                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
-                    "content": {
-                      "application/json": {
-                        "schema": {
-                          "$ref": "#/components/schemas/Error"
-                        }
-                      }
-                    }
-                  },
                   "200": {
                     "description": "Every job ended (after a wait)",
                     "headers": {
@@ -4037,6 +4091,22 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "400": {
+                    "description": "Invalid id, body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
                   "404": {
                     "description": "A container in the body is not installed",
                     "content": {
@@ -4047,8 +4117,48 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
                   "413": {
                     "description": "Body over 1 MiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
                     "content": {
                       "application/json": {
                         "schema": {

@@ -163,7 +163,7 @@ struct ContainerRoutes {
         var jobs = submissions.map(\.job)
         if let wait, wait > 0 {
             for (i, job) in jobs.enumerated() where !job.state.isFinished {
-                jobs[i] = await agent.wait(job.id, timeout: .milliseconds(Int64(wait * 1000))) ?? job
+                jobs[i] = try await JobResponses.wait(agent, job.id, seconds: wait) ?? job
             }
         }
         let done = jobs.allSatisfy(\.state.isFinished)

@@ -34,6 +34,9 @@ struct EventRoutes {
         let live = context.liveConnection
         let sse = query.sse
         let follow = query.follow
+        // A follow is a long-lived stream: counted against the caller's, and an idle SSE one sends keep-alives.
+        let ticket = follow ? try StreamAdmission.enter() : nil
+        let heartbeat = sse && follow ? StreamAdmission.keepAliveInterval : nil
         let body = ResponseBody { writer in
             var subscription = EventSubscription(log: log, since: since, follow: follow, include: include)
             Self.openStreams.increment()
@@ -43,11 +46,12 @@ struct EventRoutes {
                 // the connection's inbound side closes.
                 // A follow also ends, cleanly, when geard shuts down.
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await FollowShutdown.untilShutdown { try await Self.pump(&subscription, sse: sse, &writer) }
+                    try await FollowShutdown.untilShutdown { try await Self.pump(&subscription, sse: sse, heartbeat: heartbeat, &writer) }
                 }
             } else {
-                try await Self.pump(&subscription, sse: sse, &writer)
+                try await Self.pump(&subscription, sse: sse, heartbeat: heartbeat, &writer)
             }
+            withExtendedLifetime(ticket) {}
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
@@ -58,8 +62,14 @@ struct EventRoutes {
 
     /// Writes each batch as it comes; awaiting the write is the backpressure (the reader's position stays where
     /// it is while the client is slow, and the node never waits for it).
-    static func pump(_ subscription: inout EventSubscription, sse: Bool, _ writer: inout some ResponseBodyWriter) async throws {
-        while let entries = await subscription.next() {
+    static func pump(
+        _ subscription: inout EventSubscription, sse: Bool, heartbeat: Duration? = nil, _ writer: inout some ResponseBodyWriter
+    ) async throws {
+        while let entries = await subscription.next(heartbeat: heartbeat) {
+            if entries.isEmpty {
+                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                continue
+            }
             var buffer = ByteBuffer()
             buffer.reserveCapacity(entries.reduce(0) { $0 + $1.json.count + 48 })
             for entry in entries {

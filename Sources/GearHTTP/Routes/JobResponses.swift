@@ -3,6 +3,7 @@ import GearAPI
 import GearCore
 import HTTPTypes
 import Hummingbird
+import Synchronization
 
 /// How a mutating request is answered once its job is accepted: at once with `202 Accepted`, or, when the client
 /// asked to wait (`Prefer: wait=N` or `?wait=N`), with the result as soon as the job ends within N seconds.
@@ -32,12 +33,26 @@ enum JobResponses {
         return min(seconds, maxWait)
     }
 
+    /// Waits for a job on behalf of a request: a long-lived stream, counted against the caller's streams
+    /// (`StreamLimitError` past them), that ends when geard shuts down, answering the job as it is then.
+    static func wait(_ agent: NodeAgent, _ id: String, seconds: Double) async throws -> Job? {
+        let ticket = try StreamAdmission.enter()
+        let waited = WaitedJob()
+        try await FollowShutdown.untilShutdown {
+            let job = await agent.wait(id, timeout: .milliseconds(Int64(seconds * 1000)))
+            waited.job.withLock { $0 = job }
+        }
+        withExtendedLifetime(ticket) {}
+        if let job = waited.job.withLock({ $0 }) { return job }
+        return await agent.job(id)
+    }
+
     /// The answer for a submission, waiting for the job if the request asked to.
     static func respond(_ submission: NodeAgent.Submission, request: Request, agent: NodeAgent) async throws -> Response {
         var job = submission.job
         let wait = try requestedWait(request)
         if let wait, wait > 0, !job.state.isFinished {
-            job = await agent.wait(job.id, timeout: .milliseconds(Int64(wait * 1000))) ?? job
+            job = try await Self.wait(agent, job.id, seconds: wait) ?? job
         }
         var headers: HTTPFields = [.location: "/jobs/\(job.id)"]
         if !submission.ports.isEmpty {
@@ -67,4 +82,9 @@ enum JobResponses {
 extension HTTPField.Name {
     static let prefer = HTTPField.Name("Prefer")!
     static let preferenceApplied = HTTPField.Name("Preference-Applied")!
+}
+
+/// What a wait found, handed out of the task that waited.
+final class WaitedJob: Sendable {
+    let job = Mutex<Job?>(nil)
 }

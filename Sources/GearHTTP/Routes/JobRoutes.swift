@@ -46,7 +46,7 @@ struct JobRoutes {
                 throw GearError(.notFound, "no job \(id)")
             }
         }
-        guard let job = await agent.wait(id, timeout: .milliseconds(Int64(timeout * 1000))) else {
+        guard let job = try await JobResponses.wait(agent, id, seconds: timeout) else {
             throw GearError(.notFound, "no job \(id)")
         }
         return JobResponses.jobResponse(job, headers: [.location: "/jobs/\(job.id)"])

@@ -25,6 +25,9 @@ struct LogRoutes {
         if cursor == nil, let last = request.headers[Self.lastEventID], !last.isEmpty { cursor = last }
         let query = try LogQuery(
             lines: parameters.get("lines"), since: parameters.get("since"), until: parameters.get("until"), cursor: cursor, follow: follow)
+        // A follow is a long-lived stream: counted against the caller's, and an idle SSE one sends keep-alives.
+        let ticket = query.follow ? try StreamAdmission.enter() : nil
+        let heartbeat = format == .sse && query.follow ? StreamAdmission.keepAliveInterval : nil
         let stream = try await agent.log(id, query: query, fields: format.fields)
 
         var headers: HTTPFields = [.contentType: format.contentType, .cacheControl: "no-store"]
@@ -39,11 +42,12 @@ struct LogRoutes {
                 // the connection's inbound side closes.
                 // A follow also ends, cleanly, when geard shuts down.
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await FollowShutdown.untilShutdown { try await Self.pump(stream, format, &writer) }
+                    try await FollowShutdown.untilShutdown { try await Self.pump(stream, format, heartbeat: heartbeat, &writer) }
                 }
             } else {
-                try await Self.pump(stream, format, &writer)
+                try await Self.pump(stream, format, heartbeat: heartbeat, &writer)
             }
+            withExtendedLifetime(ticket) {}
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
@@ -55,9 +59,16 @@ extension LogRoutes {
     static let openStreams = Meter(label: "gear_log_streams_open")
 
     /// Writes the stream's batches as they come. Awaiting each write is the backpressure: nothing more is read
-    /// from the journal while the client is slow.
-    static func pump(_ stream: LogStream, _ format: LogFormat, _ writer: inout some ResponseBodyWriter) async throws {
-        while let entries = try await stream.next() {
+    /// from the journal while the client is slow. With `heartbeat`, a comment goes out after that long without an
+    /// entry (server-sent events only).
+    static func pump(
+        _ stream: LogStream, _ format: LogFormat, heartbeat: Duration? = nil, _ writer: inout some ResponseBodyWriter
+    ) async throws {
+        while let entries = try await stream.next(heartbeat: heartbeat) {
+            if entries.isEmpty {
+                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                continue
+            }
             var batch = JSONWriter(capacity: LogStream.batchBytes + 64 * entries.count)
             for entry in entries { format.write(entry, to: &batch) }
             try await writer.write(ByteBuffer(bytes: batch.bytes))

@@ -11,15 +11,20 @@ public struct GearHTTPServer: Sendable {
     public let agent: NodeAgent
     private let logger: Logger
     private let routerResponder: RouterResponder<GearRequestContext>
+    /// The long-lived streams each caller holds.
+    let streams: StreamGate
 
     /// - Parameters:
     ///   - authorizer: what certificate callers may do, where decisions are recorded, delegation tokens; the
     ///     default: roles from certificates' OUs, decisions logged, no tokens.
+    ///   - streams: how many log follows, event follows and job waits each caller may hold, and SSE keep-alives.
     public init(
-        agent: NodeAgent, logger: Logger, authorizer: Authorizer? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        agent: NodeAgent, logger: Logger, authorizer: Authorizer? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        streams: StreamLimits = StreamLimits()
     ) {
         self.agent = agent
         self.logger = logger
+        self.streams = StreamGate(limits: streams)
         self.routerResponder = Self.makeRouter(
             agent: agent, authorizer: authorizer ?? Authorizer(policy: PolicyStore(policy: .default), audit: LoggerAuditSink(logger: logger)),
             metrics: metrics
@@ -53,15 +58,17 @@ public struct GearHTTPServer: Sendable {
 
     /// The responder for the requests of one caller.
     func responder(for caller: Caller) -> HTTPChannelHandler.Responder {
-        let routerResponder = self.routerResponder
-        let logger = self.logger
+        let (routerResponder, logger, gate) = (self.routerResponder, self.logger, self.streams)
         return { request, responseWriter, channel in
             var context = GearRequestContext(source: .init(channel: channel, logger: logger))
             context.liveConnection = true
             context.caller = caller
             let response: Response
             do {
-                response = try await routerResponder.respond(to: request, context: context)
+                // The handler takes its places for long-lived streams here; a body written later keeps them.
+                response = try await StreamAdmission.$current.withValue(StreamAdmission(gate: gate, caller: caller)) {
+                    try await routerResponder.respond(to: request, context: context)
+                }
             } catch {
                 response = APIMiddleware.errorResponse(error, requestID: nil)
             }
