@@ -130,6 +130,14 @@ struct Geard: AsyncParsableCommand {
     @Option(name: .customLong("sse-keepalive"), help: "Seconds between keep-alive comments on an idle followed server-sent event stream.")
     var sseKeepalive: Double = 15
 
+    @Option(
+        name: .customLong("min-upload-rate"),
+        help: "Bytes a second an upload must send, measured over each --upload-rate-window; slower ones are cut (408).")
+    var minUploadRate: Int = 1024
+
+    @Option(name: .customLong("upload-rate-window"), help: "Seconds over which --min-upload-rate is measured.")
+    var uploadRateWindow: Double = 30
+
     @Option(name: .customLong("label"), help: "A label of this node, KEY=VALUE, shown in /node for placement rules (gear deploy); repeatable.")
     var labels: [String] = []
 
@@ -186,6 +194,9 @@ struct Geard: AsyncParsableCommand {
         guard maxRunningJobs > 0, maxQueuedJobs > 0 else { throw ValidationError("job limits must be positive") }
         guard maxConnections >= 1, maxConnectionsPerClient >= 1 else { throw ValidationError("connection limits must be positive") }
         guard maxStreamsPerClient >= 1, maxLocalStreams >= 1 else { throw ValidationError("stream limits must be positive") }
+        guard minUploadRate >= 0, uploadRateWindow >= 1, uploadRateWindow <= 3600 else {
+            throw ValidationError("--min-upload-rate must be 0 or more, --upload-rate-window 1 to 3600 seconds")
+        }
         guard sseKeepalive >= 0.1, sseKeepalive <= 3600 else { throw ValidationError("--sse-keepalive must be 0.1 to 3600 seconds") }
         guard headerTimeout > 0, headerTimeout <= 3600 else { throw ValidationError("--header-timeout must be more than 0 and at most 3600 seconds") }
         var keys = Set<String>()
@@ -341,7 +352,8 @@ struct Geard: AsyncParsableCommand {
         let server = GearHTTPServer(
             agent: agent, logger: logger, authorizer: authorizer, metrics: registry,
             streams: StreamLimits(
-                perIdentity: maxStreamsPerClient, perLocalListener: maxLocalStreams, keepAliveInterval: .milliseconds(Int64(sseKeepalive * 1000))))
+                perIdentity: maxStreamsPerClient, perLocalListener: maxLocalStreams, keepAliveInterval: .milliseconds(Int64(sseKeepalive * 1000)),
+                minimumUploadRate: minUploadRate, uploadRateWindow: .milliseconds(Int64(uploadRateWindow * 1000))))
         let addresses = listenAddresses(logger: logger, tls: tls)
         guard !addresses.isEmpty else { throw ValidationError("nothing to listen on: give --listen, --socket or --https") }
         let notifier = ServiceNotifier()

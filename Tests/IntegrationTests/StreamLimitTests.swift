@@ -107,4 +107,43 @@ struct StreamLimitTests {
         _ = try curl("DELETE", "http://127.0.0.1:\(geard.port)/container/\(id)?wait=120")
         await geard.stop()
     }
+
+    @Test func aStalledUploadIsCutAndLeavesNothingWhileAsteadyOneGoesThrough() async throws {
+        let geard = try await GeardProcess.start(arguments: ["--min-upload-rate", "2000", "--upload-rate-window", "1"])
+        defer { Task { await geard.stop() } }
+        let id = uniqueID("slowup")
+        let body = #"{"Runtime":"exec","Cmd":["/bin/sleep","1000"],"Volumes":[{"Name":"data","Path":"/data"}]}"#
+        #expect(try curl("PUT", "http://127.0.0.1:\(geard.port)/container/\(id)?wait=30", body: body).status == 200)
+        // 100 bytes of a promised 1 MB, then nothing: cut within the window (and a little), with a 408.
+        let script = """
+            import socket, time, sys
+            s = socket.create_connection(("127.0.0.1", \(geard.port)))
+            s.sendall(b"PUT /container/\(id)/files/data/stalled.bin HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 1000000\\r\\n\\r\\n" + b"x" * 100)
+            start = time.time(); s.settimeout(10); answer = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    answer += chunk
+            except OSError:
+                pass
+            print(round(time.time() - start, 2)); print(answer.decode(errors="replace"))
+            """
+        let run = try sh("python3 -c '\(script.replacingOccurrences(of: "'", with: "'\\''"))'")
+        let lines = run.output.split(separator: "\n", maxSplits: 1)
+        let seconds = Double(lines.first ?? "") ?? 99
+        #expect(seconds < 4, "cut after \(seconds) s: \(run.output)")
+        #expect(run.output.contains("408") && run.output.contains("upload_too_slow"), "\(run.output)")
+        let volume = "\(geard.stateDir)/volumes/\(id)/data"
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: volume)) ?? []
+        #expect(left.isEmpty, "\(left)")
+        // A steady upload (curl, 4 MiB at 1 MiB/s, over the minimum in every window) is stored whole.
+        #expect(try sh("head -c 4194304 /dev/urandom > /tmp/\(id).bin").status == 0)
+        let steady = try sh(
+            "curl -s -o /dev/null -w '%{http_code}' --limit-rate 1M -T /tmp/\(id).bin http://127.0.0.1:\(geard.port)/container/\(id)/files/data/steady.bin"
+        ).output
+        #expect(steady == "201", "\(steady)")
+        #expect(try sh("cmp /tmp/\(id).bin \(volume)/steady.bin").status == 0)
+        _ = try curl("DELETE", "http://127.0.0.1:\(geard.port)/container/\(id)?wait=30")
+    }
 }

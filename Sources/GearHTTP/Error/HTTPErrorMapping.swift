@@ -38,6 +38,8 @@ enum HTTPErrorMapping {
             return (.unauthorized, APIError(error: "unauthenticated", message: message, requestId: requestID))
         case AuthorizationError.forbidden(let message):
             return (.forbidden, APIError(error: "forbidden", message: message, requestId: requestID))
+        case let error as UploadRateError:
+            return (.requestTimeout, APIError(error: "upload_too_slow", message: error.description, requestId: requestID))
         case let error as StreamLimitError:
             return (.tooManyRequests, APIError(error: "too_many_streams", message: error.description, requestId: requestID))
         case let error as DecodingError:

@@ -2759,6 +2759,16 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "408": {
+                    "description": "The upload sent less than --min-upload-rate bytes a second over a window: cut, nothing kept",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
                   "409": {
                     "description": "The path is a directory, or a parent component is not one",
                     "content": {
@@ -3685,6 +3695,16 @@ enum OpenAPIDocument {
                       }
                     }
                   },
+                  "408": {
+                    "description": "The upload sent less than --min-upload-rate bytes a second over a window: cut, nothing kept",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
                   "409": {
                     "description": "A file of the archive where the volume has a directory",
                     "content": {
@@ -3908,6 +3928,16 @@ enum OpenAPIDocument {
                   },
                   "403": {
                     "$ref": "#/components/responses/Forbidden"
+                  },
+                  "408": {
+                    "description": "The upload sent less than --min-upload-rate bytes a second over a window: cut, nothing kept",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
                   },
                   "409": {
                     "description": "Request id conflict",

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Metrics
 import NIOCore
+import Synchronization
 
 /// `/container/{id}/files/{path}`: files in and out of a container's volumes, streamed both ways.
 ///
@@ -149,7 +150,41 @@ struct FileRoutes {
     /// two batches are held. Each batch is one buffer of its own: the body's parts are copied into it and let go,
     /// because a part can be a slice of a much larger buffer (NIOSSL's decrypted reads) and holding the slices
     /// holds all of it (an HTTPS/2 upload of 1 GiB peaked 11 MiB above geard's idle size with slices, 4 with copies).
+    ///
+    /// An upload slower than the server's minimum rate (`StreamLimits.minimumUploadRate` over each window) is cut
+    /// with `UploadRateError`: a client that stalls holds no connection, buffer or temporary file for long.
     static func inBatches(_ body: RequestBody, _ write: @escaping @Sendable ([ByteBuffer]) async throws -> Void) async throws {
+        guard let rate = StreamAdmission.uploadRate else { return try await receive(body, counting: nil, write) }
+        let received = ReceivedBytes()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await receive(body, counting: received, write) }
+            group.addTask {
+                var before = 0
+                while true {
+                    try await Task.sleep(for: rate.window)
+                    let now = received.count.load(ordering: .relaxed)
+                    if now - before < rate.bytes {
+                        throw UploadRateError(
+                            description:
+                                "the upload sent \(now - before) bytes in \(rate.window), less than the \(rate.bytes) this node asks for; it was cut and nothing of it kept"
+                        )
+                    }
+                    before = now
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    /// Bytes of an upload received so far, for its rate.
+    final class ReceivedBytes: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    private static func receive(
+        _ body: RequestBody, counting received: ReceivedBytes?, _ write: @escaping @Sendable ([ByteBuffer]) async throws -> Void
+    ) async throws {
         let allocator = ByteBufferAllocator()
         var batch = allocator.buffer(capacity: writeBatch)
         var writing: Task<Void, any Error>?
@@ -166,6 +201,7 @@ struct FileRoutes {
                     batch = allocator.buffer(capacity: writeBatch)
                 }
                 batch.writeImmutableBuffer(buffer)
+                received?.count.add(buffer.readableBytes, ordering: .relaxed)
             }
             try await writing?.value
         } catch {

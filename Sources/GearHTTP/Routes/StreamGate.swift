@@ -2,7 +2,8 @@ public import GearAuthorization
 import GearCertificates
 import Synchronization
 
-/// Bounds on long-lived streams, and the keep-alive of idle server-sent event streams.
+/// Bounds on long-lived requests: streams each caller may hold, the keep-alive of idle server-sent event streams,
+/// and the least an upload must send to stay.
 public struct StreamLimits: Sendable {
     /// Log follows, event follows and job waits one certificate identity may hold open at once (past it: 429).
     public var perIdentity: Int = 64
@@ -12,11 +13,26 @@ public struct StreamLimits: Sendable {
     /// clients do not take it for dead.
     public var keepAliveInterval: Duration = .seconds(15)
 
-    public init(perIdentity: Int = 64, perLocalListener: Int = 1024, keepAliveInterval: Duration = .seconds(15)) {
+    /// An upload (file, archive, image) must send at least `minimumUploadRate` bytes a second, measured over each
+    /// `uploadRateWindow`: one that stalls is cut (408) and what it wrote is removed.
+    public var minimumUploadRate: Int = 1024
+    public var uploadRateWindow: Duration = .seconds(30)
+
+    public init(
+        perIdentity: Int = 64, perLocalListener: Int = 1024, keepAliveInterval: Duration = .seconds(15), minimumUploadRate: Int = 1024,
+        uploadRateWindow: Duration = .seconds(30)
+    ) {
         self.perIdentity = perIdentity
         self.perLocalListener = perLocalListener
         self.keepAliveInterval = keepAliveInterval
+        self.minimumUploadRate = minimumUploadRate
+        self.uploadRateWindow = uploadRateWindow
     }
+}
+
+/// An upload that sent less than the minimum rate: 408 `upload_too_slow` (the connection is closed).
+struct UploadRateError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// A caller past its cap of long-lived streams: 429 `too_many_streams` with `Retry-After`.
@@ -79,6 +95,14 @@ struct StreamAdmission: Sendable {
 
     /// How often an idle followed SSE stream sends a keep-alive comment (nil: never).
     static var keepAliveInterval: Duration? { current?.gate.limits.keepAliveInterval }
+
+    /// The least an upload must send per window (nil: no bound).
+    static var uploadRate: (bytes: Int, window: Duration)? {
+        current.map { limits in
+            let window = limits.gate.limits.uploadRateWindow
+            return (Int(Double(limits.gate.limits.minimumUploadRate) * (window / .seconds(1))), window)
+        }
+    }
 }
 
 /// One stream's place; it is given back when the ticket goes away.
