@@ -32,11 +32,15 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// Importing image archives into the node.
     public static let imagesWrite = Operation(rawValue: "images.write")
 
+    /// Running a command inside a running container (`POST /container/{id}/exec`): admins only by default, as it
+    /// reaches whatever the container reaches.
+    public static let containerExec = Operation(rawValue: "container.exec")
+
     /// Every operation geard knows.
     public static let all: [Operation] = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
         .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite, .eventsRead, .environmentRead, .environmentWrite,
-        .imagesRead, .imagesWrite,
+        .imagesRead, .imagesWrite, .containerExec,
     ]
 
     /// Operations that only read.

@@ -19,6 +19,9 @@ import Testing
 
         let op = AccessPolicy.default.access(for: Self.identity(cn: "orch", ou: ["operator"]))
         #expect(op.allows(.containerInstall, container: "web") && op.allows(.containerRestart, container: "db"))
+        // Running commands inside containers is an admin's (it reaches whatever the container reaches).
+        #expect(!op.allows(.containerExec, container: "web") && !reader.allows(.containerExec, container: "web"))
+        #expect(AccessPolicy.default.access(for: Self.identity(cn: "root", ou: ["admin"])).allows(.containerExec, container: "web"))
 
         let nobody = AccessPolicy.default.access(for: Self.identity(cn: "x", ou: ["janitor"]))
         #expect(nobody.entries.isEmpty && !nobody.allows(.containerRead, container: "web") && !nobody.allows(.nodeRead, container: nil))

@@ -976,6 +976,157 @@ enum OpenAPIDocument {
                 "x-geard-dialect": "202 text/plain 'Container {id} restarting'"
               }
             },
+            "/container/{id}/exec": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+                  },
+                  "description": "Container id"
+                }
+              ],
+              "post": {
+                "operationId": "execInContainer",
+                "summary": "Run a command inside a running container, its output streamed",
+                "description": "NDJSON frames of stdout and stderr as they come, then an exit frame; Accept: text/plain gives the raw output. Admins only by default (container.exec). The command is killed when the client goes away or its Timeout passes.",
+                "x-gear-operation": "container.exec",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "ndjson",
+                        "text"
+                      ]
+                    }
+                  }
+                ],
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/ExecRequest"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The command's output as it comes, then its exit",
+                    "content": {
+                      "application/x-ndjson": {
+                        "schema": {
+                          "$ref": "#/components/schemas/ExecFrame"
+                        }
+                      },
+                      "application/octet-stream": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Bad body: no Cmd, forbidden characters, bad Env, WorkingDir, User, Timeout, or Tty",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "Unauthenticated",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "Not allowed (container.exec)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such container",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The container is not running",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Body over 1 MiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of long-lived requests (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
             "/container/{id}/status": {
               "parameters": [
                 {
@@ -5627,6 +5778,80 @@ enum OpenAPIDocument {
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 3600
+                  }
+                }
+              },
+              "ExecRequest": {
+                "type": "object",
+                "description": "A command to run inside a running container; field names case-insensitive",
+                "required": [
+                  "Cmd"
+                ],
+                "additionalProperties": false,
+                "properties": {
+                  "Cmd": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "minItems": 1,
+                    "description": "The program and its arguments"
+                  },
+                  "Env": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string"
+                    },
+                    "description": "Added to the container's environment"
+                  },
+                  "WorkingDir": {
+                    "type": "string",
+                    "description": "Absolute; default the container's"
+                  },
+                  "User": {
+                    "type": "string",
+                    "description": "podman containers only: a user name or number"
+                  },
+                  "Tty": {
+                    "type": "boolean",
+                    "description": "Not served yet: true is refused"
+                  },
+                  "Timeout": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 3600,
+                    "description": "Seconds before it is killed (default 300)"
+                  }
+                }
+              },
+              "ExecFrame": {
+                "type": "object",
+                "required": [
+                  "stream"
+                ],
+                "properties": {
+                  "stream": {
+                    "type": "string",
+                    "enum": [
+                      "stdout",
+                      "stderr",
+                      "exit"
+                    ]
+                  },
+                  "data": {
+                    "type": "string"
+                  },
+                  "dataBase64": {
+                    "type": "string"
+                  },
+                  "exitCode": {
+                    "type": "integer"
+                  },
+                  "signal": {
+                    "type": "integer"
+                  },
+                  "error": {
+                    "type": "string"
                   }
                 }
               }

@@ -43,6 +43,7 @@ public struct GearHTTPServer: Sendable {
         router.add(middleware: APIMiddleware())
         router.add(middleware: AuthorizationMiddleware(authorizer: authorizer))
         ContainerRoutes(agent: agent).register(on: router)
+        ExecRoutes(agent: agent).register(on: router)
         JobRoutes(agent: agent).register(on: router)
         LogRoutes(agent: agent).register(on: router)
         EventRoutes(agent: agent).register(on: router)

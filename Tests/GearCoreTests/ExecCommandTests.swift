@@ -1,0 +1,49 @@
+import GearAPI
+import Testing
+
+@testable import GearCore
+
+/// The command lines of `POST /container/{id}/exec`, and the requests refused before anything runs.
+@Suite struct ExecCommandTests {
+    @Test func podmanAndExecCommandLines() throws {
+        let request = ExecRequest(cmd: ["ls", "-l"], env: ["B": "2", "A": "1"], workingDir: "/srv", user: "65534", timeout: 5)
+        let podman = try ExecCommand(validating: request, runtime: .podman)
+        #expect(
+            podman.podmanArguments(podman: "/usr/bin/podman", container: "ctr-web")
+                == [
+                    "/usr/bin/env", "--default-signal", "/usr/bin/podman", "exec", "--env", "A=1", "--env", "B=2", "--workdir", "/srv", "--user",
+                    "65534", "ctr-web", "ls", "-l",
+                ])
+        #expect(podman.timeout == .seconds(5))
+        let exec = try ExecCommand(validating: ExecRequest(cmd: ["/bin/id"], env: ["PATH": "/x"]), runtime: .exec)
+        let line = exec.execArguments(pid: 42, uid: 61000, gid: 61001, environment: ["PATH=/usr/bin", "HOME=/"])
+        #expect(line.prefix(5) == ["/usr/bin/env", "--default-signal", "/usr/bin/setpriv", "--clear-groups", "--"])
+        #expect(line.contains("--target") && line.contains("42") && line.contains("--all") && line.contains("--wd=/"))
+        #expect(line.contains("--reuid") && line.contains("61000") && line.contains("61001") && line.contains("--no-new-privs"))
+        // The request's variables win over the main process's; the program comes last.
+        #expect(line.suffix(4) == ["-i", "HOME=/", "PATH=/x", "/bin/id"])
+        #expect(exec.timeout == .seconds(300))
+    }
+
+    @Test(arguments: [
+        (ExecRequest(cmd: []), ContainerRuntime.podman, "Cmd is required"),
+        (ExecRequest(cmd: [""]), .podman, "Cmd is required"),
+        (ExecRequest(cmd: ["ls", "a\nb"]), .podman, "forbidden character"),
+        (ExecRequest(cmd: ["A=1"]), .exec, "NAME=VALUE"),
+        (ExecRequest(cmd: ["-rf"]), .exec, "absolute path or a program name"),
+        (ExecRequest(cmd: ["ls"], env: ["1A": "x"]), .podman, "Environment name"),
+        (ExecRequest(cmd: ["ls"], workingDir: "srv"), .podman, "WorkingDir"),
+        (ExecRequest(cmd: ["ls"], workingDir: "/a/../b"), .podman, "WorkingDir"),
+        (ExecRequest(cmd: ["ls"], user: "root"), .exec, "User"),
+        (ExecRequest(cmd: ["ls"], user: "--privileged"), .podman, "User"),
+        (ExecRequest(cmd: ["ls"], timeout: 0), .podman, "Timeout"),
+        (ExecRequest(cmd: ["ls"], timeout: 4000), .podman, "Timeout"),
+    ])
+    func refusals(_ request: ExecRequest, _ runtime: ContainerRuntime, _ message: String) {
+        #expect {
+            try ExecCommand(validating: request, runtime: runtime)
+        } throws: { error in
+            (error as? GearError).map { $0.code == .invalidRequest && $0.message.contains(message) } ?? false
+        }
+    }
+}
