@@ -7,10 +7,10 @@
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
                curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv prometheus etcd-server etcd-client
-BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
+BENCH_PACKAGES = nginx-light apache2-utils wrk bc iproute2 python3 gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 
-.PHONY: all deps build build-tests release run test unit-tests integration-tests api-fuzz-deps lint format bench clean openapi
+.PHONY: all deps build build-tests release run test unit-tests integration-tests api-fuzz-deps fuzz lint format bench clean openapi
 
 all: build
 
@@ -51,11 +51,17 @@ api-fuzz-deps:
 		python3 -m venv .build/schemathesis-venv && \
 		.build/schemathesis-venv/bin/pip install -q --disable-pip-version-check schemathesis openapi-spec-validator; }
 
+# geard's parsers under libFuzzer for FUZZ_SECONDS each (Fuzz/run.sh); gear-fuzz builds apart, in .build-fuzz.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	GEAR_FUZZ=1 $(SWIFT) build --build-path .build-fuzz --product gear-fuzz
+	Fuzz/run.sh $(FUZZ_SECONDS)
+
 lint:
-	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests bench
+	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests bench Fuzz
 
 format:
-	$(SWIFT) format --in-place --recursive Package.swift Sources Tests bench
+	$(SWIFT) format --in-place --recursive Package.swift Sources Tests bench Fuzz
 
 bench: deps
 	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -67,4 +73,4 @@ openapi:
 	contrib/embed-openapi.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -318,7 +318,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GearCLITests",
-            dependencies: ["gear", "GearAPI"],
+            dependencies: ["gear", "GearAPI", "GearClient"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -332,3 +332,23 @@ let package = Package(
         ),
     ]
 )
+
+// `make fuzz`: with GEAR_FUZZ set, gear-fuzz (libFuzzer over geard's parsers, Fuzz/GearFuzz) joins the package and the
+// modules that hold those parsers are instrumented for coverage and address checks. It builds apart, in .build-fuzz.
+if Context.environment["GEAR_FUZZ"] != nil {
+    let sanitizers: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
+    let parsers = ["GearAPI", "GearArchive", "GearAuthorization", "GearCertificates", "GearClient", "GearCore", "GearDeploy", "GearHTTP"]
+    for target in package.targets where parsers.contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + sanitizers
+    }
+    package.targets.append(.target(name: "CFuzzer", path: "Fuzz/CFuzzer"))
+    package.targets.append(
+        .executableTarget(
+            name: "gear-fuzz",
+            dependencies: parsers.map { .target(name: $0) } + ["CFuzzer", .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "Fuzz/GearFuzz",
+            swiftSettings: swiftSettings + sanitizers,
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
+        )
+    )
+}

@@ -114,7 +114,7 @@ public enum TarHeader {
         var at = 0
         while at < data.count {
             guard let space = data[at...].firstIndex(of: UInt8(ascii: " ")),
-                let length = Int(String(decoding: data[at..<space], as: UTF8.self)), length > space - at + 1, at + length <= data.count,
+                let length = Int(String(decoding: data[at..<space], as: UTF8.self)), length > space - at + 1, length <= data.count - at,
                 data[at + length - 1] == UInt8(ascii: "\n")
             else {
                 if data[at...].allSatisfy({ $0 == 0 }) { break }

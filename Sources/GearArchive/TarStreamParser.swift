@@ -93,6 +93,8 @@ public struct TarStreamParser: Sendable {
         }
         zeroBlocks = 0
         let size = pendingSize ?? raw.size
+        // A size of (nearly) Int64.max, possible in base-256 and pax, would overflow with its padding added.
+        guard size <= Int64.max - Int64(TarHeader.block) else { throw ArchiveError(.invalid, "the archive has an entry of \(size) bytes") }
         let padding = TarHeader.padding(Int(size % Int64(TarHeader.block)))
         switch raw.type {
         case UInt8(ascii: "x"), UInt8(ascii: "g"), UInt8(ascii: "L"), UInt8(ascii: "K"):

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GearClient
 import Synchronization
 
 /// gear's configuration file: defaults for the options, host aliases and host groups.

@@ -228,4 +228,16 @@ import Testing
             #expect(throws: ArchiveError.self) { try TarName.components(bad) }
         }
     }
+
+    // Found by `make fuzz` (Fuzz/GearFuzz): each trapped (overflow) before it was refused.
+    @Test func sizesNearInt64MaxAreRefusedNotTrapped() throws {
+        // A pax record whose length, added to where it starts, overflows.
+        #expect(throws: ArchiveError.self) { try TarHeader.paxRecords(Array("5 a=\n9223372036854775807 x=\n".utf8)) }
+        // A directory whose pax size is Int64.max: its data would be skipped with the padding added.
+        let directory = TarHeader.blocks(for: TarEntry(name: "d", kind: .directory, mode: 0o755, size: Int64.max, modified: 0, link: ""))
+        var parser = TarStreamParser()
+        #expect(throws: ArchiveError.self) {
+            try directory.withUnsafeBytes { bytes in try parser.consume(bytes) { _ throws(ArchiveError) in } }
+        }
+    }
 }

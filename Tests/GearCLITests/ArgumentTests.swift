@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GearAPI
+import GearClient
 import Testing
 
 @testable import gear
@@ -140,11 +141,13 @@ import Testing
     @Test(
         arguments: [
             ("web", nil, nil, "web"), ("node1/web", "node1", nil, "web"), ("node1:43274/web", "node1", 43274, "web"),
-            ("10.0.0.2:80/db", "10.0.0.2", 80, "db"), ("[::1]:8080/x", "::1", 8080, "x"),
+            ("10.0.0.2:80/db", "10.0.0.2", 80, "db"), ("[::1]:8080/x", "::1", 8080, "x"), ("[fe80::1]/x", "fe80::1", nil, "x"),
         ] as [(String, String?, Int?, String)])
     func locators(_ text: String, _ host: String?, _ port: Int?, _ id: String) throws {
         let locator = try Locator(parsing: text)
         #expect(locator.host == host && locator.port == port && locator.id == id)
+        // Written back, it reads as the same locator (`[::1]/x` was written `::1/x`, which reads as host ":", port 1).
+        #expect(try Locator(parsing: locator.description) == locator)
     }
 
     @Test(arguments: ["", "/web", "a/b/c", "node:99999/web", "node:x/web", "node/", "no de/web"])

@@ -63,6 +63,19 @@ public struct LogQuery: Sendable, Hashable {
     }
 
     static func time(_ text: String, name: String, now: Date) throws(GearError) -> Date {
+        let date = try parseTime(text, name: name, now: now)
+        // The journal seeks by microseconds since the epoch in a UInt64: a time past year 9999 (`@1e300`, `+1e20d`)
+        // would not fit, and no entry is dated before 1970.
+        guard Self.validTimes.contains(date.timeIntervalSince1970) else {
+            throw .invalid("\(name) must be between 1970 and 9999, not '\(text.prefix(60))'")
+        }
+        return date
+    }
+
+    /// 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z, in seconds since the epoch.
+    static let validTimes: ClosedRange<Double> = 0...253_402_300_799
+
+    private static func parseTime(_ text: String, name: String, now: Date) throws(GearError) -> Date {
         if text == "now" { return now }
         if text.hasPrefix("@"), let seconds = Double(text.dropFirst()), seconds.isFinite, seconds >= 0 {
             return Date(timeIntervalSince1970: seconds)

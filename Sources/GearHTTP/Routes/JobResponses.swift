@@ -26,7 +26,7 @@ enum JobResponses {
         return nil
     }
 
-    private static func parseWait(_ text: String, from source: String) throws(GearError) -> Double {
+    static func parseWait(_ text: String, from source: String) throws(GearError) -> Double {
         guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
             throw GearError(.invalidRequest, "\(source) must be a number of seconds, not '\(text.prefix(40))'")
         }

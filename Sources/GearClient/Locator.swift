@@ -1,16 +1,14 @@
-import GearClient
-
 /// `[host[:port]/]id`: a container (or job) on a host; no host means the local geard.
-struct Locator: Hashable, CustomStringConvertible {
+public struct Locator: Sendable, Hashable, CustomStringConvertible {
     /// Where the geard is; nil for the default endpoint.
-    var host: String?
-    var port: Int?
-    var id: String
+    public var host: String?
+    public var port: Int?
+    public var id: String
 
-    static let defaultPort = 43273
-    static let defaultTLSPort = 43274
+    public static let defaultPort = 43273
+    public static let defaultTLSPort = 43274
 
-    init(parsing text: String) throws(LocatorError) {
+    public init(parsing text: String) throws(LocatorError) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         switch parts.count {
         case 1:
@@ -40,28 +38,23 @@ struct Locator: Hashable, CustomStringConvertible {
         guard !id.isEmpty else { throw LocatorError(text, "the id is empty") }
     }
 
-    /// The endpoint to call: the host (over HTTPS when the options carry a client certificate), or the default
-    /// endpoint (the local socket, --host or GEAR_HOST).
-    func endpoint(_ options: GlobalOptions) -> GearEndpoint {
-        guard let host else { return options.defaultEndpoint }
-        return options.endpoint(host: host, port: port)
-    }
-
-    var description: String {
+    /// The locator as it is written; reads back as the same locator (an IPv6 address in brackets).
+    public var description: String {
         guard let host else { return id }
-        return port.map { "\(host):\($0)/\(id)" } ?? "\(host)/\(id)"
+        let written = host.contains(":") ? "[\(host)]" : host
+        return port.map { "\(written):\($0)/\(id)" } ?? "\(written)/\(id)"
     }
 }
 
 /// A locator that cannot be read.
-struct LocatorError: Error, CustomStringConvertible {
-    var text: String
-    var reason: String
+public struct LocatorError: Error, Sendable, CustomStringConvertible {
+    public var text: String
+    public var reason: String
 
     init(_ text: String, _ reason: String) {
         self.text = text
         self.reason = reason
     }
 
-    var description: String { "invalid locator '\(text)': \(reason)" }
+    public var description: String { "invalid locator '\(text)': \(reason)" }
 }
