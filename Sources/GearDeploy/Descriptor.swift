@@ -113,6 +113,8 @@ public struct ContainerDescriptor: Sendable, Hashable, Decodable {
     public var cpus: Double?
     public var relax: [String]?
     public var labels: [String: String]?
+    /// The health check fields of the install body (`HealthCmd`, `HealthHTTP`, `HealthTCP`, `HealthInterval`, ...).
+    public var health = HealthFields()
     /// geard's `Notify` (a unit of `Type=notify`); only false is accepted, since gear's units always notify.
     public var notify: Bool
 
@@ -129,7 +131,8 @@ public struct ContainerDescriptor: Sendable, Hashable, Decodable {
 
     static let fields: Set<String> = [
         "name", "image", "count", "publicports", "ports", "links", "affinity", "placement", "started", "disk", "runtime", "cmd",
-        "environment", "environmentid", "volumes", "restart", "memory", "cpus", "relax", "labels", "notify",
+        "environment", "environmentid", "volumes", "restart", "memory", "cpus", "relax", "labels", "notify", "healthcmd", "healthhttp",
+        "healthtcp", "healthinterval", "healthtimeout", "healthstartperiod", "healthretries", "healthonfailure",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -163,6 +166,30 @@ public struct ContainerDescriptor: Sendable, Hashable, Decodable {
         relax = try object.decode([String].self, "relax")
         labels = try object.decode([String: String].self, "labels")
         notify = try object.decode(Bool.self, "notify") ?? false
+        health.cmd = try object.decode([String].self, "healthcmd")
+        health.http = try object.decode(HealthHTTPCheck.self, "healthhttp")
+        health.tcp = try object.decode(Int.self, "healthtcp")
+        health.interval = try object.decode(DurationText.self, "healthinterval")
+        health.timeout = try object.decode(DurationText.self, "healthtimeout")
+        health.startPeriod = try object.decode(DurationText.self, "healthstartperiod")
+        health.retries = try object.decode(Int.self, "healthretries")
+        health.onFailure = try object.decode(String.self, "healthonfailure")
+    }
+
+    /// A container's health check, passed on to each instance's install body as given.
+    public struct HealthFields: Sendable, Hashable {
+        public var cmd: [String]?
+        public var http: HealthHTTPCheck?
+        public var tcp: Int?
+        public var interval: DurationText?
+        public var timeout: DurationText?
+        public var startPeriod: DurationText?
+        public var retries: Int?
+        public var onFailure: String?
+
+        public init() {}
+
+        var isEmpty: Bool { self == HealthFields() }
     }
 
     /// `exec` or `podman` (the default).

@@ -228,6 +228,14 @@ public enum Planner {
             environment: environment.isEmpty ? nil : environment, environmentID: container.environmentID, volumes: container.volumes,
             restart: container.restart, memory: container.memory, cpus: container.cpus)
         request.relax = container.relax
+        request.healthCmd = container.health.cmd
+        request.healthHTTP = container.health.http
+        request.healthTCP = container.health.tcp
+        request.healthInterval = container.health.interval
+        request.healthTimeout = container.health.timeout
+        request.healthStartPeriod = container.health.startPeriod
+        request.healthRetries = container.health.retries
+        request.healthOnFailure = container.health.onFailure
         var labels = container.labels ?? [:]
         labels[DeploymentLabel.deployment] = descriptor.deploymentName
         labels[DeploymentLabel.container] = container.name

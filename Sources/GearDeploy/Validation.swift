@@ -120,6 +120,7 @@ extension DeploymentDescriptor {
                 throw DeploymentError(field: "\(field).Memory", "'\(memory.text)': use bytes or a size like 256M or 1G, at least 4M")
             }
         }
+        try validateHealth(container.health, of: container, field: field)
         if let disk = container.disk, disk.bytes == nil {
             throw DeploymentError(field: "\(field).Disk", "'\(disk.text)': use bytes or a size like 256M or 1G")
         }
@@ -148,6 +149,38 @@ extension DeploymentDescriptor {
         }
         for (k, other) in container.affinity.apart.enumerated() where self.container(named: other) == nil {
             throw DeploymentError(field: "\(field).Affinity.Apart[\(k)]", "no container '\(other)' in the deployment")
+        }
+    }
+
+    /// The checks of a health check that need no node (each node checks the rest, as for any install).
+    private func validateHealth(_ health: ContainerDescriptor.HealthFields, of container: ContainerDescriptor, field: String) throws(DeploymentError)
+    {
+        let checks = [health.cmd != nil, health.http != nil, health.tcp != nil].filter { $0 }.count
+        guard checks <= 1 else { throw DeploymentError(field: "\(field).HealthCmd", "give one health check: HealthCmd, HealthHTTP or HealthTCP") }
+        if checks == 0, !health.isEmpty {
+            throw DeploymentError(field: "\(field).HealthInterval", "health fields need a health check: HealthCmd, HealthHTTP or HealthTCP")
+        }
+        for (name, port) in [("HealthHTTP.Port", health.http?.port), ("HealthTCP", health.tcp)] {
+            guard let port else { continue }
+            guard (1...65535).contains(port) else { throw DeploymentError(field: "\(field).\(name)", "\(port) is not a port (1-65535)") }
+            if container.runtimeName == "podman", !container.publicPorts.contains(where: { $0.internalPort == port }) {
+                throw DeploymentError(
+                    field: "\(field).\(name)", "port \(port) is not in PublicPorts: a podman container's check reaches it where it is published")
+            }
+        }
+        for (name, value) in [("HealthInterval", health.interval), ("HealthTimeout", health.timeout), ("HealthStartPeriod", health.startPeriod)] {
+            if let value, value.milliseconds == nil {
+                throw DeploymentError(field: "\(field).\(name)", "'\(value.text)': use seconds or a duration like 30s, 500ms or 1m30s")
+            }
+        }
+        if let interval = health.interval?.milliseconds, interval < 1000 {
+            throw DeploymentError(field: "\(field).HealthInterval", "at least 1s")
+        }
+        if let retries = health.retries, !(1...100).contains(retries) {
+            throw DeploymentError(field: "\(field).HealthRetries", "\(retries): use 1 to 100")
+        }
+        if let action = health.onFailure, !["none", "restart", "kill", "stop"].contains(action.lowercased()) {
+            throw DeploymentError(field: "\(field).HealthOnFailure", "'\(action)': use none, restart, kill or stop")
         }
     }
 

@@ -94,4 +94,30 @@ import Testing
         // Encoded and read again, the same request.
         #expect(try decode(String(decoding: GearJSON.encoder().encode(request), as: UTF8.self)) == request)
     }
+
+    @Test func healthFieldsAreReadInEveryForm() throws {
+        let request = try decode(
+            #"{"healthcmd":["true"],"HEALTHHTTP":{"port":8080,"PATH":"/ok"},"HealthTCP":9,"HealthInterval":30,"HealthTimeout":"1.5s","HealthStartPeriod":0.25,"HealthRetries":2,"HealthOnFailure":"kill"}"#
+        )
+        #expect(request.healthCmd == ["true"] && request.healthHTTP == HealthHTTPCheck(port: 8080, path: "/ok") && request.healthTCP == 9)
+        #expect(request.healthInterval?.milliseconds == 30_000 && request.healthTimeout?.milliseconds == 1500)
+        #expect(request.healthStartPeriod?.milliseconds == 250 && request.healthRetries == 2 && request.healthOnFailure == "kill")
+        #expect(try decode(String(decoding: GearJSON.encoder().encode(request), as: UTF8.self)) == request)
+        #expect(throws: (any Error).self) { try decode(#"{"HealthHTTP":{"Path":"/"}}"#) }
+        #expect(throws: (any Error).self) { try decode(#"{"HealthHTTP":{"Port":80,"Verb":"POST"}}"#) }
+    }
+
+    @Test(
+        arguments: [
+            ("30", 30_000), ("0.5", 500), ("500ms", 500), ("30s", 30_000), ("5m", 300_000), ("1h", 3_600_000), ("1m30s", 90_000),
+            ("1.5s", 1500), ("2d", 172_800_000), (" 10s ", 10_000),
+        ] as [(String, Int64)])
+    func durations(_ text: String, _ milliseconds: Int64) {
+        #expect(DurationText(text).milliseconds == milliseconds)
+    }
+
+    @Test(arguments: ["", "s", "-1", "-5s", "10x", "5 s", "1e9", "31d", "nan", "inf", "1s-", "ms"])
+    func notDurations(_ text: String) {
+        #expect(DurationText(text).milliseconds == nil)
+    }
 }

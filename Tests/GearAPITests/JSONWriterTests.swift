@@ -24,6 +24,16 @@ import Testing
                 NetworkLink(fromPort: 80, toHost: nil, toPort: nil),
                 NetworkLink(fromHost: "127.0.0.2", fromPort: 8080, toHost: "10.0.0.1", toPort: 4001),
             ]
+        status.health = [
+            nil, HealthStatus(status: "starting"),
+            HealthStatus(
+                status: "unhealthy", failingStreak: 3,
+                log: [
+                    HealthCheckResult(time: Date(timeIntervalSince1970: 1.8e9 + 0.123), healthy: true, output: "HTTP/1.0 200 OK", durationMs: 2),
+                    HealthCheckResult(
+                        time: Date(timeIntervalSince1970: 1.8e9 + 1.5), healthy: false, output: "exit status 1: \"no\"\n ü", durationMs: 31),
+                ]),
+        ].randomElement()!
         return status
     }
 
@@ -55,6 +65,7 @@ import Testing
             containers: .init(total: states.values.reduce(0, +), started: 1, byState: states), granted: .init(memoryBytes: 100_663_296, cpus: cpus))
         var info2 = info
         info2.labels = states.isEmpty ? nil : ["zone": "a", "disk": "ssd"]
+        info2.containers.byHealth = states.isEmpty ? nil : ["healthy": 3, "unhealthy": 1, "starting": 0]
         var writer = JSONWriter()
         info2.write(to: &writer)
         #expect(String(decoding: writer.bytes, as: UTF8.self) == String(decoding: try GearJSON.encoder().encode(info2), as: UTF8.self))

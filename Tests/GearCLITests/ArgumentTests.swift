@@ -124,7 +124,25 @@ import Testing
         }
     }
 
+    @Test func installTakesAHealthCheck() throws {
+        try CommandTail.$arguments.withValue(["httpd", "-f"]) {
+            let install = try #require(
+                try Gear.parseAsRoot([
+                    "install", "img", "web", "-p", "8080", "--health-http", "8080/up", "--health-interval", "5s", "--health-retries", "2",
+                    "--health-on-failure", "restart",
+                ]) as? Install)
+            let request = try install.request()
+            #expect(request.healthHTTP == HealthHTTPCheck(port: 8080, path: "/up") && request.healthInterval?.milliseconds == 5000)
+            #expect(request.healthRetries == 2 && request.healthOnFailure == "restart")
+            let command = try #require(try Gear.parseAsRoot(["install", "img", "web", "--health-cmd", "test -f /ok"]) as? Install)
+            #expect(try command.request().healthCmd == ["/bin/sh", "-c", "test -f /ok"])
+            let plain = try #require(try Gear.parseAsRoot(["install", "img", "web", "--health-http", "80"]) as? Install)
+            #expect(try plain.request().healthHTTP == HealthHTTPCheck(port: 80))
+        }
+    }
+
     @Test(arguments: [
+        ["install", "img", "web", "--health-http", "web/up"],
         ["install", "localhost/busybox"],
         ["install", "--runtime", "exec", "job"],
         ["install", "img", "web", "-p", "http"],

@@ -73,6 +73,18 @@ func running(_ instance: PlannedInstance, externalBase: Int = 4000) -> Container
         try d.validate()
     }
 
+    @Test func healthChecksArePassedToEachInstance() throws {
+        let d = try parse(
+            #"{"Containers":[{"Name":"web","Image":"x","Count":2,"PublicPorts":[{"Internal":80}],"HealthHTTP":{"Port":80,"Path":"/up"},"HealthInterval":"5s","HealthRetries":2,"HealthOnFailure":"restart"}]}"#
+        )
+        try d.validate()
+        let plan = try Planner.plan(d, nodes: [node("h1"), node("h2")])
+        #expect(plan.instances.count == 2)
+        let request = try #require(plan.instances.first?.request)
+        #expect(request.healthHTTP == HealthHTTPCheck(port: 80, path: "/up") && request.healthInterval?.milliseconds == 5000)
+        #expect(request.healthRetries == 2 && request.healthOnFailure == "restart" && request.healthCmd == nil)
+    }
+
     @Test(arguments: [
         (#"{"Containers":[{"Name":"a","Image":"x","Cont":1}]}"#, "Containers[0].Cont", "unknown field 'Cont'"),
         (#"{"Containers":[{"Image":"x"}]}"#, "Containers[0]", "needs a Name"),
@@ -124,6 +136,20 @@ func running(_ instance: PlannedInstance, externalBase: Int = 4000) -> Container
         (#"{"Containers":[{"Name":"a","Image":"x","Notify":true}]}"#, "Containers[0].Notify", "only false"),
         (#"{"Name":"bad name!","Containers":[{"Name":"a","Image":"x"}]}"#, "Name", "letters"),
         (#"{"IdPrefix":"x/","Containers":[{"Name":"a","Image":"x"}]}"#, "IdPrefix", "letters"),
+        (#"{"Containers":[{"Name":"a","Image":"x","HealthTCP":80}]}"#, "Containers[0].HealthTCP", "not in PublicPorts"),
+        (
+            #"{"Containers":[{"Name":"a","Runtime":"exec","Cmd":["x"],"HealthTCP":80,"HealthCmd":["y"]}]}"#, "Containers[0].HealthCmd",
+            "one health check"
+        ),
+        (#"{"Containers":[{"Name":"a","Image":"x","HealthRetries":3}]}"#, "Containers[0].HealthInterval", "need a health check"),
+        (
+            #"{"Containers":[{"Name":"a","Runtime":"exec","Cmd":["x"],"HealthCmd":["y"],"HealthInterval":"soon"}]}"#, "Containers[0].HealthInterval",
+            "duration"
+        ),
+        (
+            #"{"Containers":[{"Name":"a","Runtime":"exec","Cmd":["x"],"HealthCmd":["y"],"HealthOnFailure":"panic"}]}"#,
+            "Containers[0].HealthOnFailure", "restart"
+        ),
     ])
     func invalidDescriptorsAreRefusedNamingTheField(_ json: String, field: String, message: String) throws {
         let d = try parse(json)

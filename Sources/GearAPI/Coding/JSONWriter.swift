@@ -191,6 +191,7 @@ extension ContainerStatus {
         w.endArray()
         w.optional("cpuLimit", cpuLimit) { $0.double($1) }
         w.optional("exitStatus", exitStatus) { $0.int($1) }
+        w.optional("health", health) { $1.write(to: &$0) }
         w.key("id")
         w.string(id)
         w.optional("image", image) { $0.string($1) }

@@ -52,6 +52,8 @@ public struct ContainerStatus: Sendable, Hashable, Codable {
     public var labels: [String: String]?
     /// geard's network links the container has (`FromHost:FromPort` inside leads to `ToHost:ToPort`); absent when none.
     public var networkLinks: [NetworkLink]?
+    /// What the container's health check last found, while it runs; absent without a check or when not running.
+    public var health: HealthStatus?
 
     public init(
         id: String, unit: String, runtime: String, image: String?, cmd: [String], started: Bool, loadState: String,

@@ -37,6 +37,22 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     /// Labels kept with the container and shown by status and list (`gear deploy` marks its instances with them):
     /// keys of letters, digits, `.`, `-`, `_` and `/`; values of printable text.
     public var labels: [String: String]?
+    /// A health check, one of three kinds: `HealthCmd` (a command run inside the container like exec, healthy when
+    /// it exits 0), `HealthHTTP` (`{"Port": 8080, "Path": "/healthz"}`: a GET from the node, healthy on 2xx/3xx) or
+    /// `HealthTCP` (a port that must accept a connection). Ports are internal ports (published ones for podman).
+    public var healthCmd: [String]?
+    public var healthHTTP: HealthHTTPCheck?
+    public var healthTCP: Int?
+    /// Durations as seconds or text (`30s`, `1m`): between checks (default 30s), how long one may take (30s), the
+    /// grace after a start during which failures do not count (0).
+    public var healthInterval: DurationText?
+    public var healthTimeout: DurationText?
+    public var healthStartPeriod: DurationText?
+    /// Failed checks in a row that make the container unhealthy (default 3).
+    public var healthRetries: Int?
+    /// What geard does when the container becomes unhealthy: `none` (default), `restart`, `kill` (systemd's
+    /// `Restart=` policy then applies) or `stop`.
+    public var healthOnFailure: String?
 
     /// geard: the container's id, which must be the path's.
     public var id: String?
@@ -80,7 +96,8 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     static let fields: Set<String> = [
         "image", "runtime", "cmd", "started", "ports", "environment", "environmentid", "volumes", "restart", "memory", "cpus",
         "id", "simple", "isolate", "socketactivation", "skipsocketproxy", "networklinks", "volumeconfig", "systemdslice", "relax",
-        "labels",
+        "labels", "healthcmd", "healthhttp", "healthtcp", "healthinterval", "healthtimeout", "healthstartperiod", "healthretries",
+        "healthonfailure",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -114,6 +131,14 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         systemdSlice = try object.decode(String.self, "systemdslice")
         relax = try object.decode([String].self, "relax")
         labels = try object.decode([String: String].self, "labels")
+        healthCmd = try object.decode([String].self, "healthcmd")
+        healthHTTP = try object.decode(HealthHTTPCheck.self, "healthhttp")
+        healthTCP = try object.decode(Int.self, "healthtcp")
+        healthInterval = try object.decode(DurationText.self, "healthinterval")
+        healthTimeout = try object.decode(DurationText.self, "healthtimeout")
+        healthStartPeriod = try object.decode(DurationText.self, "healthstartperiod")
+        healthRetries = try object.decode(Int.self, "healthretries")
+        healthOnFailure = try object.decode(String.self, "healthonfailure")
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -122,6 +147,9 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         case id = "Id", simple = "Simple", isolate = "Isolate", socketActivation = "SocketActivation", skipSocketProxy = "SkipSocketProxy"
         case networkLinks = "NetworkLinks", volumeConfig = "VolumeConfig", systemdSlice = "SystemdSlice", relax = "Relax"
         case labels = "Labels"
+        case healthCmd = "HealthCmd", healthHTTP = "HealthHTTP", healthTCP = "HealthTCP", healthInterval = "HealthInterval"
+        case healthTimeout = "HealthTimeout", healthStartPeriod = "HealthStartPeriod", healthRetries = "HealthRetries"
+        case healthOnFailure = "HealthOnFailure"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -154,6 +182,14 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         try c.encodeIfPresent(systemdSlice, forKey: .systemdSlice)
         try c.encodeIfPresent(relax, forKey: .relax)
         try c.encodeIfPresent(labels, forKey: .labels)
+        try c.encodeIfPresent(healthCmd, forKey: .healthCmd)
+        try c.encodeIfPresent(healthHTTP, forKey: .healthHTTP)
+        try c.encodeIfPresent(healthTCP, forKey: .healthTCP)
+        try c.encodeIfPresent(healthInterval, forKey: .healthInterval)
+        try c.encodeIfPresent(healthTimeout, forKey: .healthTimeout)
+        try c.encodeIfPresent(healthStartPeriod, forKey: .healthStartPeriod)
+        try c.encodeIfPresent(healthRetries, forKey: .healthRetries)
+        try c.encodeIfPresent(healthOnFailure, forKey: .healthOnFailure)
     }
 }
 

@@ -61,6 +61,10 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     /// systemd started the container again by its restart policy.
     public static let restarted = EventType(rawValue: "container.restarted")
     public static let deleted = EventType(rawValue: "container.deleted")
+    /// A health check passed after the container started or after it was unhealthy; `message` holds its output.
+    public static let healthy = EventType(rawValue: "container.healthy")
+    /// Health checks failed `HealthRetries` times in a row; `message` holds the last one's output.
+    public static let unhealthy = EventType(rawValue: "container.unhealthy")
     public static let jobQueued = EventType(rawValue: "job.queued")
     public static let jobRunning = EventType(rawValue: "job.running")
     public static let jobSucceeded = EventType(rawValue: "job.succeeded")
@@ -73,7 +77,7 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
 
     /// Every type, for validating filters.
     public static let all: [EventType] = [
-        .installed, .starting, .started, .stopping, .stopped, .failed, .exited, .restarted, .deleted,
+        .installed, .starting, .started, .stopping, .stopped, .failed, .exited, .restarted, .deleted, .healthy, .unhealthy,
         .jobQueued, .jobRunning, .jobSucceeded, .jobFailed, .agentStarted, .gap,
     ]
 }

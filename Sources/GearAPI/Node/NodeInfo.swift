@@ -59,6 +59,8 @@ public struct NodeInfo: Codable, Sendable, Hashable {
         public var started: Int
         /// Counts by systemd `ActiveState` (`active`, `inactive`, `failed`, ...).
         public var byState: [String: Int]
+        /// Running containers with a health check, by health (`starting`, `healthy`, `unhealthy`); absent when none.
+        public var byHealth: [String: Int]?
         public init(total: Int, started: Int, byState: [String: Int]) {
             self.total = total
             self.started = started
@@ -126,6 +128,14 @@ extension NodeInfo {
         w.string(bootID)
         w.key("containers")
         w.beginObject()
+        w.optional("byHealth", containers.byHealth) { w, counts in
+            w.beginObject()
+            for (status, count) in counts.sorted(by: { $0.key < $1.key }) {
+                w.key(dynamic: status)
+                w.int(count)
+            }
+            w.endObject()
+        }
         w.key("byState")
         w.beginObject()
         for (state, count) in containers.byState.sorted(by: { $0.key < $1.key }) {

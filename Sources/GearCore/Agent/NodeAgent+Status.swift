@@ -16,7 +16,7 @@ extension NodeAgent {
         guard let entry = index.entry(id) else { throw GearError(.notFound, "no container \(id) is installed") }
         do {
             let unit = try await systemd.status(entry.unitName)
-            return snapshots.snapshots([entry], units: [unit])[0]
+            return snapshots.snapshots([entry], units: [unit], health: { self.healthBoard[$0] })[0]
         } catch {
             throw Self.gearError(error)
         }
@@ -25,7 +25,9 @@ extension NodeAgent {
     nonisolated func currentStatus(_ id: ContainerID) async throws -> ContainerStatus {
         guard let definition = index[id] else { throw GearError(.notFound, "no container \(id) is installed") }
         let unit = try await systemd.status(id.unitName)
-        return Self.containerStatus(definition, unit: unit)
+        var status = Self.containerStatus(definition, unit: unit)
+        status.health = definition.spec.health == nil ? nil : healthBoard[id]
+        return status
     }
 
     /// A container's definition as readers see it (an accepted install counts as installed), without entering the
@@ -52,12 +54,14 @@ extension NodeAgent {
         // Both generations are read before what they guard: a change in between makes the next call recompute.
         let units = systemd.stateGeneration
         let (installed, definitions) = index.versioned
-        let key = units.map { ContainerListSnapshot.Key(definitions: definitions, units: $0) }
+        let health = healthBoard.generation
+        let key = units.map { ContainerListSnapshot.Key(definitions: definitions, units: $0, health: health) }
         if let key, let last = lastList.withLock({ $0 }), last.key == key { return last }
         do {
             // Unit states come from the signal-fed cache: no round trip for units already seen.
             let states = try await systemd.statuses(installed.map(\.unitName))
-            let list = ContainerListSnapshot(snapshots.snapshots(installed, units: states, complete: true), key: key)
+            let list = ContainerListSnapshot(
+                snapshots.snapshots(installed, units: states, health: { self.healthBoard[$0] }, complete: true), key: key)
             lastList.withLock { $0 = list }
             return list
         } catch {

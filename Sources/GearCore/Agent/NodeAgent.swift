@@ -64,6 +64,8 @@ public actor NodeAgent {
     public nonisolated let leases = LeaseTable()
     /// Checks that transports add to `health()`.
     public nonisolated let healthChecks = HealthChecks()
+    /// Containers' health as their checks last found it.
+    nonisolated let healthBoard = HealthBoard()
     /// The last state event of each container in the history loaded at start, until the unit follower took it.
     var knownUnitStates: [String: GearEvent] = [:]
     /// Named environments, and the version of this view that their files are written from.
@@ -213,6 +215,7 @@ extension NodeAgent: Service {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.followUnits() }
+                group.addTask { await self.superviseHealth() }
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .seconds(60))

@@ -26,17 +26,21 @@ final class StatusSnapshotCache: Sendable {
 
     /// The snapshots of `entries` with these unit states: cached ones where still valid, new ones otherwise.
     /// With `complete` (the entries are every installed container), snapshots of containers gone are dropped.
-    func snapshots(_ entries: [DefinitionIndex.Entry], units: [UnitState], complete: Bool = false) -> [StatusSnapshot] {
+    func snapshots(
+        _ entries: [DefinitionIndex.Entry], units: [UnitState], health: (ContainerID) -> HealthStatus? = { _ in nil }, complete: Bool = false
+    ) -> [StatusSnapshot] {
         let cached = snapshots.withLock { snapshots in entries.map { snapshots[$0.definition.id] } }
         var result: [StatusSnapshot] = []
         result.reserveCapacity(entries.count)
         var fresh: [(ContainerID, StatusSnapshot)] = []
         for (i, entry) in entries.enumerated() {
-            if let snapshot = cached[i], snapshot.revision == entry.revision, snapshot.unit == units[i] {
+            let health = entry.definition.spec.health == nil ? nil : health(entry.definition.id)
+            if let snapshot = cached[i], snapshot.revision == entry.revision, snapshot.unit == units[i], snapshot.status.health == health {
                 result.append(snapshot)
             } else {
-                let snapshot = StatusSnapshot(
-                    status: NodeAgent.containerStatus(entry.definition, unit: units[i]), revision: entry.revision, unit: units[i])
+                var status = NodeAgent.containerStatus(entry.definition, unit: units[i])
+                status.health = health
+                let snapshot = StatusSnapshot(status: status, revision: entry.revision, unit: units[i])
                 result.append(snapshot)
                 fresh.append((entry.definition.id, snapshot))
             }
@@ -66,6 +70,7 @@ public final class ContainerListSnapshot: Sendable {
     struct Key: Equatable {
         var definitions: UInt64
         var units: UInt64
+        var health: UInt64
     }
 
     init(_ containers: [StatusSnapshot], key: Key?) {

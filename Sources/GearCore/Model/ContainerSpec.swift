@@ -94,6 +94,8 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
     public var relax: [SandboxRelaxation]?
     /// Labels kept with the container (not in its unit); nil when none.
     public var labels: [String: String]?
+    /// The health check; nil when none.
+    public var health: HealthSpec?
 
     /// Limits on what one install may ask for.
     public enum Limits {
@@ -170,6 +172,7 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
         self.links = links.isEmpty ? nil : links
         self.relax = try Self.validateRelax(request.relax ?? [], runtime: runtime)
         self.labels = try Self.validateLabels(request.labels ?? [:])
+        self.health = try HealthSpec.validate(request, runtime: runtime, ports: self.ports)
         if let restart = request.restart {
             guard let policy = RestartPolicy(rawValue: restart.lowercased()) else {
                 let allowed = RestartPolicy.allCases.map(\.rawValue).joined(separator: ", ")

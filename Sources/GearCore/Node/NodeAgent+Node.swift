@@ -16,7 +16,11 @@ extension NodeAgent {
         // The list's snapshot: unit states from the signal-fed cache, the same object while nothing changed.
         let list = try await listSnapshot()
         var byState: [String: Int] = [:]
-        for container in list.containers { byState[container.status.activeState, default: 0] += 1 }
+        var byHealth: [String: Int] = [:]
+        for container in list.containers {
+            byState[container.status.activeState, default: 0] += 1
+            if let health = container.status.health { byHealth[health.status, default: 0] += 1 }
+        }
         // /proc and statvfs answer from the kernel without touching a disk: no need for the blocking pool.
         let layout = configuration.layout
         let memory = HostFacts.memory
@@ -45,6 +49,7 @@ extension NodeAgent {
             containers: .init(total: entries.count, started: started, byState: byState),
             granted: .init(memoryBytes: grantedMemory, cpus: Double(grantedCPUs) / 100))
         info.labels = configuration.labels.isEmpty ? nil : configuration.labels
+        info.containers.byHealth = byHealth.isEmpty ? nil : byHealth
         return info
     }
 

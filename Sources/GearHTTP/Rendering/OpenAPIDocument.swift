@@ -4899,6 +4899,93 @@ enum OpenAPIDocument {
                     },
                     "maxProperties": 64,
                     "description": "Labels kept with the container and shown by status and list: keys of 1 to 128 letters, digits, '.', '_', '-', '/' starting with a letter or digit; values without control characters. gear deploy marks its instances with gear.deployment, gear.deployment.container, gear.deployment.index, gear.deployment.spec and gear.deployment.generation."
+                  },
+                  "HealthCmd": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "minItems": 1,
+                    "maxItems": 256,
+                    "description": "A health check: a command run inside the container as POST /container/{id}/exec runs it; healthy when it exits 0. One of HealthCmd, HealthHTTP, HealthTCP."
+                  },
+                  "HealthHTTP": {
+                    "type": "object",
+                    "required": [
+                      "Port"
+                    ],
+                    "properties": {
+                      "Port": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 65535,
+                        "description": "The internal port (it must be published for the podman runtime)"
+                      },
+                      "Path": {
+                        "type": "string",
+                        "default": "/",
+                        "maxLength": 1024
+                      }
+                    },
+                    "description": "A health check: GET Path from the node at 127.0.0.1 on the port (its published port for podman); healthy on 2xx or 3xx."
+                  },
+                  "HealthTCP": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 65535,
+                    "description": "A health check: the port (published, for podman) must accept a TCP connection."
+                  },
+                  "HealthInterval": {
+                    "oneOf": [
+                      {
+                        "type": "number",
+                        "minimum": 0
+                      },
+                      {
+                        "type": "string"
+                      }
+                    ],
+                    "description": "Between checks: seconds or a duration (30s, 500ms, 5m, 1m30s); at least 1s, default 30s."
+                  },
+                  "HealthTimeout": {
+                    "oneOf": [
+                      {
+                        "type": "number",
+                        "minimum": 0
+                      },
+                      {
+                        "type": "string"
+                      }
+                    ],
+                    "description": "How long one check may take; 100ms to 1h, default 30s (or the interval, when shorter)."
+                  },
+                  "HealthStartPeriod": {
+                    "oneOf": [
+                      {
+                        "type": "number",
+                        "minimum": 0
+                      },
+                      {
+                        "type": "string"
+                      }
+                    ],
+                    "description": "After each start, failures do not count while the container has not been healthy yet; default 0."
+                  },
+                  "HealthRetries": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100,
+                    "description": "Failed checks in a row that make the container unhealthy; default 3."
+                  },
+                  "HealthOnFailure": {
+                    "type": "string",
+                    "enum": [
+                      "none",
+                      "restart",
+                      "kill",
+                      "stop"
+                    ],
+                    "description": "What geard does when the container becomes unhealthy; default none. kill kills the unit's processes (its Restart= policy applies); restart and stop are jobs."
                   }
                 }
               },
@@ -5061,6 +5148,10 @@ enum OpenAPIDocument {
                       "$ref": "#/components/schemas/NetworkLink"
                     },
                     "description": "geard's network links of the container (set by NetworkLinks at install or POST /containers/links); absent when none."
+                  },
+                  "health": {
+                    "$ref": "#/components/schemas/HealthStatus",
+                    "description": "Present while a container with a health check runs."
                   }
                 }
               },
@@ -5294,6 +5385,13 @@ enum OpenAPIDocument {
                         "additionalProperties": {
                           "type": "integer"
                         }
+                      },
+                      "byHealth": {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "integer"
+                        },
+                        "description": "Running containers with a health check by health (starting, healthy, unhealthy); absent when none."
                       }
                     }
                   },
@@ -5486,6 +5584,8 @@ enum OpenAPIDocument {
                       "container.exited",
                       "container.restarted",
                       "container.deleted",
+                      "container.healthy",
+                      "container.unhealthy",
                       "job.queued",
                       "job.running",
                       "job.succeeded",
@@ -5854,6 +5954,59 @@ enum OpenAPIDocument {
                     "type": "string"
                   }
                 }
+              },
+              "HealthStatus": {
+                "type": "object",
+                "required": [
+                  "status",
+                  "failingStreak",
+                  "log"
+                ],
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "starting",
+                      "healthy",
+                      "unhealthy"
+                    ]
+                  },
+                  "failingStreak": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "log": {
+                    "type": "array",
+                    "maxItems": 5,
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "time",
+                        "healthy",
+                        "output",
+                        "durationMs"
+                      ],
+                      "properties": {
+                        "time": {
+                          "type": "string",
+                          "format": "date-time"
+                        },
+                        "healthy": {
+                          "type": "boolean"
+                        },
+                        "output": {
+                          "type": "string"
+                        },
+                        "durationMs": {
+                          "type": "integer",
+                          "minimum": 0
+                        }
+                      }
+                    },
+                    "description": "The last checks, oldest first"
+                  }
+                },
+                "description": "What the container's health check last found while it runs."
               }
             },
             "securitySchemes": {

@@ -24,6 +24,8 @@ public enum PrometheusMetrics {
         "gear_file_transfer_bytes_total": "Bytes of file bodies moved, by direction",
         "gear_tls_handshakes_total": "TLS handshakes, by outcome (http1, http2, failed)",
         "gear_connections_refused_total": "Connections closed on accept: the listener's or the client address's connection limit was reached",
+        "gear_containers_health": "Containers with a health check that run, by health status (starting, healthy, unhealthy)",
+        "gear_health_checks_total": "Health checks run, by result",
         "gear_header_timeouts_total": "HTTP/1 connections closed because a request head did not arrive within the header timeout",
     ]
 

@@ -33,6 +33,17 @@ struct Install: AsyncParsableCommand {
     @Option(name: .long, help: "Restart policy: no, on-failure, always, ...") var restart: String?
     @Option(name: .long, help: "Memory limit: bytes or 256M, 1G ...") var memory: String?
     @Option(name: .long, help: "CPU limit in CPUs, e.g. 0.5.") var cpus: Double?
+    @Option(name: .customLong("health-cmd"), help: "A health check: a shell command run inside the container (sh -c), healthy on exit 0.")
+    var healthCmd: String?
+    @Option(name: .customLong("health-http"), help: "A health check: PORT[/PATH], a GET on the internal port, healthy on 2xx/3xx.")
+    var healthHTTP: String?
+    @Option(name: .customLong("health-tcp"), help: "A health check: an internal PORT that must accept a connection.") var healthTCP: Int?
+    @Option(name: .customLong("health-interval"), help: "Between checks: seconds or 30s, 5m (default 30s).") var healthInterval: String?
+    @Option(name: .customLong("health-timeout"), help: "For one check (default 30s).") var healthTimeout: String?
+    @Option(name: .customLong("health-start-period"), help: "After a start, failures do not count until a check passes.")
+    var healthStartPeriod: String?
+    @Option(name: .customLong("health-retries"), help: "Failures in a row that make it unhealthy (default 3).") var healthRetries: Int?
+    @Option(name: .customLong("health-on-failure"), help: "none (default), restart, kill or stop.") var healthOnFailure: String?
 
     var image: String? { runtime == "exec" ? nil : arguments.first }
     var locatorTexts: [String] { runtime == "exec" ? arguments : Array(arguments.dropFirst()) }
@@ -54,10 +65,26 @@ struct Install: AsyncParsableCommand {
             }
         }
         environment += try env.map(Self.variable)
-        return InstallRequest(
+        var request = InstallRequest(
             image: image, runtime: runtime, cmd: command.isEmpty ? nil : command, started: start,
             ports: try ports.map(Self.port), environment: environment.isEmpty ? nil : environment,
             volumes: try volumes.map(Self.volume), restart: restart, memory: memory.map { MemoryLimit($0) }, cpus: cpus)
+        request.healthCmd = healthCmd.map { ["/bin/sh", "-c", $0] }
+        request.healthHTTP = try healthHTTP.map(Self.httpCheck)
+        request.healthTCP = healthTCP
+        request.healthInterval = healthInterval.map { DurationText($0) }
+        request.healthTimeout = healthTimeout.map { DurationText($0) }
+        request.healthStartPeriod = healthStartPeriod.map { DurationText($0) }
+        request.healthRetries = healthRetries
+        request.healthOnFailure = healthOnFailure
+        return request
+    }
+
+    /// `PORT[/PATH]`.
+    static func httpCheck(_ text: String) throws -> HealthHTTPCheck {
+        let slash = text.firstIndex(of: "/") ?? text.endIndex
+        guard let port = Int(text[..<slash]) else { throw ValidationError("--health-http '\(text)' is not PORT[/PATH]") }
+        return HealthHTTPCheck(port: port, path: slash == text.endIndex ? nil : String(text[slash...]))
     }
 
     static func variable(_ text: String) throws -> EnvironmentVariable {

@@ -36,12 +36,12 @@ struct Status: AsyncParsableCommand {
             output.json(outcomes)
         } else {
             let many = Output.manyHosts(outcomes)
-            var rows = [["CONTAINER", "RUNTIME", "STARTED", "STATE", "SUB", "PID", "RESTARTS", "PORTS"]]
+            var rows = [["CONTAINER", "RUNTIME", "STARTED", "STATE", "SUB", "HEALTH", "PID", "RESTARTS", "PORTS"]]
             for outcome in outcomes {
                 guard case .success(let s) = outcome.result else { continue }
                 rows.append([
                     Output.label(outcome, many: many), s.runtime, s.started ? "yes" : "no", s.activeState, s.subState,
-                    s.mainPID.map(String.init) ?? "-", String(s.restarts), s.ports.map(\.headerForm).joined(separator: ","),
+                    s.health?.status ?? "-", s.mainPID.map(String.init) ?? "-", String(s.restarts), s.ports.map(\.headerForm).joined(separator: ","),
                 ])
             }
             if rows.count > 1 { output.print(Output.table(rows)) }

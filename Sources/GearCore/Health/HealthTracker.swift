@@ -1,0 +1,69 @@
+import Foundation
+public import GearAPI
+import Synchronization
+
+/// The health of one container run, from its check results (Docker's and podman's rules): `starting` until a check
+/// passes, `healthy` after one does, `unhealthy` once `retries` checks in a row failed; failures within the start
+/// period do not count while it is still `starting`.
+struct HealthTracker: Sendable {
+    private(set) var health = HealthStatus(status: HealthStatus.starting)
+
+    static let keptResults = 5
+
+    enum Transition: Equatable {
+        case becameHealthy
+        case becameUnhealthy
+    }
+
+    /// Records one result; answers the change of state it made, if any.
+    mutating func record(_ result: HealthCheckResult, inStartPeriod: Bool, retries: Int) -> Transition? {
+        health.log.append(result)
+        if health.log.count > Self.keptResults { health.log.removeFirst(health.log.count - Self.keptResults) }
+        let before = health.status
+        if result.healthy {
+            health.failingStreak = 0
+            health.status = HealthStatus.healthy
+            return before == HealthStatus.healthy ? nil : .becameHealthy
+        }
+        if inStartPeriod && before == HealthStatus.starting { return nil }
+        health.failingStreak += 1
+        guard health.failingStreak >= retries else { return nil }
+        health.status = HealthStatus.unhealthy
+        return before == HealthStatus.unhealthy ? nil : .becameUnhealthy
+    }
+}
+
+/// The health of every container whose check runs, for status and list to read without waiting, with a generation
+/// that changes with any of them (the list's cache key).
+final class HealthBoard: Sendable {
+    private let state = Mutex<(health: [ContainerID: HealthStatus], generation: UInt64)>(([:], 0))
+
+    subscript(_ id: ContainerID) -> HealthStatus? {
+        state.withLock { $0.health[id] }
+    }
+
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Sets (or with nil, clears) a container's health; answers the counts by status after the change.
+    @discardableResult
+    func set(_ id: ContainerID, _ health: HealthStatus?) -> [String: Int] {
+        state.withLock { state in
+            if state.health[id] != health {
+                state.health[id] = health
+                state.generation &+= 1
+            }
+            var counts = [HealthStatus.starting: 0, HealthStatus.healthy: 0, HealthStatus.unhealthy: 0]
+            for value in state.health.values { counts[value.status, default: 0] += 1 }
+            return counts
+        }
+    }
+
+    /// Counts by status (`starting`, `healthy`, `unhealthy`).
+    var counts: [String: Int] {
+        state.withLock { state in
+            var counts = [HealthStatus.starting: 0, HealthStatus.healthy: 0, HealthStatus.unhealthy: 0]
+            for value in state.health.values { counts[value.status, default: 0] += 1 }
+            return counts
+        }
+    }
+}
