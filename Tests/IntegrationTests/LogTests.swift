@@ -141,6 +141,28 @@ struct LogTests {
         #expect(try await eventually(timeout: .seconds(10)) { !follower.isRunning }, "the follow did not end after delete")
     }
 
+    /// A follow reopens its journal reader every `LogStream.reopenAfterEntries` entries (to unmap what it read): the
+    /// lines go on in order, none lost, none twice, whether they came in the first batch or one by one.
+    @Test func aLongFollowGetsEveryLineOnceAcrossReopenings() async throws {
+        let geard = try await SharedGeard.get()
+        let script = #"i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo n-$i; [ $((i % 4)) = 0 ] && sleep 0.02; done; sleep 100000"#
+        let id = try await Self.container(geard, "reopen", script: script, marker: "n-2")
+        let output = NSTemporaryDirectory() + "reopen-\(id)"
+        let follower = try Self.background(
+            "curl -sN 'http://127.0.0.1:\(geard.port)/container/\(id)/log?lines=all&follow=1&format=ndjson' > \(output)")
+        let complete = try await eventually(timeout: .seconds(30)) {
+            (try? String(contentsOfFile: output, encoding: .utf8))?.contains(#""message":"n-400""#) == true
+        }
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let numbers = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+            .map(\.message).filter { $0.hasPrefix("n-") }.compactMap { Int($0.dropFirst(2)) }
+        #expect(complete && numbers == Array(1...400), "gaps or repeats: \(numbers.count) lines, last \(numbers.suffix(3))")
+        #expect(follower.isRunning)
+        _ = try await geard.client.delete(id, wait: 60)
+        #expect(try await eventually(timeout: .seconds(10)) { !follower.isRunning })
+        if follower.isRunning { follower.terminate() }
+    }
+
     @Test func twoHundredFollowersBlockNothingAndDisconnectsLeakNothing() async throws {
         let geard = try await SharedGeard.get()
         // The marker comes half a second after systemd's own "Started" line, so that it is the last line (`lines=1`).
