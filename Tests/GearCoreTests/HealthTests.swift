@@ -84,9 +84,12 @@ import Testing
         let counts = board.set(b, HealthStatus(status: "starting"))
         #expect(counts == ["healthy": 1, "starting": 1, "unhealthy": 0])
         #expect(board.generation == before + 2)
-        board.set(b, HealthStatus(status: "starting"))
+        #expect(board.set(b, HealthStatus(status: "starting")) == nil)
         #expect(board.generation == before + 2, "an equal health is no change")
-        board.set(a, nil)
+        // A new result of the same status changes the health (and the generation), not the counts.
+        #expect(board.set(b, HealthStatus(status: "starting", log: [.init(time: Date(), healthy: false, output: "", durationMs: 0)])) == nil)
+        #expect(board.generation == before + 3)
+        #expect(board.set(a, nil) == ["healthy": 0, "starting": 1, "unhealthy": 0])
         #expect(board[a] == nil && board.counts["healthy"] == 0)
     }
 

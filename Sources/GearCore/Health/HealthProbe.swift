@@ -2,8 +2,9 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// Checks that need no process: a TCP connection, an HTTP GET. Each is a few NIO operations on the shared event
-/// loops, bounded by the check's timeout; nothing is read beyond the answer's first 4 KiB.
+/// Checks that need no process: a TCP connection, an HTTP GET. Each is a connection on geard's event loops, driven by
+/// a small channel handler and bounded by the check's timeout (the connect timeout, then a scheduled close); nothing is
+/// read beyond the answer's first line (at most 4 KiB). No task or buffer outlives the check.
 enum HealthProbe {
     struct Outcome: Sendable {
         var healthy: Bool
@@ -12,41 +13,39 @@ enum HealthProbe {
 
     static func tcp(port: Int, timeout: Duration) async -> Outcome {
         do {
-            return try await bounded(timeout) {
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(TimeAmount(timeout))
-                    .connect(host: "127.0.0.1", port: port).get()
-                try? await channel.close()
-                return Outcome(healthy: true, output: "connected to 127.0.0.1:\(port)")
-            }
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(TimeAmount(timeout))
+                .connect(host: "127.0.0.1", port: port).get()
+            channel.close(promise: nil)
+            return Outcome(healthy: true, output: "connected to 127.0.0.1:\(port)")
         } catch {
             return Outcome(healthy: false, output: "cannot connect to 127.0.0.1:\(port): \(describe(error, timeout))")
         }
     }
 
     static func http(port: Int, path: String, timeout: Duration) async -> Outcome {
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let request = "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: geard-health\r\nConnection: close\r\n\r\n"
+        let group = MultiThreadedEventLoopGroup.singleton
+        let promise = group.any().makePromise(of: String.self)
         do {
-            return try await bounded(timeout) {
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(TimeAmount(timeout))
-                    .connect(host: "127.0.0.1", port: port) { channel in
-                        channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-                    }
-                let line = try await channel.executeThenClose { inbound, outbound in
-                    let request = "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: geard-health\r\nConnection: close\r\n\r\n"
-                    try await outbound.write(ByteBuffer(string: request))
-                    var head: [UInt8] = []
-                    for try await chunk in inbound {
-                        head += chunk.readableBytesView
-                        if head.contains(UInt8(ascii: "\n")) || head.count >= 4096 { break }
-                    }
-                    let end = head.firstIndex(of: UInt8(ascii: "\n")) ?? head.endIndex
-                    return String(decoding: head[..<end], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let channel = try await ClientBootstrap(group: group)
+                .connectTimeout(TimeAmount(timeout))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(StatusLineHandler(request, promise)) }
                 }
-                return Outcome(healthy: statusCode(line).map { (200..<400).contains($0) } ?? false, output: String(line.prefix(200)))
-            }
+                .connect(host: "127.0.0.1", port: port).get()
+            // What is left of the timeout after the connect bounds the answer: then the connection is closed, which
+            // fails the promise.
+            let closer = channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
+            defer { closer.cancel() }
+            let line = try await promise.futureResult.get()
+            let code = statusCode(line)
+            return Outcome(healthy: code.map { (200..<400).contains($0) } ?? false, output: String(line.prefix(200)))
         } catch {
-            return Outcome(healthy: false, output: "GET http://127.0.0.1:\(port)\(path): \(describe(error, timeout))")
+            promise.fail(error)  // when the connection never came (no handler to complete it); a second completion is ignored
+            let reason = NIODeadline.now() >= deadline ? "no answer within \(timeout)" : describe(error, timeout)
+            return Outcome(healthy: false, output: "GET http://127.0.0.1:\(port)\(path): \(reason)")
         }
     }
 
@@ -57,24 +56,68 @@ enum HealthProbe {
         return Int(parts[1])
     }
 
-    struct TimedOut: Error {}
+    static func describe(_ error: any Error, _ timeout: Duration) -> String {
+        if let error = error as? ChannelError, case .connectTimeout = error { return "no connection within \(timeout)" }
+        if let error = error as? IOError { return error.description }
+        return "\(error)"
+    }
+}
 
-    /// Runs `body`, cancelled with `TimedOut` when `timeout` passes first.
-    static func bounded<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw TimedOut()
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
+/// Sends the request once connected, reads until the first line break (or 4 KiB), completes the promise with that
+/// line and closes; a connection that ends first fails it.
+private final class StatusLineHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let request: String
+    private let promise: EventLoopPromise<String>
+    private var head: [UInt8] = []
+    private var done = false
+
+    init(_ request: String, _ promise: EventLoopPromise<String>) {
+        self.request = request
+        self.promise = promise
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return }
+        let buffer = unwrapInboundIn(data)
+        head += buffer.readableBytesView.prefix(4096 - head.count)
+        if let end = head.firstIndex(of: UInt8(ascii: "\n")) {
+            finish(context, String(decoding: head[..<end], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        } else if head.count >= 4096 {
+            finish(context, String(decoding: head.prefix(200), as: UTF8.self))
         }
     }
 
-    static func describe(_ error: any Error, _ timeout: Duration) -> String {
-        if error is TimedOut { return "no answer within \(timeout)" }
-        if let error = error as? IOError { return error.description }
-        return "\(error)"
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done {
+            done = true
+            if head.isEmpty {
+                promise.fail(ChannelError.eof)
+            } else {
+                promise.succeed(String(decoding: head, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !done {
+            done = true
+            promise.fail(error)
+        }
+        context.close(promise: nil)
+    }
+
+    private func finish(_ context: ChannelHandlerContext, _ line: String) {
+        done = true
+        promise.succeed(line)
+        context.close(promise: nil)
     }
 }

@@ -36,7 +36,12 @@ struct HealthTracker: Sendable {
 /// The health of every container whose check runs, for status and list to read without waiting, with a generation
 /// that changes with any of them (the list's cache key).
 final class HealthBoard: Sendable {
-    private let state = Mutex<(health: [ContainerID: HealthStatus], generation: UInt64)>(([:], 0))
+    private struct State {
+        var health: [ContainerID: HealthStatus] = [:]
+        var generation: UInt64 = 0
+        var counts = [HealthStatus.starting: 0, HealthStatus.healthy: 0, HealthStatus.unhealthy: 0]
+    }
+    private let state = Mutex(State())
 
     subscript(_ id: ContainerID) -> HealthStatus? {
         state.withLock { $0.health[id] }
@@ -44,26 +49,21 @@ final class HealthBoard: Sendable {
 
     var generation: UInt64 { state.withLock { $0.generation } }
 
-    /// Sets (or with nil, clears) a container's health; answers the counts by status after the change.
+    /// Sets (or with nil, clears) a container's health; answers the counts by status when they changed, else nil.
     @discardableResult
-    func set(_ id: ContainerID, _ health: HealthStatus?) -> [String: Int] {
+    func set(_ id: ContainerID, _ health: HealthStatus?) -> [String: Int]? {
         state.withLock { state in
-            if state.health[id] != health {
-                state.health[id] = health
-                state.generation &+= 1
-            }
-            var counts = [HealthStatus.starting: 0, HealthStatus.healthy: 0, HealthStatus.unhealthy: 0]
-            for value in state.health.values { counts[value.status, default: 0] += 1 }
-            return counts
+            let old = state.health[id]
+            guard old != health else { return nil }
+            state.health[id] = health
+            state.generation &+= 1
+            guard old?.status != health?.status else { return nil }
+            if let old { state.counts[old.status, default: 0] -= 1 }
+            if let health { state.counts[health.status, default: 0] += 1 }
+            return state.counts
         }
     }
 
     /// Counts by status (`starting`, `healthy`, `unhealthy`).
-    var counts: [String: Int] {
-        state.withLock { state in
-            var counts = [HealthStatus.starting: 0, HealthStatus.healthy: 0, HealthStatus.unhealthy: 0]
-            for value in state.health.values { counts[value.status, default: 0] += 1 }
-            return counts
-        }
-    }
+    var counts: [String: Int] { state.withLock { $0.counts } }
 }

@@ -77,7 +77,7 @@ extension NodeAgent {
             // The run may have ended while the probe ran: only a run still current gets the result.
             if let now = try? await systemd.status(id.unitName), now.activeEnterTimestamp == run, now.activeState == "active" {
                 recordHealthCounts(healthBoard.set(id, tracker.health))
-                Counter(label: "gear_health_checks_total", dimensions: [("result", outcome.healthy ? "healthy" : "unhealthy")]).increment()
+                (outcome.healthy ? HealthMetrics.healthyChecks : HealthMetrics.unhealthyChecks).increment()
                 if let transition { await healthChanged(id, spec, transition, result, mainPID: Int32(now.mainPID)) }
             }
             try? await Task.sleep(for: .milliseconds(spec.intervalMs))
@@ -169,9 +169,18 @@ extension NodeAgent {
         return String(cgroup[..<end])
     }
 
-    private nonisolated func recordHealthCounts(_ counts: [String: Int]) {
-        for (status, count) in counts {
-            Gauge(label: "gear_containers_health", dimensions: [("status", status)]).record(count)
-        }
+    private nonisolated func recordHealthCounts(_ counts: [String: Int]?) {
+        guard let counts else { return }
+        for (status, count) in counts { HealthMetrics.gauges[status]?.record(count) }
     }
+}
+
+/// The health metrics' handles, made once (a handle per call is a registry lookup per check).
+enum HealthMetrics {
+    static let healthyChecks = Counter(label: "gear_health_checks_total", dimensions: [("result", "healthy")])
+    static let unhealthyChecks = Counter(label: "gear_health_checks_total", dimensions: [("result", "unhealthy")])
+    static let gauges: [String: Gauge] = Dictionary(
+        uniqueKeysWithValues: [HealthStatus.starting, HealthStatus.healthy, HealthStatus.unhealthy].map {
+            ($0, Gauge(label: "gear_containers_health", dimensions: [("status", $0)]))
+        })
 }
