@@ -12,3 +12,5 @@ bench/events.sh
 bench/tls.sh
 bench/files.sh
 bench/deploy.sh
+bench/health-checks.sh
+bench/soak.sh
