@@ -7,7 +7,7 @@
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
                curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv prometheus etcd-server etcd-client
-BENCH_PACKAGES = nginx-light apache2-utils wrk bc iproute2 python3 gcc libc6-dev libssl-dev
+BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 
 .PHONY: all deps build build-tests release run test unit-tests integration-tests api-fuzz-deps fuzz lint format bench clean openapi

@@ -10,7 +10,10 @@ venv=.build/schemathesis-venv
 [ -x "$venv/bin/schemathesis" ] || { echo "schemathesis is missing: run make api-fuzz-deps" >&2; exit 1; }
 # The document itself first: a valid OpenAPI 3.1 document (openapi-spec-validator).
 "$venv/bin/openapi-spec-validator" docs/openapi.json
-port=43470
+# A port below the ephemeral range (32768-60999), so that no client connection of the tests before can hold it as
+# its source port (one did, once: bind failed with EADDRINUSE), and one nothing listens on.
+port=31470
+while ss -Htan "( sport = :$port )" | grep -q .; do port=$((port + 1)); done
 state=/var/lib/gear-api-fuzz
 log=.build/geard-api-fuzz.log
 .build/debug/geard --listen "127.0.0.1:$port" --socket none --state-dir "$state" > "$log" 2>&1 &
