@@ -173,13 +173,13 @@ extension DeploymentDescriptor {
                 throw DeploymentError(field: "\(field).\(name)", "'\(value.text)': use seconds or a duration like 30s, 500ms or 1m30s")
             }
         }
-        if let interval = health.interval?.milliseconds, interval < 1000 {
+        if let interval = health.interval?.milliseconds, interval < HealthLimits.minIntervalMs {
             throw DeploymentError(field: "\(field).HealthInterval", "at least 1s")
         }
-        if let retries = health.retries, !(1...100).contains(retries) {
+        if let retries = health.retries, !(1...HealthLimits.maxRetries).contains(retries) {
             throw DeploymentError(field: "\(field).HealthRetries", "\(retries): use 1 to 100")
         }
-        if let action = health.onFailure, !["none", "restart", "kill", "stop"].contains(action.lowercased()) {
+        if let action = health.onFailure, HealthAction(rawValue: action.lowercased()) == nil {
             throw DeploymentError(field: "\(field).HealthOnFailure", "'\(action)': use none, restart, kill or stop")
         }
     }

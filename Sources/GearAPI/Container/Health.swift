@@ -55,6 +55,17 @@ public struct DurationText: Sendable, Hashable, Codable, ExpressibleByStringLite
     }
 }
 
+/// What geard does when a container becomes unhealthy (`HealthOnFailure`).
+public enum HealthAction: String, Sendable, Hashable, Codable, CaseIterable {
+    case none, restart, kill, stop
+}
+
+/// Bounds of the health check fields, for every reader of them (the node's validation and `gear deploy`'s).
+public enum HealthLimits {
+    public static let minIntervalMs: Int64 = 1000
+    public static let maxRetries = 100
+}
+
 /// An HTTP health check: `GET Path` on the container's `Port` (its internal port; published for the podman runtime)
 /// from the node, healthy on a 2xx or 3xx answer.
 public struct HealthHTTPCheck: Sendable, Hashable, Codable {

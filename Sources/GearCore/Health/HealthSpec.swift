@@ -13,9 +13,7 @@ public struct HealthSpec: Sendable, Hashable, Codable {
     }
 
     /// What geard does when the container becomes unhealthy.
-    public enum Action: String, Sendable, Hashable, Codable, CaseIterable {
-        case none, restart, kill, stop
-    }
+    public typealias Action = HealthAction
 
     public var probe: Probe
     public var intervalMs: Int64
@@ -27,8 +25,8 @@ public struct HealthSpec: Sendable, Hashable, Codable {
     public static let defaultIntervalMs: Int64 = 30_000
     public static let defaultTimeoutMs: Int64 = 30_000
     public static let defaultRetries = 3
-    public static let minIntervalMs: Int64 = 1000
-    public static let maxRetries = 100
+    public static let minIntervalMs = HealthLimits.minIntervalMs
+    public static let maxRetries = HealthLimits.maxRetries
     public static let maxPathBytes = 1024
 
     /// The check `request` asks for, nil when it asks for none; throws naming the field at the first problem.
