@@ -22,7 +22,7 @@ pids=()
 for n in 1 2 3; do
     "$GEAR" certs issue node "h$n" --ip "10.77.0.$n" --out "$pki" > /dev/null
     rm -rf "/var/lib/gear-bench-deploy-h$n"
-    ip netns exec "gear-h$n" "$GEARD" --listen none --socket none --state-dir "/var/lib/gear-bench-deploy-h$n" \
+    nsenter --net="/run/netns/gear-h$n" "$GEARD" --listen none --socket none --state-dir "/var/lib/gear-bench-deploy-h$n" \
         --https "10.77.0.$n:43274" --tls-cert "$pki/h$n.crt" --tls-key "$pki/h$n.key" --tls-ca "$pki/ca.crt" \
         --network-namespace "/run/netns/gear-h$n" > "$RESULTS/geard-deploy-h$n.log" 2>&1 &
     pids+=($!)

@@ -177,13 +177,15 @@ public actor Deployer {
             _ = await job(from, instance.id, "delete", "moved to \(instance.node)") { try await $0.delete(instance.id, wait: $1) }
         }
 
-        // 4. Rolling replacement of instances whose spec changed, `maxUnavailable` at a time.
+        // 4. Rolling replacement of instances whose spec changed, `maxUnavailable` at a time. Each replacement's
+        // job ends once the instance is active (and healthy, when it has a health check: its host's start waits
+        // for that); a replacement that fails stops the rollout, so that a bad version takes down at most one batch.
         let replaced = plan.instances.filter { $0.action == .replace }
         var start = 0
         while start < replaced.count {
             let chunk = Array(replaced[start..<min(start + max(options.maxUnavailable, 1), replaced.count)])
             start += chunk.count
-            await withTaskGroup(of: Void.self) { group in
+            let failed = await withTaskGroup(of: Bool.self) { group in
                 for instance in chunk {
                     group.addTask {
                         var body = instance.request
@@ -191,12 +193,22 @@ public actor Deployer {
                         let links = plan.networkLinks(for: instance, ports: await self.knownPorts())
                         body.networkLinks = links.isEmpty ? nil : links
                         let request = body
-                        if await self.job(instance.node, instance.id, "replace", "", { try await $0.install(instance.id, request, wait: $1) }) {
-                            await self.readPorts(instance)
-                            if instance.started { await self.waitActive(instance) }
-                        }
+                        guard await self.job(instance.node, instance.id, "replace", "", { try await $0.install(instance.id, request, wait: $1) })
+                        else { return false }
+                        await self.readPorts(instance)
+                        return instance.started ? await self.waitActive(instance) : true
                     }
                 }
+                var failed = 0
+                for await ok in group where !ok { failed += 1 }
+                return failed
+            }
+            if failed > 0 {
+                for instance in replaced[start...] {
+                    event(instance.node, instance.id, "replace", "not done: the rollout stopped after a replacement failed", failed: true)
+                    broken.insert(instance.slot)
+                }
+                break
             }
         }
         if !replaced.isEmpty { await relink(plan) }
@@ -240,6 +252,7 @@ public actor Deployer {
                         if let failed = jobs.first(where: { $0.state == .failed }) {
                             throw DeploymentError(field: "", failed.error?.message ?? "a link job failed")
                         }
+                        return nil
                     }
                 }
             }
@@ -297,12 +310,25 @@ public actor Deployer {
     @discardableResult
     func job(
         _ node: String, _ id: String, _ action: String, _ detail: String, count: Int = 1,
-        _ call: @Sendable (GearClient, Double) async throws -> Void
+        _ call: @Sendable (GearClient, Double) async throws -> GearClient.JobAnswer?
     ) async -> Bool {
         guard let host = hosts[node] else { return false }
         report.jobs += count
         do {
-            try await call(host.client, options.timeout)
+            let started = ContinuousClock.now
+            if var answer = try await call(host.client, options.timeout) {
+                // Still running when the wait ended (a start that waits for health may take long): wait for its end.
+                while !answer.job.state.isFinished {
+                    let left = options.timeout - Double((ContinuousClock.now - started).components.seconds)
+                    guard left > 0 else {
+                        throw DeploymentError(field: "", "job \(answer.job.id) still \(answer.job.state.rawValue) after \(Int(options.timeout)) s")
+                    }
+                    answer = try await host.client.wait(job: answer.job.id, timeout: min(left, 60))
+                }
+                if answer.job.state == .failed {
+                    throw DeploymentError(field: "", answer.job.error.map { "\($0.error): \($0.message)" } ?? "job \(answer.job.id) failed")
+                }
+            }
             event(node, id, action, detail, failed: false)
             return true
         } catch {
@@ -328,19 +354,21 @@ public actor Deployer {
     }
 
     /// Waits until the instance's unit is active; reports it if it is not within the timeout.
-    private func waitActive(_ instance: PlannedInstance) async {
-        guard let host = hosts[instance.node] else { return }
+    @discardableResult
+    private func waitActive(_ instance: PlannedInstance) async -> Bool {
+        guard let host = hosts[instance.node] else { return false }
         let deadline = ContinuousClock.now + .milliseconds(Int64(options.timeout * 1000))
         var last = ""
         while ContinuousClock.now < deadline {
             if let status = try? await host.client.status(instance.id) {
-                if status.activeState == "active" { return }
+                if status.activeState == "active" { return true }
                 last = "\(status.activeState) (\(status.subState))"
                 if status.activeState == "failed" { break }
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
         event(instance.node, instance.id, "start", "not active: \(last.isEmpty ? "no answer" : last)", failed: true)
+        return false
     }
 
     private func markBroken(_ slot: Slot) { broken.insert(slot) }

@@ -39,9 +39,11 @@ final class TestHosts: @unchecked Sendable {
 
     static func launch(_ n: Int) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        // nsenter, not `ip netns exec`: that also remounts /sys for the namespace, without the cgroup file system
+        // under it, where `podman exec` (exec, command health checks) cannot run; a real host has it.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
         process.arguments = [
-            "netns", "exec", "gear-h\(n)", Sandbox.geardPath, "--listen", "none", "--socket", "none", "--state-dir", "/var/lib/gear-deploy-h\(n)",
+            "--net=/run/netns/gear-h\(n)", Sandbox.geardPath, "--listen", "none", "--socket", "none", "--state-dir", "/var/lib/gear-deploy-h\(n)",
             "--https", "\(address(n)):43274", "--tls-cert", "\(pki)/h\(n).crt", "--tls-key", "\(pki)/h\(n).key", "--tls-ca", "\(pki)/ca.crt",
             "--network-namespace", "/run/netns/gear-h\(n)", "--label", "zone=\(n == 3 ? "b" : "a")", "--label", "host=h\(n)",
         ]
@@ -220,6 +222,43 @@ struct DeployTests {
                 "deploy \(try Self.write(#"{"Name":"la","Containers":[{"Name":"web","Count":0,"Image":"localhost/busybox"}]}"#, "la")) \(TestHosts.all)"
             ).status == 0)
         #expect(try TestHosts.instances("la").isEmpty)
+    }
+
+    /// A rolling update of instances with a health check: each replacement's job ends once it is healthy, and the
+    /// first one that never gets there stops the rollout with the rest still on the old version.
+    @Test func aRollingUpdateWaitsForHealthAndStopsAtTheFirstUnhealthyReplacement() async throws {
+        _ = try await TestHosts.shared.value
+        try Self.clear("hc")
+        func descriptor(_ version: String) -> String {
+            #"""
+            {"Name":"hc","IdPrefix":"hc-","Containers":[{"Name":"api","Count":3,"Image":"localhost/busybox",
+              "Cmd":["sh","-c","echo \#(version) > /tmp/v; exec sleep 100000"],
+              "HealthCmd":["sh","-c","grep -q ok /tmp/v && cat /tmp/v"],"HealthInterval":"1s","HealthRetries":2}]}
+            """#
+        }
+        func versions() throws -> [String: String] {
+            try TestHosts.instances("hc").mapValues { $0.status.cmd.last?.split(separator: " ")[1].description ?? "?" }
+        }
+        let first = try TestHosts.gear("deploy \(try Self.write(descriptor("ok1"), "hc")) \(TestHosts.all)")
+        #expect(first.status == 0, "\(first.output)")
+        let started = try TestHosts.instances("hc")
+        #expect(started.count == 3 && started.values.allSatisfy { $0.status.health?.status == "healthy" }, "\(started.mapValues(\.status.health))")
+
+        // v2 never passes its check: the first replacement fails with the check's output, the others are not touched.
+        let bad = try TestHosts.gear("deploy \(try Self.write(descriptor("bad2"), "hc")) \(TestHosts.all)")
+        #expect(bad.status != 0, "\(bad.output)")
+        #expect(bad.output.contains("unhealthy") && bad.output.contains("the rollout stopped"), "\(bad.output)")
+        let mixed = try versions()
+        #expect(mixed.values.filter { $0 == "bad2" }.count == 1 && mixed.values.filter { $0 == "ok1" }.count == 2, "\(mixed)")
+        let old = try TestHosts.instances("hc").values.filter { $0.status.cmd.last?.contains("ok1") == true }
+        #expect(old.allSatisfy { $0.status.activeState == "active" && $0.status.health?.status == "healthy" })
+
+        // A good version completes the rollout from where it is.
+        let fixed = try TestHosts.gear("deploy \(try Self.write(descriptor("ok3"), "hc")) \(TestHosts.all)")
+        #expect(fixed.status == 0, "\(fixed.output)")
+        let final = try versions()
+        #expect(final.count == 3 && final.values.allSatisfy { $0 == "ok3" }, "\(final)")
+        try Self.clear("hc")
     }
 
     @Test func aPlacementThatDoesNotFitAndABadDescriptorChangeNothing() async throws {

@@ -39,10 +39,10 @@ struct EtcdDeployTests {
         func launch(_ n: Int) throws -> Process {
             try sh("pkill -f 'state-dir /var/lib/gear-etcd-h\(n)[ ]'; sleep 0.3")
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")  // as DeployTests: keeps /sys/fs/cgroup
             process.arguments =
                 [
-                    "netns", "exec", "gear-h\(n)", Sandbox.geardPath, "--listen", "none", "--socket", "/run/gear-etcd-h\(n).sock",
+                    "--net=/run/netns/gear-h\(n)", Sandbox.geardPath, "--listen", "none", "--socket", "/run/gear-etcd-h\(n).sock",
                     "--state-dir", "/var/lib/gear-etcd-h\(n)", "--network-namespace", "/run/netns/gear-h\(n)", "--advertise", "10.77.0.\(n)",
                 ] + etcd.geardArguments("eh\(n)", ttl: 3, throughBridge: true)
             let log = "/tmp/geard-etcd-h\(n).log"

@@ -117,20 +117,70 @@ struct HealthCheckTests {
         #expect(try await eventually(timeout: .seconds(30)) { try Self.health(geard, listening)?.status == "healthy" })
         #expect(try Self.health(geard, listening)?.log.last?.output == "connected to 127.0.0.1:\(port)")
 
-        // Nothing listens on port 1: checks fail, but within the start period they do not count.
+        // Nothing listens on port 1: checks fail, but within the start period they do not count. The install's job
+        // waits for health (the start period's hour at most) ...
         let waiting = uniqueID("health-start")
         let second = try curl(
-            "PUT", "http://127.0.0.1:\(geard.port)/container/\(waiting)?wait=60",
+            "PUT", "http://127.0.0.1:\(geard.port)/container/\(waiting)?wait=2",
             body:
                 #"{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true,"HealthTCP":1,"HealthInterval":"1s","HealthRetries":1,"HealthStartPeriod":"1h"}"#
         )
-        #expect(second.status == 200 || second.status == 201, "\(second.body)")
+        #expect(second.status == 202 && second.body.contains(#""state":"running""#), "\(second.body)")
+        let installJob = try GearJSON.decoder().decode(Job.self, from: Data(second.body.utf8))
         #expect(try await eventually(timeout: .seconds(30)) { (try Self.health(geard, waiting)?.log.count ?? 0) >= 3 })
         let health = try #require(try Self.health(geard, waiting))
         #expect(health.status == "starting" && health.failingStreak == 0, "\(health)")
         #expect(health.log.allSatisfy { !$0.healthy && $0.output.contains("cannot connect") }, "\(health)")
+        // ... until a later job for the container comes: the delete does not wait behind it.
+        let began = ContinuousClock.now
         _ = try await geard.client.delete(listening, wait: 60)
-        _ = try await geard.client.delete(waiting, wait: 60)
+        let deleted = try await geard.client.delete(waiting, wait: 60)
+        #expect(deleted.job.state == .succeeded && ContinuousClock.now - began < .seconds(20))
+        let ended = try await geard.client.job(installJob.id)
+        #expect(ended.state == .failed && ended.error?.error == "unhealthy", "\(ended)")
+        #expect(ended.error?.message.contains("a later job for it ended the wait") == true, "\(ended)")
+    }
+
+    /// A start waits for health (Quadlet's `Notify=healthy`): its job succeeds once a check passed, and fails with
+    /// the check's output when the container becomes unhealthy instead.
+    @Test func aStartSucceedsOnlyOnceHealthyAndFailsWithTheChecksOutput() async throws {
+        let geard = try await SharedGeard.get()
+        let slow = uniqueID("health-slow")
+        let began = ContinuousClock.now
+        let install = try curl(
+            "PUT", "http://127.0.0.1:\(geard.port)/container/\(slow)?wait=60",
+            body: #"""
+                {"Runtime":"exec","Cmd":["/bin/sh","-c","sleep 3; touch /tmp/ready; exec sleep 100000"],"Started":true,
+                 "HealthCmd":["/bin/sh","-c","test -f /tmp/ready && echo ready"],"HealthInterval":"1s","HealthRetries":10}
+                """#)
+        #expect(install.status == 200 || install.status == 201, "\(install.body)")
+        #expect(install.body.contains(#""state":"succeeded""#), "\(install.body)")
+        #expect(ContinuousClock.now - began >= .seconds(3), "the job waited for the first passing check")
+        #expect(try Self.health(geard, slow)?.status == "healthy")
+        // A restart starts over from `starting`, and its job too ends healthy.
+        let restart = try await geard.client.restart(slow, wait: 60)
+        #expect(restart.job.state == .succeeded)
+        #expect(try Self.health(geard, slow)?.status == "healthy")
+
+        let broken = uniqueID("health-never")
+        let refused = try curl(
+            "PUT", "http://127.0.0.1:\(geard.port)/container/\(broken)?wait=60",
+            body: #"""
+                {"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true,
+                 "HealthCmd":["/bin/sh","-c","echo not listening yet; exit 3"],"HealthInterval":"1s","HealthRetries":2}
+                """#)
+        #expect(refused.status == 422, "\(refused.body)")
+        let error = try GearJSON.decoder().decode(APIError.self, from: Data(refused.body.utf8))
+        #expect(error.error == "unhealthy" && error.job?.state == .failed, "\(refused.body)")
+        #expect(
+            error.message.contains("unhealthy after 2 failed checks") && error.message.contains("exit status 3: not listening yet"),
+            "\(error.message)")
+        // The container was installed and runs (HealthOnFailure none): only the job says it never became healthy.
+        #expect(try Self.status(geard, broken).activeState == "active")
+        let start = try curl("PUT", "http://127.0.0.1:\(geard.port)/container/\(broken)/started?wait=60")
+        #expect(start.status == 422 && start.body.contains(#""error":"unhealthy""#), "\(start.body)")
+        _ = try await geard.client.delete(slow, wait: 60)
+        _ = try await geard.client.delete(broken, wait: 60)
     }
 
     @Test(

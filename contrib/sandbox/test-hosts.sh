@@ -1,8 +1,9 @@
 #!/bin/sh
 # Several test hosts on one machine, inside the systemd sandbox: network namespaces gear-h1 ... gear-hN, each with
 # a veth into the bridge gear-br0 and the address 10.77.0.N/24 (the sandbox's own namespace is 10.77.0.254).
-# A geard per host runs inside its namespace (ip netns exec gear-hN geard ... --network-namespace
+# A geard per host runs inside its namespace (nsenter --net=/run/netns/gear-hN geard ... --network-namespace
 # /run/netns/gear-hN), so its containers' units, their published ports and podman's bridge live there too.
+# (Not `ip netns exec`: it remounts /sys without the cgroup file system, where `podman exec` fails.)
 #
 #   test-hosts.sh up N      make hosts 1..N (idempotent)
 #   test-hosts.sh down      remove them

@@ -44,6 +44,7 @@ extension NodeAgent {
             try await allowStart(unit)
             let result = try await (running && changed ? systemd.restart(unit) : systemd.start(unit))
             try await expectActive(id, result: result, action: running && changed ? "restart" : "start")
+            if let health = definition.spec.health { try await awaitHealthy(id, health) }
         } else if loaded {
             // A unit systemd does not hold is not running; asking it to stop would load it.
             _ = try await systemd.stop(unit)
@@ -168,6 +169,7 @@ extension NodeAgent {
         try await setBootWant(id, true)
         try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.start(id.unitName), action: "start")
+        if let health = definitions[id]?.spec.health { try await awaitHealthy(id, health) }
         await reconcileLinks(id)
         return JobResult(container: try await currentStatus(id), message: "container \(id) started")
     }
@@ -191,6 +193,7 @@ extension NodeAgent {
         try await setBootWant(id, true)
         try await allowStart(id.unitName)
         try await expectActive(id, result: try await systemd.restart(id.unitName), action: "restart")
+        if let health = definitions[id]?.spec.health { try await awaitHealthy(id, health) }
         await reconcileLinks(id)
         return JobResult(container: try await currentStatus(id), message: "container \(id) restarted")
     }

@@ -38,6 +38,8 @@ struct HealthTracker: Sendable {
 final class HealthBoard: Sendable {
     private struct State {
         var health: [ContainerID: HealthStatus] = [:]
+        /// The run (unit's ActiveEnterTimestamp) each health belongs to.
+        var runs: [ContainerID: UInt64] = [:]
         var generation: UInt64 = 0
         var counts = [HealthStatus.starting: 0, HealthStatus.healthy: 0, HealthStatus.unhealthy: 0]
     }
@@ -47,12 +49,18 @@ final class HealthBoard: Sendable {
         state.withLock { $0.health[id] }
     }
 
+    /// A container's health if it is of the run that entered `active` at `run` (ActiveEnterTimestamp).
+    func health(_ id: ContainerID, run: UInt64) -> HealthStatus? {
+        state.withLock { $0.runs[id] == run ? $0.health[id] : nil }
+    }
+
     var generation: UInt64 { state.withLock { $0.generation } }
 
     /// Sets (or with nil, clears) a container's health; answers the counts by status when they changed, else nil.
     @discardableResult
-    func set(_ id: ContainerID, _ health: HealthStatus?) -> [String: Int]? {
+    func set(_ id: ContainerID, _ health: HealthStatus?, run: UInt64 = 0) -> [String: Int]? {
         state.withLock { state in
+            state.runs[id] = health == nil ? nil : run
             let old = state.health[id]
             guard old != health else { return nil }
             state.health[id] = health

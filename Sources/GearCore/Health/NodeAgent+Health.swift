@@ -61,7 +61,7 @@ extension NodeAgent {
                 // comes a second in (or after the interval, when shorter).
                 run = unit.activeEnterTimestamp
                 tracker = HealthTracker()
-                recordHealthCounts(healthBoard.set(id, tracker.health))
+                recordHealthCounts(healthBoard.set(id, tracker.health, run: run))
                 try? await Task.sleep(for: .milliseconds(min(spec.intervalMs, 1000)))
                 continue
             }
@@ -76,12 +76,60 @@ extension NodeAgent {
             let transition = tracker.record(result, inStartPeriod: sinceStart < Double(spec.startPeriodMs), retries: spec.retries)
             // The run may have ended while the probe ran: only a run still current gets the result.
             if let now = try? await systemd.status(id.unitName), now.activeEnterTimestamp == run, now.activeState == "active" {
-                recordHealthCounts(healthBoard.set(id, tracker.health))
+                recordHealthCounts(healthBoard.set(id, tracker.health, run: run))
                 (outcome.healthy ? HealthMetrics.healthyChecks : HealthMetrics.unhealthyChecks).increment()
                 if let transition { await healthChanged(id, spec, transition, result, mainPID: Int32(now.mainPID)) }
             }
             try? await Task.sleep(for: .milliseconds(spec.intervalMs))
         }
+    }
+
+    /// Waits until the run of a container that a start job just began is healthy (Quadlet's `Notify=healthy`);
+    /// throws `.unhealthy` with the checks' last results when it becomes unhealthy, and `.unitFailed` when the
+    /// container stops first. Bounded by the check's own rules: the start period, then `retries` failures in a row;
+    /// and a later job for the container (a stop, a delete, `HealthOnFailure`'s restart) ends the wait at once,
+    /// so that it never waits behind a start that may take the whole start period.
+    func awaitHealthy(_ id: ContainerID, _ spec: HealthSpec) async throws {
+        let bound = spec.startPeriodMs + Int64(spec.retries + 1) * (spec.intervalMs + spec.timeoutMs) + 5000
+        let deadline = ContinuousClock.now + .milliseconds(bound)
+        var run: UInt64 = 0
+        while ContinuousClock.now < deadline {
+            try Task.checkCancellation()
+            let unit = try await systemd.status(id.unitName)
+            guard unit.activeState == "active" || unit.activeState == "activating" || unit.activeState == "reloading" else {
+                let lines = await systemd.recentLog(id.unitName, lines: 8)
+                throw GearError(
+                    .unitFailed,
+                    "container \(id) stopped (\(unit.activeState)/\(unit.subState)) before it became healthy"
+                        + (lines.isEmpty ? "" : "; last log lines:\n" + lines.joined(separator: "\n")))
+            }
+            if run == 0 || unit.activeEnterTimestamp == run {
+                run = unit.activeEnterTimestamp
+            } else {
+                throw GearError(.unitFailed, "container \(id) exited and was started again before it became healthy")
+            }
+            let health = run > 0 ? healthBoard.health(id, run: run) : nil
+            if let health {
+                if health.status == HealthStatus.healthy { return }
+                if health.status == HealthStatus.unhealthy { throw GearError(.unhealthy, Self.describe(id, health)) }
+            }
+            if queue.hasQueued(id) {
+                throw GearError(
+                    .unhealthy,
+                    (health.map { Self.describe(id, $0) } ?? "container \(id) was not checked yet")
+                        + "; a later job for it ended the wait")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let last = run > 0 ? healthBoard.health(id, run: run) : nil
+        throw GearError(.unhealthy, last.map { Self.describe(id, $0) } ?? "container \(id) was not checked within \(bound / 1000) s")
+    }
+
+    static func describe(_ id: ContainerID, _ health: HealthStatus) -> String {
+        var message = "container \(id) is \(health.status)"
+        if health.failingStreak > 0 { message += " after \(health.failingStreak) failed check\(health.failingStreak == 1 ? "" : "s")" }
+        if let last = health.log.last, !last.output.isEmpty { message += "; last check: \(last.output)" }
+        return message
     }
 
     private nonisolated func probe(_ id: ContainerID, _ spec: HealthSpec) async -> HealthProbe.Outcome {

@@ -236,6 +236,11 @@ final class JobQueue {
 
     // MARK: reading and waiting
 
+    /// Whether a job for `container` waits behind the one running for it.
+    func hasQueued(_ container: ContainerID) -> Bool {
+        lanes[container]?.isEmpty == false
+    }
+
     /// A job by id (ids compare case-insensitively).
     func job(_ id: String) -> Job? {
         records[id.lowercased()]?.job

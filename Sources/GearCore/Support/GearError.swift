@@ -26,6 +26,8 @@ public struct GearError: Error, Sendable, Hashable, CustomStringConvertible {
         case shuttingDown = "shutting_down"
         /// The container's unit failed to reach the requested state.
         case unitFailed = "unit_failed"
+        /// A container with a health check that became unhealthy (or never healthy) while a start waited for it.
+        case unhealthy = "unhealthy"
         /// systemd cannot be reached over D-Bus right now.
         case systemdUnavailable = "systemd_unavailable"
         /// systemd refused or failed a call.

@@ -18,7 +18,7 @@ enum HTTPErrorMapping {
         case .notFound: .notFound
         case .portConflict, .portsExhausted, .requestIDConflict: .conflict
         case .queueFull, .shuttingDown, .systemdUnavailable: .serviceUnavailable
-        case .unitFailed: .unprocessableContent
+        case .unitFailed, .unhealthy: .unprocessableContent
         case .diskFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         case .systemdError, .interrupted, .internal: .internalServerError
         }

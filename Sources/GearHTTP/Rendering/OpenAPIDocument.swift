@@ -195,7 +195,7 @@ enum OpenAPIDocument {
                     }
                   },
                   "422": {
-                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "description": "The job failed: the unit did not reach the requested state (unit_failed), or a container with a health check did not become healthy (unhealthy); the body includes the job",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -547,7 +547,7 @@ enum OpenAPIDocument {
                     }
                   },
                   "422": {
-                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "description": "The job failed: the unit did not reach the requested state (unit_failed), or a container with a health check did not become healthy (unhealthy); the body includes the job",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -923,7 +923,7 @@ enum OpenAPIDocument {
                     }
                   },
                   "422": {
-                    "description": "The job failed: the unit did not reach the requested state (body includes the job)",
+                    "description": "The job failed: the unit did not reach the requested state (unit_failed), or a container with a health check did not become healthy (unhealthy); the body includes the job",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -4907,7 +4907,7 @@ enum OpenAPIDocument {
                     },
                     "minItems": 1,
                     "maxItems": 256,
-                    "description": "A health check: a command run inside the container as POST /container/{id}/exec runs it; healthy when it exits 0. One of HealthCmd, HealthHTTP, HealthTCP."
+                    "description": "A health check: a command run inside the container as POST /container/{id}/exec runs it; healthy when it exits 0. One of HealthCmd, HealthHTTP, HealthTCP. A start (install with Started, started, restart) of a container with a check is a job that ends once it is healthy, and fails with unhealthy and the checks' output when it is not."
                   },
                   "HealthHTTP": {
                     "type": "object",
