@@ -36,11 +36,17 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// reaches whatever the container reaches.
     public static let containerExec = Operation(rawValue: "container.exec")
 
+    /// Running a program or image once (`POST /jobs`): admins only by default, as it runs what the caller asks.
+    public static let jobsRun = Operation(rawValue: "jobs.run")
+    /// Canceling a queued job, or a running run job (`DELETE /jobs/{id}`); scoped by the job's container (a run
+    /// job has none: callers limited to some containers cannot cancel one).
+    public static let jobsCancel = Operation(rawValue: "jobs.cancel")
+
     /// Every operation geard knows.
     public static let all: [Operation] = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .containerRead, .containerList,
         .logsRead, .jobsRead, .nodeRead, .metricsRead, .filesRead, .filesWrite, .eventsRead, .environmentRead, .environmentWrite,
-        .imagesRead, .imagesWrite, .containerExec,
+        .imagesRead, .imagesWrite, .containerExec, .jobsRun, .jobsCancel,
     ]
 
     /// Operations that only read.
@@ -52,9 +58,10 @@ public struct Operation: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// `reader`).
     public static let lifecycle: Set<Operation> = [
         .containerInstall, .containerDelete, .containerStart, .containerStop, .containerRestart, .environmentRead, .environmentWrite,
+        .jobsCancel,
     ]
 
     /// Whether a grant's container patterns apply: the operation acts on one container or environment (whose id
     /// the patterns match alike), or lists them.
-    public var isContainerScoped: Bool { ![.nodeRead, .metricsRead, .imagesRead, .imagesWrite].contains(self) }
+    public var isContainerScoped: Bool { ![.nodeRead, .metricsRead, .imagesRead, .imagesWrite, .jobsRun].contains(self) }
 }

@@ -85,6 +85,17 @@ public struct GearClient: Sendable {
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: timeout)
+        } catch
+            where (request.method == .GET || request.method == .HEAD)
+            && ![.deadlineExceeded, .connectTimeout].contains(error as? HTTPClientError)
+        {
+            // A pooled connection the server closed as the request went out (after a stream it ended, the
+            // connection is closed): a read, which got no answer, is safe to send again, once.
+            do {
+                response = try await http.execute(request, timeout: timeout)
+            } catch {
+                throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
+            }
         } catch {
             throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
         }
@@ -204,11 +215,20 @@ public struct GearClient: Sendable {
     /// A container's journal entries as geard streams them (NDJSON); with `follow`, until the stream is
     /// cancelled or the container is deleted.
     public func logs(_ id: String, _ options: LogOptions) -> AsyncThrowingStream<LogEntry, any Error> {
+        logs(path: "/container/\(id)/log", options)
+    }
+
+    /// A run job's output as geard streams it (NDJSON); with `follow`, until the run ended.
+    public func jobLogs(_ id: String, _ options: LogOptions) -> AsyncThrowingStream<LogEntry, any Error> {
+        logs(path: "/jobs/\(id)/log", options)
+    }
+
+    private func logs(path: String, _ options: LogOptions) -> AsyncThrowingStream<LogEntry, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
                 do {
                     let requestID = Self.freshRequestID()
-                    let request = self.request(.GET, "/container/\(id)/log" + options.query, requestID: requestID)
+                    let request = self.request(.GET, path + options.query, requestID: requestID)
                     let response: HTTPClientResponse
                     do {
                         response = try await http.execute(request, timeout: options.follow ? .hours(24 * 365) : timeout)
@@ -250,6 +270,16 @@ public struct GearClient: Sendable {
 
     public func job(_ id: String) async throws -> Job {
         try expect(try await send(.GET, "/jobs/\(id)"), Job.self)
+    }
+
+    /// Runs a program or image once (`POST /jobs`); waits up to `wait` seconds for the job when given.
+    public func run(_ request: RunRequest, requestID: String? = nil, wait: Double? = nil) async throws -> JobAnswer {
+        try await job(.POST, "/jobs", body: try GearJSON.encoder().encode(request), requestID: requestID, wait: wait)
+    }
+
+    /// Cancels a queued job or a running run job (`DELETE /jobs/{id}`); answers the job.
+    public func cancel(job id: String) async throws -> Job {
+        try expect(try await send(.DELETE, "/jobs/\(id)"), Job.self)
     }
 
     /// Waits up to `timeout` seconds for a job to end (wait-for-job).

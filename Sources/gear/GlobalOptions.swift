@@ -73,7 +73,9 @@ struct GlobalOptions: ParsableArguments {
 
     /// Locators from the command line, `@group/id` expanded to one per host of the group.
     func locators(_ texts: [String], takesCommand: Bool = false) throws -> [Locator] {
-        if !takesCommand, CommandTail.arguments != nil { throw ValidationError("'--' is only for gear install (the container's command)") }
+        if !takesCommand, CommandTail.arguments != nil {
+            throw ValidationError("'--' is only for gear install, exec and run (the command)")
+        }
         let settings = self.settings
         var result: [Locator] = []
         for text in texts {

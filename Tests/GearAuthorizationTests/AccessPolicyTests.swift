@@ -22,6 +22,10 @@ import Testing
         // Running commands inside containers is an admin's (it reaches whatever the container reaches).
         #expect(!op.allows(.containerExec, container: "web") && !reader.allows(.containerExec, container: "web"))
         #expect(AccessPolicy.default.access(for: Self.identity(cn: "root", ou: ["admin"])).allows(.containerExec, container: "web"))
+        // So is running programs once (POST /jobs); canceling a queued job is part of the lifecycle.
+        #expect(!op.allows(.jobsRun, container: nil) && !reader.allows(.jobsRun, container: nil))
+        #expect(AccessPolicy.default.access(for: Self.identity(cn: "root", ou: ["admin"])).allows(.jobsRun, container: nil))
+        #expect(op.allows(.jobsCancel, container: "web") && !reader.allows(.jobsCancel, container: "web"))
 
         let nobody = AccessPolicy.default.access(for: Self.identity(cn: "x", ou: ["janitor"]))
         #expect(nobody.entries.isEmpty && !nobody.allows(.containerRead, container: "web") && !nobody.allows(.nodeRead, container: nil))

@@ -18,6 +18,8 @@ public final class MemorySystemd: SystemdControl, @unchecked Sendable {
         var gated: Set<String> = []
         var maxConcurrent = 0
         var concurrent = 0
+        /// Transient units whose program ended (with `RemainAfterExit=`): they stay `active`/`exited`.
+        var exited: Set<String> = []
     }
 
     let state = Mutex(State())
@@ -128,7 +130,10 @@ public final class MemorySystemd: SystemdControl, @unchecked Sendable {
 
     public func stop(_ unit: String) async throws -> String {
         record("stop \(unit)")
-        state.withLock { _ = $0.active.removeValue(forKey: unit) }
+        state.withLock {
+            _ = $0.active.removeValue(forKey: unit)
+            $0.exited.remove(unit)
+        }
         return "done"
     }
 
@@ -143,12 +148,24 @@ public final class MemorySystemd: SystemdControl, @unchecked Sendable {
 
     public func resetFailed(_ unit: String) async throws {}
 
+    /// A transient unit whose program exits at once with status 0 (it stays `active`/`exited` until stopped).
+    public func startTransient(_ unit: String, settings: [UnitSetting]) async throws -> String {
+        record("start-transient \(unit)")
+        state.withLock { s in
+            s.nextPID += 1
+            s.active[unit] = s.nextPID
+            s.exited.insert(unit)
+        }
+        return "done"
+    }
+
     public func status(_ unit: String) async throws -> UnitState {
-        let pid = state.withLock { $0.active[unit] }
-        let linked = FileManager.default.fileExists(atPath: "\(unitDirectory)/\(unit)")
+        let (pid, exited) = state.withLock { ($0.active[unit], $0.exited.contains(unit)) }
+        let linked = exited || FileManager.default.fileExists(atPath: "\(unitDirectory)/\(unit)")
         return UnitState(
             name: unit, loadState: linked ? "loaded" : "not-found", activeState: pid == nil ? "inactive" : "active",
-            subState: pid == nil ? "dead" : "running", mainPID: pid ?? 0)
+            subState: pid == nil ? "dead" : exited ? "exited" : "running", mainPID: exited ? 0 : pid ?? 0, execMainCode: exited ? 1 : 0,
+            result: "success")
     }
 
     public func list(patterns: [String]) async throws -> [UnitListing] {

@@ -7,6 +7,8 @@ public enum JobKind: String, Sendable, Hashable, Codable, CaseIterable {
     case link
     /// `POST /images`: an image archive loaded (or a root file system imported) into podman.
     case imageImport = "image-import"
+    /// `POST /jobs`: a program or image run once as a transient unit.
+    case run
 }
 
 /// Where a job is in its life.
@@ -32,10 +34,14 @@ public struct Job: Sendable, Hashable, Codable {
     public var result: JobResult?
     /// Why it failed.
     public var error: JobError?
+    /// A run job: the transient unit it runs in (`gear-run-{id}.service`).
+    public var unit: String?
+    /// A run job, once its program ended: how.
+    public var exit: JobExit?
 
     public init(
         id: String, kind: JobKind, container: String, state: JobState, createdAt: Date, startedAt: Date? = nil,
-        finishedAt: Date? = nil, result: JobResult? = nil, error: JobError? = nil
+        finishedAt: Date? = nil, result: JobResult? = nil, error: JobError? = nil, unit: String? = nil, exit: JobExit? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -46,6 +52,8 @@ public struct Job: Sendable, Hashable, Codable {
         self.finishedAt = finishedAt
         self.result = result
         self.error = error
+        self.unit = unit
+        self.exit = exit
     }
 }
 

@@ -8,6 +8,8 @@ public struct AgentConfiguration: Sendable {
     public var podmanPath: String = "/usr/bin/podman"
     /// Jobs running at once (on different containers; one container's jobs always run one at a time).
     public var maxRunningJobs = 32
+    /// Run jobs (`POST /jobs`) running at once, apart from the other jobs.
+    public var maxRunningRuns = 64
     /// Jobs accepted but not yet running; beyond this, submissions are refused with `.queueFull`.
     public var maxQueuedJobs = 1024
     /// How long finished jobs are kept, and how many at most.

@@ -14,6 +14,7 @@ extension NodeAgent {
         case .restart: try await applyRestart(id)
         case .importImage(let archive, let name): try await applyImageImport(archive, name: name)
         case .link(let links): try await applyLinks(id, links)
+        case .run(let spec): try await applyRun(id.runJobID ?? "", spec)
         }
     }
 

@@ -56,6 +56,8 @@ extension NodeAgent {
         await sweepArchiveStaging()
         sweepUploadLeftovers(roots: volumeRoots, startedAt: startedAt)
         try await sweepImageUploads()
+        // Run jobs that were running when geard stopped: wait for their units again.
+        queue.startRestored()
         events.append(.agentStarted) { $0.message = "geard started with \(self.definitions.count) containers" }
         logger.info(
             "state loaded", metadata: ["containers": "\(definitions.count)", "jobs": "\(queue.retainedCount)", "events": "\(events.lastSeq)"])

@@ -54,6 +54,8 @@ public actor NodeAgent {
     nonisolated let snapshots = StatusSnapshotCache()
     /// The last list made, reused while its generations hold.
     nonisolated let lastList = Mutex<ContainerListSnapshot?>(nil)
+    /// Run jobs being canceled, and when runs ended (for their log follows).
+    nonisolated let runs = RunRegistry()
     /// Wakes log followers when the journal changes; stopped at shutdown, which ends every follow.
     nonisolated let journalWatcher = JournalWatcher()
     /// The listeners of containers' network links (geard's links).
@@ -148,6 +150,9 @@ public actor NodeAgent {
         let outcome: Result<JobResult, GearError>
         do {
             outcome = .success(try await apply(work, to: container))
+        } catch is RunDetached {
+            queue.detach(id)
+            return
         } catch {
             outcome = .failure(Self.gearError(error))
         }

@@ -12,6 +12,8 @@ enum JobWork: Sendable {
     case link([LinkSpec])
     /// Load (or, with a name, import as a root file system) the image archive at a path.
     case importImage(archive: String, name: String?)
+    /// Run a program or image once, as the transient unit of the job (`POST /jobs`); each in a lane of its own.
+    case run(RunSpec)
 }
 
 /// The agent's jobs: submission, per-container order, concurrency bounds, request-id replay, persistence,
@@ -36,7 +38,10 @@ final class JobQueue {
     }
 
     struct Limits: Sendable {
+        /// Lifecycle jobs (all but runs) running at once.
         var maxRunning: Int
+        /// Run jobs running at once: apart, so that long runs never hold up lifecycle jobs.
+        var maxRunningRuns: Int
         var maxQueued: Int
         /// Finished jobs are kept this long, and at most `maxRetained` of them.
         var retention: Duration
@@ -44,6 +49,7 @@ final class JobQueue {
 
         init(_ configuration: AgentConfiguration) {
             maxRunning = configuration.maxRunningJobs
+            maxRunningRuns = configuration.maxRunningRuns
             maxQueued = configuration.maxQueuedJobs
             retention = configuration.jobRetention
             maxRetained = configuration.maxRetainedJobs
@@ -100,6 +106,8 @@ final class JobQueue {
     private var readyContainers: [ContainerID] = []
     private var readySet: Set<ContainerID> = []
     private(set) var runningCount = 0
+    /// Of `runningCount`, the run jobs.
+    private(set) var runningRuns = 0
     private(set) var queuedCount = 0
     private var sequence: UInt64 = 0
     private var waiters: [String: [UInt64: Waiter]] = [:]
@@ -141,12 +149,14 @@ final class JobQueue {
         isolation: isolated (any Actor) = #isolation
     ) async throws(GearError) -> Job {
         sequence += 1
-        let job = Job(id: id, kind: kind, container: container == .imageLane ? "" : container.rawValue, state: .queued, createdAt: Date())
+        let job = Job(
+            id: id, kind: kind, container: container.isInternalLane ? "" : container.rawValue, state: .queued, createdAt: Date(),
+            unit: kind == .run ? RunSpec.unitName(id) : nil)
         records[id] = Record(job: job, container: container, fingerprint: fingerprint, sequence: sequence, work: work)
         queuedCount += 1
         lanes[container, default: []].append(id)
         do {
-            try await store.save(StoredJob(job: job, fingerprint: fingerprint))
+            try await store.save(StoredJob(job: job, fingerprint: fingerprint, run: Self.runSpec(work)))
         } catch {
             if let index = lanes[container]?.firstIndex(of: id) {
                 lanes[container]?.remove(at: index)
@@ -196,6 +206,7 @@ final class JobQueue {
         finishedOrder.append(id)
         self.record(record.job.state == .succeeded ? .jobSucceeded : .jobFailed, record.job)
         runningCount -= 1
+        if record.container.isRunLane { runningRuns -= 1 }
         activeContainers.remove(record.container)
         markReady(record.container)
         schedule()
@@ -218,14 +229,22 @@ final class JobQueue {
     }
 
     private func schedule() {
-        while runningCount < limits.maxRunning, !readyContainers.isEmpty {
-            let container = readyContainers.removeFirst()
+        var index = 0
+        while index < readyContainers.count {
+            let container = readyContainers[index]
+            let isRun = container.isRunLane
+            guard isRun ? runningRuns < limits.maxRunningRuns : runningCount - runningRuns < limits.maxRunning else {
+                index += 1
+                continue
+            }
+            readyContainers.remove(at: index)
             readySet.remove(container)
             guard !activeContainers.contains(container), var lane = lanes[container], !lane.isEmpty else { continue }
             let id = lane.removeFirst()
             lanes[container] = lane.isEmpty ? nil : lane
             activeContainers.insert(container)
             runningCount += 1
+            if isRun { runningRuns += 1 }
             queuedCount -= 1
             records[id]?.job.state = .running
             records[id]?.job.startedAt = Date()
@@ -239,6 +258,62 @@ final class JobQueue {
     /// Whether a job for `container` waits behind the one running for it.
     func hasQueued(_ container: ContainerID) -> Bool {
         lanes[container]?.isEmpty == false
+    }
+
+    /// The run spec a job's work carries (kept on disk while the run goes on, to resume it after a restart).
+    static func runSpec(_ work: JobWork?) -> RunSpec? {
+        if case .run(let spec) = work { return spec }
+        return nil
+    }
+
+    /// Cancels a job that has not started: it fails with `canceled` and never runs. Answers the job, or nil when
+    /// it is not queued (unknown, running or finished).
+    func cancelQueued(_ id: String, isolation: isolated (any Actor) = #isolation) async -> Job? {
+        guard var record = records[id], record.job.state == .queued, let index = lanes[record.container]?.firstIndex(of: id) else { return nil }
+        lanes[record.container]?.remove(at: index)
+        if lanes[record.container]?.isEmpty == true { lanes[record.container] = nil }
+        queuedCount -= 1
+        record.job.state = .failed
+        record.job.finishedAt = Date()
+        record.job.error = JobError(error: GearError.Code.canceled.rawValue, message: "canceled before it ran")
+        if record.job.kind == .run { record.job.exit = JobExit(result: "canceled") }
+        record.work = nil
+        records[id] = record
+        finishedOrder.append(id)
+        try? await store.save(StoredJob(job: record.job, fingerprint: record.fingerprint))
+        self.record(.jobFailed, record.job)
+        metrics.update(queued: queuedCount, running: runningCount)
+        wake(id, record.job)
+        return record.job
+    }
+
+    /// Notes how a run job's program ended (before `finish`).
+    func recordExit(_ id: String, _ exit: JobExit) {
+        records[id]?.job.exit = exit
+    }
+
+    /// Lets go of a running run job at shutdown without finishing it: its unit runs on, its record stays `running`
+    /// on disk, and the next start of geard resumes waiting for it (`restore`).
+    func detach(_ id: String) {
+        guard let record = records[id], record.job.state == .running else { return }
+        runningCount -= 1
+        if record.container.isRunLane { runningRuns -= 1 }
+        activeContainers.remove(record.container)
+        records[id]?.work = nil
+        metrics.update(queued: queuedCount, running: runningCount)
+        if runningCount == 0 {
+            for waiter in idleWaiters.values {
+                waiter.timer.cancel()
+                waiter.continuation.resume()
+            }
+            idleWaiters.removeAll()
+        }
+    }
+
+    /// Starts what `restore` queued again (run jobs that were running when geard stopped).
+    func startRestored() {
+        schedule()
+        metrics.update(queued: queuedCount, running: runningCount)
     }
 
     /// A job by id (ids compare case-insensitively).
@@ -303,6 +378,19 @@ final class JobQueue {
     func restore(_ stored: [StoredJob], isolation: isolated (any Actor) = #isolation) async throws -> Int {
         var interrupted = 0
         for var entry in stored.sorted(by: { $0.job.createdAt < $1.job.createdAt }) {
+            if entry.job.kind == .run, !entry.job.state.isFinished, let spec = entry.run {
+                // Its unit may still run (or hold how it ended): wait for it again, as the job it is. (On disk a
+                // run that was running says `queued`: a job's state is written when it is accepted and when it
+                // ends. One that never started starts now: it was accepted.)
+                let lane = ContainerID.runLane(entry.job.id)
+                sequence += 1
+                entry.job.state = .queued
+                records[entry.job.id] = Record(job: entry.job, container: lane, fingerprint: entry.fingerprint, sequence: sequence, work: .run(spec))
+                lanes[lane] = [entry.job.id]
+                queuedCount += 1
+                markReady(lane)
+                continue
+            }
             if !entry.job.state.isFinished {
                 let was = entry.job.state == .running ? "running" : "queued"
                 entry.job.state = .failed
@@ -314,11 +402,17 @@ final class JobQueue {
                 record(.jobFailed, entry.job)
                 interrupted += 1
             }
-            guard let container = entry.job.kind == .imageImport ? ContainerID.imageLane : try? ContainerID(entry.job.container) else { continue }
+            let lane: ContainerID? =
+                switch entry.job.kind {
+                case .imageImport: ContainerID.imageLane
+                case .run: ContainerID.runLane(entry.job.id)
+                default: try? ContainerID(entry.job.container)
+                }
+            guard let container = lane else { continue }
             sequence += 1
             records[entry.job.id] = Record(job: entry.job, container: container, fingerprint: entry.fingerprint, sequence: sequence, work: nil)
         }
-        finishedOrder = records.values.sorted {
+        finishedOrder = records.values.filter { $0.job.state.isFinished }.sorted {
             ($0.job.finishedAt ?? $0.job.createdAt, $0.sequence) < ($1.job.finishedAt ?? $1.job.createdAt, $1.sequence)
         }
         .map(\.job.id)

@@ -6,6 +6,8 @@ import GearAPI
 struct StoredJob: Codable, Sendable {
     var job: Job
     var fingerprint: String
+    /// A run job's spec, while it may still run (to resume waiting for it after a restart).
+    var run: RunSpec? = nil
 }
 
 /// Keeps jobs under `{state}/jobs/{id}.json`, one atomically written file per job.
@@ -19,7 +21,8 @@ struct JobStore: Sendable {
     }
 
     func remove(_ ids: [String]) async {
-        let paths = ids.map(layout.jobFile)
+        // A run's variables file too, when a crash left it.
+        let paths = ids.map(layout.jobFile) + ids.map { layout.jobs + "/\($0).env" }
         _ = try? await BlockingIO.run {
             for path in paths { try? FileSystem.remove(path) }
         }

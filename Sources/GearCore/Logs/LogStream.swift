@@ -16,6 +16,9 @@ public final class LogStream: @unchecked Sendable {
     private let fields: JournalFields
     private let watcher: JournalWatcher
     private let stillInstalled: @Sendable () -> Bool
+    /// How often a follow without a heartbeat asks `stillInstalled` again while nothing is written (nil: only when
+    /// the journal changes).
+    private let recheck: Duration?
     private var finished = false
     /// The watcher's epoch when the reader was opened: a later one means journal files came or went.
     private var epoch: UInt64
@@ -39,8 +42,9 @@ public final class LogStream: @unchecked Sendable {
 
     init(
         reader: JournalReader, unit: String, epoch: UInt64, query: LogQuery, fields: LogFields, watcher: JournalWatcher,
-        stillInstalled: @escaping @Sendable () -> Bool
+        recheck: Duration? = nil, stillInstalled: @escaping @Sendable () -> Bool
     ) {
+        self.recheck = recheck
         self.reader = reader
         self.unit = unit
         self.epoch = epoch
@@ -128,6 +132,8 @@ public final class LogStream: @unchecked Sendable {
             if !stillInstalled() || watcher.isStopped { break }
             if let heartbeat {
                 if try await !watcher.change(after: generation, timeout: heartbeat) { return [] }
+            } else if let recheck {
+                _ = try await watcher.change(after: generation, timeout: recheck)
             } else {
                 try await watcher.change(after: generation)
             }

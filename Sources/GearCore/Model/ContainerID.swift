@@ -67,6 +67,15 @@ public struct ContainerID: Sendable, Hashable, Comparable, Codable, CustomString
     /// or digit).
     static let imageLane = ContainerID(unchecked: "_images")
 
+    /// The lane of run job `id`: each run job has its own.
+    static func runLane(_ id: String) -> ContainerID { ContainerID(unchecked: "_run-" + id) }
+
+    /// The job id of a run lane.
+    var runJobID: String? { rawValue.hasPrefix("_run-") ? String(rawValue.dropFirst(5)) : nil }
+    var isRunLane: Bool { rawValue.hasPrefix("_run-") }
+    /// A lane that is no container (image imports, runs).
+    var isInternalLane: Bool { rawValue.hasPrefix("_") }
+
     private init(unchecked rawValue: String) {
         self.rawValue = rawValue
     }

@@ -34,6 +34,8 @@ public struct GearError: Error, Sendable, Hashable, CustomStringConvertible {
         case systemdError = "systemd_error"
         /// A job was cut off by a geard restart.
         case interrupted = "interrupted"
+        /// A job canceled by `DELETE /jobs/{id}`.
+        case canceled = "canceled"
         /// No space left on the state directory's disk.
         case diskFull = "disk_full"
         /// A path that geard refuses to touch: outside a volume, through a symlink, not a regular file.

@@ -19,6 +19,9 @@ public protocol SystemdControl: Sendable {
     func start(_ unit: String) async throws -> String
     func stop(_ unit: String) async throws -> String
     func restart(_ unit: String) async throws -> String
+    /// Starts a transient unit with `settings` (`StartTransientUnit`, mode `fail`) and waits for its start job to
+    /// end; returns the job result.
+    func startTransient(_ unit: String, settings: [UnitSetting]) async throws -> String
     /// Forgets a failed state.
     func resetFailed(_ unit: String) async throws
     /// A unit's state.
@@ -74,6 +77,9 @@ public struct BusSystemdControl: SystemdControl {
     public func start(_ unit: String) async throws -> String { try await manager.startUnit(unit).result }
     public func restart(_ unit: String) async throws -> String { try await manager.restartUnit(unit).result }
     public func resetFailed(_ unit: String) async throws { try await manager.resetFailedUnit(unit) }
+    public func startTransient(_ unit: String, settings: [UnitSetting]) async throws -> String {
+        try await manager.startTransientUnit(unit, properties: settings.map { ($0.name, BusValue($0.value)) }).result
+    }
     public func status(_ unit: String) async throws -> UnitState { UnitState(try await manager.unitStatus(unit)) }
     public func statuses(_ units: [String]) async throws -> [UnitState] { try await manager.unitStatuses(units).map(UnitState.init) }
     public func list(patterns: [String]) async throws -> [UnitListing] {
@@ -124,6 +130,25 @@ extension UnitState {
             execMainStatus: status.execMainStatus, execMainCode: status.execMainCode, result: status.result, restarts: status.restarts,
             activeEnterTimestamp: status.activeEnterTimestamp, inactiveEnterTimestamp: status.inactiveEnterTimestamp,
             stateChangeTimestamp: status.stateChangeTimestamp, execMainStartTimestamp: status.execMainStartTimestamp, isLoaded: status.isLoaded)
+    }
+}
+
+extension BusValue {
+    /// A transient property's value in its D-Bus type.
+    init(_ value: TransientValue) {
+        switch value {
+        case .bool(let b): self = .bool(b)
+        case .string(let s): self = .string(s)
+        case .strings(let list): self = .strings(list)
+        case .uint64(let v): self = .uint64(v)
+        case .uint32(let v): self = .uint32(v)
+        case .int32(let v): self = .int32(v)
+        case .commands(let lines):
+            self = .array(
+                elementSignature: "(sasb)", lines.map { .structure([.string($0.first ?? ""), .strings($0), .bool(false)]) })
+        case .list(let allow, let items): self = .structure([.bool(allow), .strings(items)])
+        case .environmentFiles(let paths): self = .array(elementSignature: "(sb)", paths.map { .structure([.string($0), .bool(false)]) })
+        }
     }
 }
 

@@ -123,39 +123,7 @@ public struct UnitRenderer: Sendable {
             lines.append("EnvironmentFile=" + UnitEscaping.path(layout.sharedEnvironmentFile(shared, podman: false)))
         }
         if environmentFile(definition) != nil { lines.append("EnvironmentFile=" + UnitEscaping.path(layout.environmentFile(id))) }
-        lines += [
-            "WorkingDirectory=/",
-            "NoNewPrivileges=yes",
-            "PrivateTmp=yes",
-            "PrivateDevices=yes",
-            "ProtectSystem=strict",
-            "ProtectHome=yes",
-            "ProtectKernelTunables=yes",
-            "ProtectKernelModules=yes",
-            "ProtectKernelLogs=yes",
-            "ProtectControlGroups=yes",
-            "RestrictSUIDSGID=yes",
-            "RestrictRealtime=yes",
-            "LockPersonality=yes",
-            "KillMode=control-group",
-            // No privilege at all: the dynamic user holds no capability and cannot gain one.
-            "CapabilityBoundingSet=",
-            "AmbientCapabilities=",
-            "ProtectClock=yes",
-            "ProtectHostname=yes",
-            "SystemCallArchitectures=native",
-            "KeyringMode=private",
-            "UMask=0077",
-        ]
-        let relaxed = Set(spec.relax ?? [])
-        if !relaxed.contains(.memoryDenyWriteExecute) { lines.append("MemoryDenyWriteExecute=yes") }
-        if !relaxed.contains(.systemCallFilter) {
-            lines += ["SystemCallFilter=@system-service", "SystemCallFilter=~@privileged @resources", "SystemCallErrorNumber=EPERM"]
-        }
-        if !relaxed.contains(.privateUsers) { lines.append("PrivateUsers=yes") }
-        if !relaxed.contains(.protectProc) { lines += ["ProtectProc=invisible", "ProcSubset=pid"] }
-        if !relaxed.contains(.restrictAddressFamilies) { lines.append("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK") }
-        if !relaxed.contains(.restrictNamespaces) { lines.append("RestrictNamespaces=yes") }
+        lines += ExecSandbox.settings(relax: Set(spec.relax ?? [])).map(\.line)
         for volume in spec.volumes {
             let setting = volume.readOnly ? "BindReadOnlyPaths" : "BindPaths"
             lines.append("\(setting)=\(UnitEscaping.path(layout.volume(id, volume.name))):\(UnitEscaping.path(volume.path))")

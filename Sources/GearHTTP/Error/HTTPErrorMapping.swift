@@ -21,6 +21,7 @@ enum HTTPErrorMapping {
         case .unitFailed, .unhealthy: .unprocessableContent
         case .diskFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         case .systemdError, .interrupted, .internal: .internalServerError
+        case .canceled: .conflict
         }
     }
 

@@ -1814,6 +1814,191 @@ enum OpenAPIDocument {
                     "$ref": "#/components/responses/Forbidden"
                   }
                 }
+              },
+              "post": {
+                "operationId": "runJob",
+                "summary": "Run a program or an image once, as a job (a transient unit gear-run-{id}.service)",
+                "x-gear-operation": "jobs.run",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "wait",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 600
+                    },
+                    "description": "Seconds to wait for the job's outcome (like Prefer: wait=N)"
+                  },
+                  {
+                    "name": "Prefer",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "example": "wait=30"
+                    },
+                    "description": "RFC 7240 wait=N"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job succeeded (after a wait)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "202": {
+                    "description": "The job is accepted (queued or running)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      },
+                      "Location": {
+                        "schema": {
+                          "type": "string"
+                        },
+                        "description": "/jobs/{id}"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid body, request id or wait",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "409": {
+                    "description": "Request id reused for a different request",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "422": {
+                    "description": "The job failed: the program exited with another status than 0, was ended by a signal or its Timeout, or could not start (unit_failed); the body includes the job",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "500": {
+                    "description": "systemd refused a call, or the job was interrupted",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "Queue full, shutting down, or systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "507": {
+                    "description": "No space left for the state directory",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "413": {
+                    "description": "Body over 1 MiB",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "x-geard-dialect": "202 text/plain: the run's output as it comes, until it ended",
+                "description": "The run's output is at GET /jobs/{id}/log; the job succeeds when the program exits 0 and fails with unit_failed otherwise (the job's exit tells how it ended). It runs in the sandbox exec containers get (exec runtime) or with podman run --rm (podman runtime), with the limits given. DELETE /jobs/{id} cancels it. A retry with the same X-Request-Id finds the same job.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/RunRequest"
+                      }
+                    }
+                  }
+                }
               }
             },
             "/jobs/{id}": {
@@ -1889,6 +2074,79 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "delete": {
+                "operationId": "cancelJob",
+                "summary": "Cancel a queued job, or a running run job",
+                "x-gear-operation": "jobs.cancel",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The job, canceled (or, for a running run, as it is once stopped)",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Job"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid job id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such job",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The job finished already, or is a running lifecycle job",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                },
+                "description": "A queued job fails with canceled and never runs; a running run job is stopped (SIGTERM, then SIGKILL after 30 s) and fails with canceled. Answers the job."
               }
             },
             "/jobs/{id}/wait": {
@@ -2036,6 +2294,203 @@ enum OpenAPIDocument {
                   },
                   "503": {
                     "description": "The job failed: systemd unreachable or queue full",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/jobs/{id}/log": {
+              "parameters": [
+                {
+                  "name": "id",
+                  "in": "path",
+                  "required": true,
+                  "schema": {
+                    "$ref": "#/components/schemas/RequestId"
+                  },
+                  "description": "Job id (the request id that made it)"
+                }
+              ],
+              "get": {
+                "operationId": "jobLog",
+                "summary": "A run job's output (its unit's journal): tail, time window, resume by cursor, follow until the run ended",
+                "x-gear-operation": "logs.read",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Names the job; a retry with the same id returns the same job"
+                  },
+                  {
+                    "name": "lines",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^([0-9]+|all)$"
+                    },
+                    "description": "The last N entries (default 100 without since/cursor), or all"
+                  },
+                  {
+                    "name": "since",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "RFC 3339 time, @UNIXSECONDS, now, or relative (-5m, -2h)"
+                  },
+                  {
+                    "name": "until",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "Same forms as since; entries after it are left out and a follow ends there"
+                  },
+                  {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9=;]{1,1024}$"
+                    },
+                    "description": "Resume right after this entry"
+                  },
+                  {
+                    "name": "follow",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "1",
+                        "0",
+                        "true",
+                        "false",
+                        "yes",
+                        "no",
+                        ""
+                      ]
+                    },
+                    "description": "Keep streaming new entries"
+                  },
+                  {
+                    "name": "format",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "text",
+                        "plain",
+                        "ndjson",
+                        "json",
+                        "jsonl",
+                        "sse",
+                        "event-stream"
+                      ]
+                    },
+                    "description": "Overrides Accept"
+                  },
+                  {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "SSE resume: same as cursor"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "Entries, streamed",
+                    "headers": {
+                      "X-Request-Id": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RequestId"
+                        },
+                        "description": "The request id (the client's, or one geard made)"
+                      }
+                    },
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      },
+                      "application/x-ndjson": {
+                        "schema": {
+                          "$ref": "#/components/schemas/LogEntry"
+                        }
+                      },
+                      "text/event-stream": {
+                        "schema": {
+                          "type": "object",
+                          "description": "One server-sent event: id, event and data, data holding a LogEntry as JSON",
+                          "required": [
+                            "data"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "string"
+                            },
+                            "event": {
+                              "type": "string"
+                            },
+                            "data": {
+                              "type": "string",
+                              "contentMediaType": "application/json",
+                              "contentSchema": {
+                                "$ref": "#/components/schemas/LogEntry"
+                              }
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Invalid id or query",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthenticated"
+                  },
+                  "403": {
+                    "$ref": "#/components/responses/Forbidden"
+                  },
+                  "404": {
+                    "description": "No such run job",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of log follows, event follows and job waits (Retry-After; --max-streams-per-client)",
                     "content": {
                       "application/json": {
                         "schema": {
@@ -5197,7 +5652,8 @@ enum OpenAPIDocument {
                       "stop",
                       "restart",
                       "link",
-                      "image-import"
+                      "image-import",
+                      "run"
                     ]
                   },
                   "container": {
@@ -5250,6 +5706,31 @@ enum OpenAPIDocument {
                       },
                       "message": {
                         "type": "string"
+                      }
+                    }
+                  },
+                  "unit": {
+                    "type": "string",
+                    "description": "A run job: its transient unit, gear-run-{id}.service"
+                  },
+                  "exit": {
+                    "type": "object",
+                    "description": "A run job, once its program ended",
+                    "required": [
+                      "result"
+                    ],
+                    "properties": {
+                      "exitCode": {
+                        "type": "integer",
+                        "description": "Its exit status, when it exited"
+                      },
+                      "signal": {
+                        "type": "integer",
+                        "description": "The signal that ended it"
+                      },
+                      "result": {
+                        "type": "string",
+                        "description": "systemd's Result: success, exit-code, signal, core-dump, timeout, ...; canceled after DELETE /jobs/{id}"
                       }
                     }
                   }
@@ -6007,6 +6488,117 @@ enum OpenAPIDocument {
                   }
                 },
                 "description": "What the container's health check last found while it runs."
+              },
+              "RunRequest": {
+                "type": "object",
+                "description": "A program or image run once (POST /jobs). Field names are matched case-insensitively; other fields are refused.",
+                "properties": {
+                  "Runtime": {
+                    "type": "string",
+                    "enum": [
+                      "podman",
+                      "exec"
+                    ]
+                  },
+                  "Image": {
+                    "type": "string",
+                    "maxLength": 255
+                  },
+                  "Cmd": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "maxItems": 256
+                  },
+                  "Command": {
+                    "type": "string",
+                    "description": "geard: the program run instead of the image's entrypoint (podman), or the program (exec)"
+                  },
+                  "Arguments": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "maxItems": 256,
+                    "description": "geard: the arguments after the image (podman) or the program (exec); not with Cmd"
+                  },
+                  "Environment": {
+                    "oneOf": [
+                      {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "string"
+                        }
+                      },
+                      {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        }
+                      },
+                      {
+                        "type": "array",
+                        "items": {
+                          "$ref": "#/components/schemas/Variable"
+                        }
+                      }
+                    ]
+                  },
+                  "EnvironmentId": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$",
+                    "description": "A named environment (PUT /environment/{id}) the container reads before its own Environment"
+                  },
+                  "Memory": {
+                    "oneOf": [
+                      {
+                        "type": "integer",
+                        "minimum": 4194304
+                      },
+                      {
+                        "type": "string"
+                      }
+                    ]
+                  },
+                  "CPUs": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1024
+                  },
+                  "Relax": {
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "enum": [
+                        "MemoryDenyWriteExecute",
+                        "SystemCallFilter",
+                        "PrivateUsers",
+                        "ProtectProc",
+                        "RestrictAddressFamilies",
+                        "RestrictNamespaces"
+                      ]
+                    },
+                    "description": "exec runtime: parts of the unit's sandbox the container goes without (matched case-insensitively; refused for podman)"
+                  },
+                  "SystemdSlice": {
+                    "type": "string",
+                    "description": "geard: the unit runs in gear-{name}.slice under gear.slice (lower-case letters, digits, single dashes); empty: gear.slice"
+                  },
+                  "Timeout": {
+                    "oneOf": [
+                      {
+                        "type": "number",
+                        "minimum": 1
+                      },
+                      {
+                        "type": "string"
+                      }
+                    ],
+                    "description": "How long the run may take (default 1h, at least 1s, at most 30 days): seconds, or text like 90s, 15m, 2h. Past it systemd stops it (exit result timeout)."
+                  }
+                },
+                "additionalProperties": false
               }
             },
             "securitySchemes": {

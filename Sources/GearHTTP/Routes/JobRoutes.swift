@@ -1,3 +1,4 @@
+import Foundation
 import GearAPI
 import GearAuthorization
 import GearCore
@@ -9,8 +10,11 @@ struct JobRoutes {
 
     func register(on router: Router<GearRequestContext>) {
         router.get("/jobs", use: list)
+        router.post("/jobs", use: run)
         router.get("/jobs/:id", use: job)
+        router.delete("/jobs/:id", use: cancel)
         router.get("/jobs/:id/wait", use: wait)
+        router.get("/jobs/:id/log", use: log)
     }
 
     private func jobID(_ context: GearRequestContext) throws -> String {
@@ -23,6 +27,49 @@ struct JobRoutes {
         var jobs = await agent.jobs(container: container)
         jobs = context.authorization.filter(jobs) { $0.container }
         return JSONResponse.make(JobList(jobs: jobs))
+    }
+
+    /// Runs a program or image once (`POST /jobs`): a job like every other (`?wait=`, `Prefer: wait`, request ids),
+    /// whose output is at `/jobs/{id}/log`. geard's client gets the run's output as it comes instead (geard's
+    /// `RunContainerRequest` streamed it), answered once the run ended.
+    @Sendable func run(_ request: Request, context: GearRequestContext) async throws -> Response {
+        _ = try JobResponses.requestedWait(request)
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        guard body.readableBytes > 0 else {
+            throw GearError(.invalidRequest, "a JSON body is required, e.g. {\"Runtime\":\"exec\",\"Cmd\":[\"/bin/echo\",\"hello\"]}")
+        }
+        let spec = try GearJSON.decoder().decode(RunRequest.self, from: Data(body.readableBytesView))
+        if let environment = spec.environmentID { try context.authorization.permit(environment: environment) }
+        let submission = try await agent.run(spec, requestID: context.requestID)
+        if context.geard {
+            let id = submission.job.id
+            var response = try await LogRoutes.serve(request, context: context, forceFollow: true) { query, fields in
+                try await agent.runLog(id, query: query, fields: fields)
+            }
+            response.status = .accepted
+            response.headers[.location] = "/jobs/\(id)"
+            return response
+        }
+        return try await JobResponses.respond(submission, request: request, agent: agent)
+    }
+
+    /// Cancels a queued job, or a running run job (`DELETE /jobs/{id}`): answers the job (200), or 409 when it
+    /// finished already or is a running lifecycle job.
+    @Sendable func cancel(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try jobID(context)
+        guard let known = await agent.job(id), context.authorization.allows(container: known.container) else {
+            throw GearError(.notFound, "no job \(id)")
+        }
+        return JSONResponse.make(try await agent.cancel(id))
+    }
+
+    /// A run job's output (`GET /jobs/{id}/log`), as a container's log is served; a follow ends with the run.
+    @Sendable func log(_ request: Request, context: GearRequestContext) async throws -> Response {
+        let id = try jobID(context)
+        guard let known = await agent.job(id), context.authorization.allows(container: known.container) else {
+            throw GearError(.notFound, "no job \(id)")
+        }
+        return try await LogRoutes.serve(request, context: context) { query, fields in try await agent.runLog(id, query: query, fields: fields) }
     }
 
     /// The job as it is now; 200 whatever its state (the request for the job succeeded).

@@ -18,9 +18,18 @@ struct LogRoutes {
 
     @Sendable func log(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try ContainerID(context.parameters.get("id") ?? "")
+        return try await Self.serve(request, context: context) { query, fields in try await agent.log(id, query: query, fields: fields) }
+    }
+
+    /// Answers a log request (`lines`, `since`, `until`, `cursor`, `follow`, the format by `Accept` or `format`)
+    /// with the stream `open` makes for its query: a container's journal, or a run job's.
+    static func serve(
+        _ request: Request, context: GearRequestContext, forceFollow: Bool = false,
+        open: @Sendable (LogQuery, LogFields) async throws -> LogStream
+    ) async throws -> Response {
         let (format, followByAccept) = try LogFormat.negotiate(request)
         let parameters = request.uri.queryParameters
-        let follow = try QueryFlags.bool(request, "follow") ?? followByAccept
+        let follow = try forceFollow || (QueryFlags.bool(request, "follow") ?? followByAccept)
         var cursor = parameters.get("cursor")
         if cursor == nil, let last = request.headers[Self.lastEventID], !last.isEmpty { cursor = last }
         let query = try LogQuery(
@@ -28,7 +37,7 @@ struct LogRoutes {
         // A follow is a long-lived stream: counted against the caller's, and an idle SSE one sends keep-alives.
         let ticket = query.follow ? try StreamAdmission.enter() : nil
         let heartbeat = format == .sse && query.follow ? StreamAdmission.keepAliveInterval : nil
-        let stream = try await agent.log(id, query: query, fields: format.fields)
+        let stream = try await open(query, format.fields)
 
         var headers: HTTPFields = [.contentType: format.contentType, .cacheControl: "no-store"]
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"

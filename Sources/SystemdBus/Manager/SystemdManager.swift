@@ -46,6 +46,14 @@ public struct SystemdManager: Sendable {
         try await bus.startJob(manager("RestartUnit", [.string(name), .string(mode.rawValue)]))
     }
 
+    /// `StartTransientUnit` with `properties` (name and value, in order; a name may repeat where systemd merges, as
+    /// `SystemCallFilter`), waiting for the start job to finish.
+    public func startTransientUnit(_ name: String, mode: JobMode = .fail, properties: [(String, BusValue)]) async throws -> JobCompletion {
+        let list = BusValue.array(elementSignature: "(sv)", properties.map { .structure([.string($0.0), .variant($0.1)]) })
+        let auxiliary = BusValue.array(elementSignature: "(sa(sv))", [])
+        return try await bus.startJob(manager("StartTransientUnit", [.string(name), .string(mode.rawValue), list, auxiliary]))
+    }
+
     // MARK: manager
 
     /// `Reload` (daemon-reload): systemd answers once the reload is complete.
