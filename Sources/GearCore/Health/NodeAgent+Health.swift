@@ -47,8 +47,18 @@ extension NodeAgent {
     nonisolated func watchHealth(_ id: ContainerID, _ spec: HealthSpec) async {
         var tracker = HealthTracker()
         var run: UInt64 = 0  // the activeEnterTimestamp of the run being checked; 0 while not running
+        // The unit's state, read again only when systemd announced a change of any unit's state since (the
+        // connection's state generation): in the steady state a check reads nothing but the probe's answer.
+        var seen: (generation: UInt64, unit: UnitState)? = nil
+        func unitState() async -> UnitState? {
+            let generation = systemd.stateGeneration
+            if let generation, let seen, seen.generation == generation { return seen.unit }
+            guard let unit = try? await systemd.status(id.unitName) else { return nil }
+            if let generation { seen = (generation, unit) }
+            return unit
+        }
         while !Task.isCancelled {
-            guard let unit = try? await systemd.status(id.unitName), unit.activeState == "active", unit.mainPID > 0 else {
+            guard let unit = await unitState(), unit.activeState == "active", unit.mainPID > 0 else {
                 if run != 0 {
                     run = 0
                     recordHealthCounts(healthBoard.set(id, nil))
@@ -75,12 +85,12 @@ extension NodeAgent {
             let sinceStart = Date().timeIntervalSince1970 * 1000 - Double(run) / 1000
             let transition = tracker.record(result, inStartPeriod: sinceStart < Double(spec.startPeriodMs), retries: spec.retries)
             // The run may have ended while the probe ran: only a run still current gets the result.
-            if let now = try? await systemd.status(id.unitName), now.activeEnterTimestamp == run, now.activeState == "active" {
+            if let now = await unitState(), now.activeEnterTimestamp == run, now.activeState == "active" {
                 recordHealthCounts(healthBoard.set(id, tracker.health, run: run))
                 (outcome.healthy ? HealthMetrics.healthyChecks : HealthMetrics.unhealthyChecks).increment()
                 if let transition { await healthChanged(id, spec, transition, result, mainPID: Int32(now.mainPID)) }
             }
-            try? await Task.sleep(for: .milliseconds(spec.intervalMs))
+            await HealthProbe.sleep(milliseconds: spec.intervalMs)
         }
     }
 
