@@ -64,12 +64,15 @@ extension NodeAgent {
         }
         // Until the program ended: `active`/`exited` after a clean exit, `failed` otherwise, `inactive` after a
         // stop. The state comes from the signal-fed cache: no D-Bus round trip per look.
+        // Looks come often at first (a short program is done in milliseconds), then every 100 ms.
         var state = try await systemd.status(unit)
+        var pause = 2
         while state.activeState == "activating" || (state.activeState == "active" && state.subState != "exited")
             || state.activeState == "deactivating"
         {
             if !isAccepting { throw RunDetached() }
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(pause))
+            pause = min(pause * 2, 100)
             state = try await systemd.status(unit)
         }
         let canceled = runs.takeCancel(id)

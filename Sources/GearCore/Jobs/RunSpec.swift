@@ -121,8 +121,13 @@ public struct RunSpec: Sendable, Hashable, Codable {
                 UnitSetting("Environment", "", .strings(["PODMAN_SYSTEMD_UNIT=\(Self.unitName(id))"])),
                 UnitSetting("KillMode", "mixed", .string("mixed")),
                 UnitSetting("ExecStart", "", .commands([run])),
-                // What a kill left behind (podman ended before it removed the container).
-                UnitSetting("ExecStopPost", "", .commands([[renderer.podmanPath, "rm", "-f", "-v", "--ignore", "-t", "10", name]])),
+                // What a kill left behind (podman ended before it removed the container); after a clean run the
+                // container is gone already, and a podman start-up is saved.
+                UnitSetting(
+                    "ExecStopPost", "",
+                    .commands([
+                        ["/bin/sh", "-c", #"[ "$SERVICE_RESULT" = success ] || exec "$@""#, "sh", renderer.podmanPath, "rm", "-f", "-v", "--ignore", "-t", "10", name]
+                    ])),
             ]
         }
         return settings
