@@ -126,7 +126,10 @@ public struct RunSpec: Sendable, Hashable, Codable {
                 UnitSetting(
                     "ExecStopPost", "",
                     .commands([
-                        ["/bin/sh", "-c", #"[ "$SERVICE_RESULT" = success ] || exec "$@""#, "sh", renderer.podmanPath, "rm", "-f", "-v", "--ignore", "-t", "10", name]
+                        [
+                            "/bin/sh", "-c", #"[ "$SERVICE_RESULT" = success ] || exec "$@""#, "sh", renderer.podmanPath, "rm", "-f", "-v",
+                            "--ignore", "-t", "10", name,
+                        ]
                     ])),
             ]
         }
