@@ -94,20 +94,31 @@ final class GeardProcess: @unchecked Sendable {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
 
-    /// A TCP port nothing listens on now.
+    /// A TCP port nothing listens on now, below the ephemeral range (32768-60999): an ephemeral port may be taken
+    /// by an outgoing connection's source port between this check and geard's bind, or while a test restarts geard
+    /// on the same port. 30000-32699, away from the containers' test ports (20000-29999) and the API fuzz's geard
+    /// (31470-31479).
     static func freePort() -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 30000..<32700)
+            if (31470..<31480).contains(port) { continue }
+            if canBind(port) { return port }
+        }
+        return 0
+    }
+
+    static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
+        var reuse: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) {
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        } == 0
     }
 }
 
