@@ -114,20 +114,9 @@ extension NodeAgent {
     /// were read.
     public nonisolated func runLog(_ id: String, query: LogQuery, fields: LogFields) async throws(GearError) -> LogStream {
         guard let job = await self.job(id), job.kind == .run, let unit = job.unit else { throw GearError(.notFound, "no run job \(id)") }
-        let epoch = journalWatcher.epoch
-        let reader: UnsafeReader
-        do {
-            reader = try await BlockingIO.run { () throws -> UnsafeReader in UnsafeReader(try LogStream.open(unit: unit, query: query)) }
-        } catch let error as GearError {
-            throw error
-        } catch {
-            throw GearError(.internal, "cannot read the journal: \(error)")
-        }
         let runs = self.runs
         let finishedBefore = job.state.isFinished && runs.end(of: id) == nil
-        return LogStream(
-            reader: reader.reader, unit: unit, epoch: epoch, query: query, fields: fields, watcher: journalWatcher, recheck: .milliseconds(250)
-        ) {
+        return try await openLog(unit: unit, query: query, fields: fields, recheck: .milliseconds(250)) {
             // Going on while it runs, and a second after (journald may write its last lines a little later).
             if finishedBefore { return false }
             guard let at = runs.end(of: id) else { return true }

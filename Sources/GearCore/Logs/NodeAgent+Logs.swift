@@ -7,7 +7,15 @@ extension NodeAgent {
     /// time (each costs time per entry).
     public nonisolated func log(_ id: ContainerID, query: LogQuery, fields: LogFields) async throws(GearError) -> LogStream {
         guard index[id] != nil else { throw GearError(.notFound, "no container \(id) is installed") }
-        let unit = id.unitName
+        let index = self.index
+        return try await openLog(unit: id.unitName, query: query, fields: fields) { index[id] != nil }
+    }
+
+    /// Opens the journal of `unit` positioned for `query`; a follow goes on while `stillGoing` holds (asked again
+    /// every `recheck` while nothing is written, when given).
+    nonisolated func openLog(
+        unit: String, query: LogQuery, fields: LogFields, recheck: Duration? = nil, stillGoing: @escaping @Sendable () -> Bool
+    ) async throws(GearError) -> LogStream {
         let epoch = journalWatcher.epoch
         let reader: UnsafeReader
         do {
@@ -17,9 +25,8 @@ extension NodeAgent {
         } catch {
             throw GearError(.internal, "cannot read the journal: \(error)")
         }
-        let index = self.index
-        return LogStream(reader: reader.reader, unit: unit, epoch: epoch, query: query, fields: fields, watcher: journalWatcher) {
-            index[id] != nil
-        }
+        return LogStream(
+            reader: reader.reader, unit: unit, epoch: epoch, query: query, fields: fields, watcher: journalWatcher, recheck: recheck,
+            stillInstalled: stillGoing)
     }
 }
