@@ -22,6 +22,17 @@ extension GearClient {
     /// An HTTP client that presents `files`' certificate and trusts only its CA (the node's name must be in its
     /// certificate), TLS 1.2 or later, HTTP/2 when the node offers it.
     public static func makeHTTPClient(tls files: ClientTLSFiles) throws -> HTTPClient {
+        var configuration = HTTPClient.Configuration(tlsConfiguration: try tlsConfiguration(files))
+        // HTTP/1.1: a thin client gains nothing from multiplexing its few calls per host, and over TLS it uploads
+        // at least as fast as HTTP/2 (docs/performance.md).
+        configuration.httpVersion = .http1Only
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// The TLS side of `makeHTTPClient`: `files`' certificate, trusting only its CA, TLS 1.2 or later.
+    static func tlsConfiguration(_ files: ClientTLSFiles) throws -> TLSConfiguration {
         func loading<T>(_ what: String, _ path: String, _ body: () throws -> T) throws -> T {
             do { return try body() } catch { throw GearClientError.tls("cannot load the \(what) \(path): \(error)") }
         }
@@ -33,12 +44,6 @@ extension GearClient {
         tls.trustRoots = .certificates(roots)
         tls.certificateChain = chain.map { .certificate($0) }
         tls.privateKey = .privateKey(key)
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        // HTTP/1.1: a thin client gains nothing from multiplexing its few calls per host, and over TLS it uploads
-        // at least as fast as HTTP/2 (docs/performance.md).
-        configuration.httpVersion = .http1Only
-        configuration.timeout.connect = .seconds(5)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return tls
     }
 }

@@ -14,6 +14,9 @@ public struct GearClient: Sendable {
     private let timeout: TimeAmount
     /// A delegation token sent as `Authorization: Bearer` with every call (HTTPS only).
     public var bearerToken: String?
+    /// The certificate the client presents over HTTPS, for the connections it makes itself (interactive exec);
+    /// the HTTP client has its own copy.
+    public var tlsFiles: ClientTLSFiles?
 
     /// An HTTP client that fails at once when a geard is not listening (no retries of refused connections) and
     /// gives up connecting after 5 seconds, so that one unreachable host is reported quickly.

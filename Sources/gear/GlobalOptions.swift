@@ -120,6 +120,7 @@ struct GlobalOptions: ParsableArguments {
         let timeout = Duration.milliseconds(Int64(timeout * 1000))
         guard case .https = endpoint, let files = tlsFiles else { return GearClient(endpoint: endpoint, timeout: timeout) }
         var client = GearClient(endpoint: endpoint, httpClient: try TLSClients.client(for: files), timeout: timeout)
+        client.tlsFiles = files
         client.bearerToken = tlsValue(token, "GEAR_TOKEN")
         return client
     }

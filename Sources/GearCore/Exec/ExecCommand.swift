@@ -17,13 +17,18 @@ public struct ExecCommand: Sendable, Hashable {
     public var env: [EnvironmentVariable]
     public var workingDir: String?
     public var user: String?
-    public var timeout: Duration
+    /// Nil: none (an interactive command without `Timeout` runs as long as its client stays).
+    public var timeout: Duration?
+    /// Interactive (the WebSocket form): `Tty` is allowed, and the command may read stdin.
+    public var interactive: InteractiveOptions?
 
     public static let defaultTimeout: Double = 300
     public static let maxTimeout: Double = 3600
+    /// An interactive command's `Timeout` may be a day.
+    public static let maxInteractiveTimeout: Double = 86400
 
-    /// Checks a request as the API checks an install's `Cmd` and `Environment`.
-    public init(validating request: ExecRequest, runtime: ContainerRuntime) throws(GearError) {
+    /// Checks a request as the API checks an install's `Cmd` and `Environment`; `interactive` for the WebSocket form.
+    public init(validating request: ExecRequest, runtime: ContainerRuntime, interactive: InteractiveOptions? = nil) throws(GearError) {
         guard !request.cmd.isEmpty, !(request.cmd.first ?? "").isEmpty else {
             throw GearError(.invalidRequest, "Cmd is required: the program and its arguments")
         }
@@ -52,19 +57,33 @@ public struct ExecCommand: Sendable, Hashable {
             }
             self.user = user
         }
-        if request.tty == true {
-            throw GearError(.invalidRequest, "Tty: a terminal needs the interactive form (not served yet); run without Tty")
+        if request.tty == true, interactive == nil {
+            throw GearError(
+                .invalidRequest,
+                "Tty: a terminal needs the interactive form (GET /container/{id}/exec?tty=true as a WebSocket, gear exec -it); run without Tty")
         }
-        let seconds = request.timeout ?? Self.defaultTimeout
-        guard seconds > 0, seconds <= Self.maxTimeout else {
-            throw GearError(.invalidRequest, "Timeout must be more than 0 and at most \(Int(Self.maxTimeout)) seconds")
+        self.interactive = interactive
+        if let interactive, interactive.tty != (request.tty == true) {
+            throw GearError(.invalidRequest, "Tty and the interactive options disagree")
         }
-        timeout = .milliseconds(Int64(seconds * 1000))
+        let limit = interactive == nil ? Self.maxTimeout : Self.maxInteractiveTimeout
+        if let seconds = request.timeout ?? (interactive == nil ? Self.defaultTimeout : nil) {
+            guard seconds > 0, seconds <= limit else {
+                throw GearError(.invalidRequest, "Timeout must be more than 0 and at most \(Int(limit)) seconds")
+            }
+            timeout = .milliseconds(Int64(seconds * 1000))
+        } else {
+            timeout = nil
+        }
     }
 
     /// The command line for a podman container.
     func podmanArguments(podman: String, container: String) -> [String] {
         var arguments = ["/usr/bin/env", "--default-signal", podman, "exec"]
+        if let interactive {
+            if interactive.stdin || interactive.tty { arguments.append("--interactive") }
+            if interactive.tty { arguments.append("--tty") }
+        }
         for variable in env { arguments += ["--env", "\(variable.name)=\(variable.value)"] }
         if let workingDir { arguments += ["--workdir", workingDir] }
         if let user { arguments += ["--user", user] }

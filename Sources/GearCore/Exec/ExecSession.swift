@@ -30,11 +30,12 @@ public struct ExecExit: Sendable, Hashable {
 /// kill its whole process group.
 public final class ExecSession: Sendable {
     let arguments: [String]
-    let timeout: Duration
+    /// Nil: none.
+    let timeout: Duration?
     /// Moves the started process into the container's cgroup (exec runtime), given its pid.
     let adopt: @Sendable (Int32) -> Void
 
-    init(arguments: [String], timeout: Duration, adopt: @escaping @Sendable (Int32) -> Void = { _ in }) {
+    init(arguments: [String], timeout: Duration?, adopt: @escaping @Sendable (Int32) -> Void = { _ in }) {
         self.arguments = arguments
         self.timeout = timeout
         self.adopt = adopt
@@ -73,10 +74,12 @@ public final class ExecSession: Sendable {
         let timeout = self.timeout
         return try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    killer.timedOut.store(true, ordering: .relaxed)
-                    killer.kill()
+                if let timeout {
+                    group.addTask {
+                        try await Task.sleep(for: timeout)
+                        killer.timedOut.store(true, ordering: .relaxed)
+                        killer.kill()
+                    }
                 }
                 let out = try await Self.channel(stdout.read)
                 let err = try await Self.channel(stderr.read)

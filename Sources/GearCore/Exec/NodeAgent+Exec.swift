@@ -9,9 +9,12 @@ import Logging
 extension NodeAgent {
     /// Prepares a command to run inside a running container (`POST /container/{id}/exec`); `ExecSession.run` runs
     /// it. Not a job: it does not change the container, and it runs while the caller reads its output.
-    public nonisolated func exec(_ id: ContainerID, _ request: ExecRequest) async throws(GearError) -> ExecSession {
+    /// With `interactive`, the session is run by `runInteractive` (the WebSocket form).
+    public nonisolated func exec(
+        _ id: ContainerID, _ request: ExecRequest, interactive: InteractiveOptions? = nil
+    ) async throws(GearError) -> ExecSession {
         guard let definition = definition(id) else { throw GearError(.notFound, "no container \(id) is installed") }
-        let command = try ExecCommand(validating: request, runtime: definition.spec.runtime)
+        let command = try ExecCommand(validating: request, runtime: definition.spec.runtime, interactive: interactive)
         let status = try await status(id)
         guard status.activeState == "active", let pid = status.mainPID, pid > 0 else {
             throw GearError(.conflict, "container \(id) is not running (\(status.activeState)/\(status.subState)): start it first")

@@ -17,6 +17,7 @@ struct ExecRoutes {
 
     func register(on router: Router<GearRequestContext>) {
         router.post("/container/:id/exec", use: exec)
+        router.get("/container/:id/exec", use: interactive)
     }
 
     @Sendable func exec(_ request: Request, context: GearRequestContext) async throws -> Response {

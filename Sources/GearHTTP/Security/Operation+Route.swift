@@ -12,6 +12,7 @@ extension Operation {
         "PUT /container/{id}/stopped": .containerStop,
         "POST /container/{id}/restart": .containerRestart,
         "POST /container/{id}/exec": .containerExec,
+        "GET /container/{id}/exec": .containerExec,
         "GET /container/{id}/status": .containerRead,
         "GET /container/{id}/ports": .containerRead,
         "GET /containers": .containerList,

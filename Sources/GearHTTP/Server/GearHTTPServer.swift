@@ -77,6 +77,30 @@ public struct GearHTTPServer: Sendable {
         }
     }
 
+    /// The answer to a WebSocket upgrade request of `caller`: the router's (the route accepts with 101 and leaves its
+    /// session in the `WebSocketSlot`), with the same middleware, authorization and request ids as every request.
+    func webSocketDecider(for caller: Caller) -> WebSocketDecider {
+        let (routerResponder, logger, gate) = (self.routerResponder, self.logger, self.streams)
+        return { head, channel in
+            var context = GearRequestContext(source: .init(channel: channel, logger: logger))
+            context.liveConnection = true
+            context.caller = caller
+            let slot = WebSocketSlot()
+            let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+            let response: Response
+            do {
+                response = try await WebSocketSlot.$current.withValue(slot) {
+                    try await StreamAdmission.$current.withValue(StreamAdmission(gate: gate, caller: caller)) {
+                        try await routerResponder.respond(to: request, context: context)
+                    }
+                }
+            } catch {
+                response = APIMiddleware.errorResponse(error, requestID: nil)
+            }
+            return (response, response.status == .switchingProtocols ? slot.accepted : nil)
+        }
+    }
+
     /// A listener service on `address`: trusted (plain HTTP) or HTTPS with client certificates.
     public func listener(
         _ address: ListenAddress, security: ListenerSecurity = .trusted, limits: ConnectionLimits = ConnectionLimits(),
@@ -86,6 +110,7 @@ public struct GearHTTPServer: Sendable {
     {
         let server = self
         return HTTPListener(
-            address: address, security: security, responder: { server.responder(for: $0) }, logger: logger, limits: limits, onBound: onBound)
+            address: address, security: security, responder: { server.responder(for: $0) },
+            webSocket: { server.webSocketDecider(for: $0) }, logger: logger, limits: limits, onBound: onBound)
     }
 }

@@ -25,7 +25,7 @@ public enum ListenerSecurity: Sendable, CustomStringConvertible {
 
 /// The protocol a TLS connection negotiated, with the channel handler that serves it for its caller.
 enum NegotiatedConnection: Sendable {
-    case http1(HTTP1Channel, HTTP1Channel.Value)
+    case http1(UpgradableHTTP1Channel, EventLoopFuture<UpgradableHTTP1Channel.Connection>)
     case http2(HTTP2Connection, HTTP2Connection.Value)
 }
 
@@ -43,7 +43,6 @@ extension HTTPListener {
     func setUpTLS(_ channel: any Channel, store: TLSContextStore) -> EventLoopFuture<EventLoopFuture<NegotiatedConnection>> {
         let logger = self.logger
         let responderFor = self.responderFactory
-        let headerTimeout = counter.limits.headerTimeout
         return channel.eventLoop.makeCompletedFuture {
             let (context, denied) = store.current
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
@@ -55,8 +54,8 @@ extension HTTPListener {
                     let http = HTTP2Connection(responder: responder, idleTimeout: .seconds(Self.idleTimeout.nanoseconds / 1_000_000_000))
                     return http.setup(channel: channel, logger: logger).map { .http2(http, $0) }
                 case .negotiated("http/1.1"), .fallback:
-                    let http = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: Self.idleTimeout))
-                    return http.setupWithHTTP10(channel: channel, logger: logger, headerTimeout: headerTimeout).map { .http1(http, $0) }
+                    let http = self.http1(for: caller, secure: true)
+                    return http.setup(channel: channel, logger: logger).map { .http1(http, $0) }
                 case .negotiated(let other):
                     return channel.close().flatMapThrowing { throw TLSSetupError("the client negotiated \(other)") }
                 }

@@ -20,6 +20,8 @@ public final class HTTPListener: Service, Sendable {
     public let address: ListenAddress
     public let security: ListenerSecurity
     let responderFactory: @Sendable (Caller) -> HTTPChannelHandler.Responder
+    /// How the first request of an HTTP/1.1 connection may become a WebSocket, per caller.
+    let deciderFactory: @Sendable (Caller) -> WebSocketDecider
     let logger: Logger
     private let group: any EventLoopGroup
     private let onBound: @Sendable (Int?) -> Void
@@ -45,13 +47,15 @@ public final class HTTPListener: Service, Sendable {
     ///   - onBound: called with the bound TCP port once listening (nil for unix sockets).
     init(
         address: ListenAddress, security: ListenerSecurity, responder: @escaping @Sendable (Caller) -> HTTPChannelHandler.Responder,
-        logger: Logger, limits: ConnectionLimits = ConnectionLimits(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        webSocket: @escaping @Sendable (Caller) -> WebSocketDecider, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onBound: @escaping @Sendable (Int?) -> Void = { _ in }
     ) {
         self.counter = ConnectionCounter(limits: limits)
         self.address = address
         self.security = security
         self.responderFactory = responder
+        self.deciderFactory = webSocket
         self.logger = logger
         self.group = group
         self.onBound = onBound
@@ -61,20 +65,17 @@ public final class HTTPListener: Service, Sendable {
         switch security {
         case .trusted:
             // TCP callers share one responder; a unix socket's callers are told apart by their peer credentials.
-            let local = HTTP1Channel(
-                responder: responderFactory(.local(listener: address.description)), configuration: .init(idleTimeout: Self.idleTimeout))
             try await serve(
                 setup: { channel in
-                    guard case .unixDomainSocket = channel.localAddress else {
-                        return local.setupWithHTTP10(channel: channel, logger: self.logger, headerTimeout: self.counter.limits.headerTimeout).map {
-                            (local, $0)
+                    let caller: EventLoopFuture<Caller> =
+                        if case .unixDomainSocket = channel.localAddress {
+                            self.peerCaller(channel)
+                        } else {
+                            channel.eventLoop.makeSucceededFuture(.local(listener: self.address.description))
                         }
-                    }
-                    return self.peerCaller(channel).flatMap { caller in
-                        let http = HTTP1Channel(responder: self.responderFactory(caller), configuration: .init(idleTimeout: Self.idleTimeout))
-                        return http.setupWithHTTP10(channel: channel, logger: self.logger, headerTimeout: self.counter.limits.headerTimeout).map {
-                            (http, $0)
-                        }
+                    return caller.flatMap { caller in
+                        let http = self.http1(for: caller, secure: false)
+                        return http.setup(channel: channel, logger: self.logger).map { (http, $0) }
                     }
                 },
                 handle: { http, value in await http.handle(value: value, logger: self.logger) })
@@ -92,6 +93,13 @@ public final class HTTPListener: Service, Sendable {
                     }
                 })
         }
+    }
+
+    /// An HTTP/1.1 connection of `caller` whose first request may become a WebSocket.
+    func http1(for caller: Caller, secure: Bool) -> UpgradableHTTP1Channel {
+        UpgradableHTTP1Channel(
+            http: HTTP1Channel(responder: responderFactory(caller), configuration: .init(idleTimeout: Self.idleTimeout)),
+            decide: deciderFactory(caller), secure: secure, headerTimeout: counter.limits.headerTimeout)
     }
 
     /// Binds, accepts, and hands each connection to `handle` in a task of its own until shut down.
