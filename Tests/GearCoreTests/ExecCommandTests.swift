@@ -46,4 +46,29 @@ import Testing
             (error as? GearError).map { $0.code == .invalidRequest && $0.message.contains(message) } ?? false
         }
     }
+
+    @Test func theInteractiveFormTakesATerminalAndNeedsNoTimeout() throws {
+        var request = ExecRequest(cmd: ["sh"])
+        request.tty = true
+        #expect(throws: GearError.self) { try ExecCommand(validating: request, runtime: .podman) }
+        let terminal = try ExecCommand(validating: request, runtime: .podman, interactive: InteractiveOptions(stdin: true, tty: true))
+        #expect(terminal.timeout == nil)
+        #expect(
+            terminal.podmanArguments(podman: "/usr/bin/podman", container: "ctr-web")
+                == ["/usr/bin/env", "--default-signal", "/usr/bin/podman", "exec", "--interactive", "--tty", "ctr-web", "sh"])
+        let piped = try ExecCommand(
+            validating: ExecRequest(cmd: ["cat"], timeout: 7200), runtime: .podman, interactive: InteractiveOptions(stdin: true, tty: false))
+        #expect(piped.timeout == .seconds(7200))
+        #expect(
+            piped.podmanArguments(podman: "/p", container: "c").contains("--interactive")
+                && !piped.podmanArguments(podman: "/p", container: "c").contains("--tty"))
+        // The options and the request must agree, and a day is the longest.
+        #expect(throws: GearError.self) {
+            try ExecCommand(validating: request, runtime: .podman, interactive: InteractiveOptions(stdin: true, tty: false))
+        }
+        #expect(throws: GearError.self) {
+            try ExecCommand(
+                validating: ExecRequest(cmd: ["cat"], timeout: 90000), runtime: .podman, interactive: InteractiveOptions(stdin: true, tty: false))
+        }
+    }
 }

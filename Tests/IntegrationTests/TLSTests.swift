@@ -237,6 +237,14 @@ struct TLSTests {
         #expect(status.status == 0 && status.output.contains("active"))
         let denied = try Self.gear("stop --ca \(setup.pki)/ca.crt --cert \(setup.pki)/ci.crt --key \(setup.pki)/ci.key \(host)/\(id)")
         #expect(denied.status == 1 && denied.output.contains("403"), "\(denied.output)")
+        // The interactive exec over HTTPS (http/1.1 for the WebSocket): an admin's, and a reader's refused.
+        let echoed = try sh("printf 'over tls\\n' | \(Sandbox.gearPath) exec \(tls) -i \(host)/\(id) -- /bin/cat")
+        #expect(echoed.status == 0 && echoed.output == "over tls\n", "\(echoed)")
+        let reader = try Self.gear("exec --ca \(setup.pki)/ca.crt --cert \(setup.pki)/ci.crt --key \(setup.pki)/ci.key -i \(host)/\(id) -- /bin/true")
+        #expect(reader.status == 1 && reader.output.contains("403") && reader.output.contains("container.exec"), "\(reader.output)")
+        // Over HTTP/2 (curl's choice over TLS) there is no upgrade: a clear 400.
+        let h2 = try Self.call(setup, "GET", "/container/\(id)/exec?cmd=/bin/true", as: "root")
+        #expect(h2.status == 400 && h2.body.contains("WebSocket"), "\(h2.body)")
         #expect(try Self.gear("delete \(tls) --wait \(host)/\(id)").status == 0)
     }
 

@@ -12,7 +12,7 @@ public struct ExecRequest: Sendable, Hashable, Codable {
     /// The user it runs as, a name or a number: podman containers only (an exec container's command runs as the
     /// container's own user).
     public var user: String?
-    /// A terminal: only over the WebSocket form (not yet), refused here.
+    /// A terminal: only the interactive form (`GET /container/{id}/exec` as a WebSocket) has one; refused in a body.
     public var tty: Bool?
     /// Seconds before the command is killed (default 300, at most 3600).
     public var timeout: Double?

@@ -989,6 +989,206 @@ enum OpenAPIDocument {
                   "description": "Container id"
                 }
               ],
+              "get": {
+                "operationId": "execInContainerInteractively",
+                "summary": "Run a command inside a running container interactively, over a WebSocket",
+                "description": "The interactive exec: the request is the query (cmd once per argument), sent as a WebSocket upgrade (HTTP/1.1, the first request of its connection; over HTTPS negotiate http/1.1). It is checked, authorized (container.exec, admins only by default) and audited before the upgrade: a refusal is a JSON error. After 101, every message is binary and starts with its channel: 0 stdin, 4 resize ({\"Width\":W,\"Height\":H}), [255, 0] end of stdin (client to geard); 1 stdout (or the terminal), 2 stderr, 3 the exit as an ExecFrame, then a normal close (geard to client). A closed socket, silence past 75 s (geard pings every 30 s), or a message that breaks this scheme ends the command and its process group. docs/api.md has the details.",
+                "x-gear-operation": "container.exec",
+                "parameters": [
+                  {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "$ref": "#/components/schemas/RequestId"
+                    },
+                    "description": "Echoed on the answer (101 included)"
+                  },
+                  {
+                    "name": "Upgrade",
+                    "in": "header",
+                    "required": false,
+                    "schema": {
+                      "type": "string",
+                      "enum": [
+                        "websocket"
+                      ]
+                    },
+                    "description": "With Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13"
+                  },
+                  {
+                    "name": "cmd",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      },
+                      "maxItems": 1024
+                    },
+                    "description": "The program and its arguments, one parameter each",
+                    "style": "form",
+                    "explode": true
+                  },
+                  {
+                    "name": "env",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "description": "NAME=VALUE, one parameter each",
+                    "style": "form",
+                    "explode": true
+                  },
+                  {
+                    "name": "workingDir",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "The directory it runs in (absolute)"
+                  },
+                  {
+                    "name": "user",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "string"
+                    },
+                    "description": "The user (podman containers only)"
+                  },
+                  {
+                    "name": "tty",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "boolean"
+                    },
+                    "description": "A terminal (stdout and stderr are one stream)"
+                  },
+                  {
+                    "name": "stdin",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "boolean"
+                    },
+                    "description": "The command reads the client's stdin (channel 0)"
+                  },
+                  {
+                    "name": "timeout",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "number"
+                    },
+                    "description": "Seconds before the command is killed (default none, at most 86400)"
+                  },
+                  {
+                    "name": "cols",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 10000
+                    },
+                    "description": "The terminal's first width (with rows)"
+                  },
+                  {
+                    "name": "rows",
+                    "in": "query",
+                    "required": false,
+                    "schema": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 10000
+                    },
+                    "description": "The terminal's first height (with cols)"
+                  }
+                ],
+                "responses": {
+                  "101": {
+                    "description": "Switching to the WebSocket; the session follows"
+                  },
+                  "400": {
+                    "description": "Not a WebSocket upgrade, or not the first request of its connection; a bad query: no cmd, an unknown parameter, forbidden characters, bad env, workingDir, user, timeout, tty, cols or rows",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "Unauthenticated",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "Not allowed (container.exec)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "No such container",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "409": {
+                    "description": "The container is not running",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "The caller holds its cap of long-lived requests (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "503": {
+                    "description": "systemd unreachable (Retry-After)",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
               "post": {
                 "operationId": "execInContainer",
                 "summary": "Run a command inside a running container, its output streamed",
@@ -6395,7 +6595,7 @@ enum OpenAPIDocument {
                   },
                   "Tty": {
                     "type": "boolean",
-                    "description": "Not served yet: true is refused"
+                    "description": "true is refused here: a terminal needs the interactive form (GET /container/{id}/exec as a WebSocket)"
                   },
                   "Timeout": {
                     "type": "number",

@@ -21,6 +21,10 @@ extension ExecRoutes {
 
     @Sendable func interactive(_ request: Request, context: GearRequestContext) async throws -> Response {
         let id = try ContainerID(context.parameters.get("id") ?? "")
+        if request.headers[HTTPField.Name(UpgradeGuard.declined)!] != nil {
+            throw GearError(
+                .invalidRequest, "a WebSocket upgrade needs Upgrade: websocket, Sec-WebSocket-Key and Sec-WebSocket-Version: 13")
+        }
         guard request.headers[.upgrade]?.lowercased().contains("websocket") == true else {
             throw GearError(
                 .invalidRequest,

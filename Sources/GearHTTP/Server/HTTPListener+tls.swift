@@ -25,7 +25,7 @@ public enum ListenerSecurity: Sendable, CustomStringConvertible {
 
 /// The protocol a TLS connection negotiated, with the channel handler that serves it for its caller.
 enum NegotiatedConnection: Sendable {
-    case http1(UpgradableHTTP1Channel, EventLoopFuture<UpgradableHTTP1Channel.Connection>)
+    case http1(UpgradableHTTP1Channel, UpgradableHTTP1Channel.Value)
     case http2(HTTP2Connection, HTTP2Connection.Value)
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+import GearAPI
 import GearCore
 import HTTPTypes
 import Hummingbird
@@ -50,7 +52,13 @@ struct UpgradableHTTP1Channel: Sendable {
     let secure: Bool
     let headerTimeout: Duration?
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<EventLoopFuture<Connection>> {
+    /// The connection's channel and what its first request made of it.
+    struct Value: Sendable {
+        let channel: any Channel
+        let connection: EventLoopFuture<Connection>
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let refusal = NIOLockedValueBox<Response?>(nil)
             let accepted = NIOLockedValueBox<WebSocketSession?>(nil)
@@ -127,18 +135,19 @@ struct UpgradableHTTP1Channel: Sendable {
             configuration.decoderConfiguration.maxHeaderListSize = http.configuration.httpDecoder.maxHeaderListSize
             configuration.decoderConfiguration.maxHeaderFieldCount = http.configuration.httpDecoder.maxHeaderFieldCount
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             if let (bytes, parts) = deadlineHandlers {
-                let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
                 try channel.pipeline.syncOperations.addHandler(bytes, position: .before(decoder))
                 try channel.pipeline.syncOperations.addHandler(parts, position: .after(decoder))
             }
-            return result
+            try channel.pipeline.syncOperations.addHandler(UpgradeGuard(), position: .after(decoder))
+            return Value(channel: channel, connection: result)
         }
     }
 
-    func handle(value: EventLoopFuture<Connection>, logger: Logger) async {
+    func handle(value: Value, logger: Logger) async {
         do {
-            switch try await value.get() {
+            switch try await value.connection.get() {
             case .http(let asyncChannel):
                 await http.handleHTTP(asyncChannel: asyncChannel, logger: logger)
             case .refused(let asyncChannel, let response):
@@ -147,8 +156,27 @@ struct UpgradableHTTP1Channel: Sendable {
                 await session(socket, logger)
             }
         } catch {
+            // An upgrade request NIO would not take (no Sec-WebSocket-Key, another version): answered and closed.
             logger.debug("HTTP/1 connection ended before its first request was served", metadata: ["error": "\(error)"])
+            await Self.refuseMalformedUpgrade(value.channel, error)
         }
+    }
+
+    static func refuseMalformedUpgrade(_ channel: any Channel, _ error: any Error) async {
+        guard channel.isActive else { return }
+        let reason =
+            (error as? NIOWebSocketUpgradeError) == .invalidUpgradeHeader
+            ? "Sec-WebSocket-Key and Sec-WebSocket-Version: 13 are required" : "\(error)"
+
+        let (status, body) = HTTPErrorMapping.apiError(for: GearError(.invalidRequest, "not a WebSocket upgrade: \(reason)"), requestID: nil)
+        let bytes = (try? GearJSON.encoder().encode(body)) ?? Data()
+        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(bytes.count)), ("Connection", "close")])
+        headers.add(name: "Cache-Control", value: "no-store")
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: Int(status.code)), headers: headers)
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil)
+        try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+        try? await channel.close()
     }
 
     /// Answers a refused upgrade with the route's response, and closes: the client asked to leave HTTP, and
@@ -174,5 +202,38 @@ struct UpgradableHTTP1Channel: Sendable {
         } catch {
             logger.debug("could not answer a refused upgrade", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// Lets only a complete WebSocket upgrade request reach NIO's upgrade handler. That handler drops a first request
+/// that asks for an upgrade nobody takes (`Upgrade: h2c`, or `websocket` without `Sec-WebSocket-Key` and
+/// `Sec-WebSocket-Version: 13`) instead of handing it on, and the client would wait for an answer forever: such a
+/// request loses its `Upgrade` field (kept as `Gear-Declined-Upgrade` for the route's error) and is served as an
+/// ordinary request (RFC 9110 lets a server ignore `Upgrade`).
+final class UpgradeGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    static let declined = "gear-declined-upgrade"
+    private var seenFirst = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Only the first request can upgrade.
+        guard !seenFirst, case .head(var head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        seenFirst = true
+        let upgrade = head.headers["upgrade"]
+        guard !upgrade.isEmpty else {
+            context.fireChannelRead(data)
+            return
+        }
+        let webSocket = upgrade.contains { $0.lowercased().split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "websocket" } }
+        if !(webSocket && !head.headers["sec-websocket-key"].isEmpty && head.headers["sec-websocket-version"] == ["13"]) {
+            head.headers.remove(name: "upgrade")
+            head.headers.add(name: Self.declined, value: upgrade.joined(separator: ", "))
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }
