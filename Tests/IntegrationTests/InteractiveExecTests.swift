@@ -143,6 +143,36 @@ struct InteractiveExecTests {
         _ = try await geard.client.delete(id, wait: 60)
     }
 
+    @Test func aPodmanContainersCommandsDieWithTheirClient() async throws {
+        let geard = try await SharedGeard.get()
+        let id = uniqueID("iexec-podkill")
+        #expect(
+            try await geard.client.install(id, InstallRequest(image: "localhost/busybox", cmd: ["sleep", "100000"], started: true), wait: 60).job
+                .state
+                == .succeeded)
+        // Killing `podman exec` alone would leave the command running inside the container.
+        var tty = ExecRequest(cmd: ["sleep", "36.25"])
+        tty.tty = true
+        let (input, feed) = AsyncStream<ExecInput>.makeStream()
+        let session = Task {
+            try await geard.client.execInteractive(id, InteractiveExecRequest(exec: tty, stdin: true), input: input) { _, _ in }
+        }
+        #expect(try await eventually { try sh("pgrep -f 'sleep 36[.]25'").status == 0 })
+        feed.finish()
+        _ = try? await session.value
+        #expect(try await eventually(timeout: .seconds(5)) { try sh("pgrep -f 'sleep 36[.]25'").status != 0 }, "the command outlived its client")
+        // The same for the streamed form, for a client that goes away and for a timeout.
+        _ = try sh("curl -s -m 1 -X POST -d '{\"Cmd\":[\"sleep\",\"37.75\"]}' http://127.0.0.1:\(geard.port)/container/\(id)/exec")
+        #expect(try await eventually(timeout: .seconds(5)) { try sh("pgrep -f 'sleep 37[.]75'").status != 0 }, "the command outlived its client")
+        let timedOut = try curl(
+            "POST", "http://127.0.0.1:\(geard.port)/container/\(id)/exec", body: #"{"Cmd":["sleep","38.5"],"Timeout":1}"#, options: "-m 30")
+        #expect(timedOut.body.contains("timeout"), "\(timedOut.body)")
+        #expect(try await eventually(timeout: .seconds(5)) { try sh("pgrep -f 'sleep 38[.]5'").status != 0 }, "the command outlived its timeout")
+        // The container itself runs on.
+        #expect(try await geard.client.status(id).activeState == "active")
+        _ = try await geard.client.delete(id, wait: 60)
+    }
+
     @Test func refusalsAreJSONErrorsBeforeTheUpgrade() async throws {
         let geard = try await SharedGeard.get()
         let id = uniqueID("iexec-bad")

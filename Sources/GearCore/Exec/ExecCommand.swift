@@ -77,9 +77,10 @@ public struct ExecCommand: Sendable, Hashable {
         }
     }
 
-    /// The command line for a podman container.
-    func podmanArguments(podman: String, container: String) -> [String] {
+    /// The command line for a podman container; `marker` (`GEAR_EXEC_ID=...`) tags the processes it starts there.
+    func podmanArguments(podman: String, container: String, marker: String? = nil) -> [String] {
         var arguments = ["/usr/bin/env", "--default-signal", podman, "exec"]
+        if let marker { arguments += ["--env", marker] }
         if let interactive {
             if interactive.stdin || interactive.tty { arguments.append("--interactive") }
             if interactive.tty { arguments.append("--tty") }
@@ -88,6 +89,12 @@ public struct ExecCommand: Sendable, Hashable {
         if let workingDir { arguments += ["--workdir", workingDir] }
         if let user { arguments += ["--user", user] }
         return arguments + [container] + cmd
+    }
+
+    /// 16 random hex digits naming one exec.
+    static func freshMarker() -> String {
+        let hex = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// The command line for an exec container whose main process is `pid`, running as `uid`:`gid`, with the main

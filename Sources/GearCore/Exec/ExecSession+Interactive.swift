@@ -48,7 +48,7 @@ extension ExecSession {
         }
         wiring.closeChildEnds()
         adopt(pid)
-        let killer = GroupKiller(pid: pid)
+        let killer = GroupKiller(pid: pid, also: killInside)
         let reaper = Reaper(pid: pid)
         let timeout = self.timeout
         do {

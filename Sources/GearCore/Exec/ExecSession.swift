@@ -34,11 +34,18 @@ public final class ExecSession: Sendable {
     let timeout: Duration?
     /// Moves the started process into the container's cgroup (exec runtime), given its pid.
     let adopt: @Sendable (Int32) -> Void
+    /// Kills, with a signal, what the command runs that is not in its process group: the processes `podman exec`
+    /// started inside the container, which outlive the podman client.
+    let killInside: @Sendable (Int32) -> Void
 
-    init(arguments: [String], timeout: Duration?, adopt: @escaping @Sendable (Int32) -> Void = { _ in }) {
+    init(
+        arguments: [String], timeout: Duration?, adopt: @escaping @Sendable (Int32) -> Void = { _ in },
+        killInside: @escaping @Sendable (Int32) -> Void = { _ in }
+    ) {
         self.arguments = arguments
         self.timeout = timeout
         self.adopt = adopt
+        self.killInside = killInside
     }
 
     /// The command line it runs (for logs and the audit trail).
@@ -70,7 +77,7 @@ public final class ExecSession: Sendable {
         close(stderr.write)
         let pid = process.processIdentifier
         adopt(pid)
-        let killer = GroupKiller(pid: pid)
+        let killer = GroupKiller(pid: pid, also: killInside)
         let timeout = self.timeout
         return try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -119,21 +126,27 @@ public final class ExecSession: Sendable {
     }
 }
 
-/// Kills a process group: SIGTERM, then SIGKILL a second later if it is still there.
+/// Kills a process group (and what `also` kills): SIGTERM, then SIGKILL a second later if it is still there.
 final class GroupKiller: Sendable {
     let pid: Int32
+    let also: @Sendable (Int32) -> Void
     private let done = Atomic<Bool>(false)
     /// Set when the kill was the timeout's.
     let timedOut = Atomic<Bool>(false)
 
-    init(pid: Int32) { self.pid = pid }
+    init(pid: Int32, also: @escaping @Sendable (Int32) -> Void = { _ in }) {
+        self.pid = pid
+        self.also = also
+    }
 
     func kill() {
         guard !done.exchange(true, ordering: .relaxed) else { return }
-        let pid = self.pid
+        let (pid, also) = (self.pid, self.also)
+        also(SIGTERM)
         _ = Glibc.kill(-pid, SIGTERM)
         Task {
             try? await Task.sleep(for: .seconds(1))
+            also(SIGKILL)
             _ = Glibc.kill(-pid, SIGKILL)
         }
     }

@@ -21,8 +21,19 @@ extension NodeAgent {
         }
         switch definition.spec.runtime {
         case .podman:
+            // Killing `podman exec` leaves what it started inside the container running (conmon holds it): those
+            // processes carry a marker of this exec, and are found by it in the unit's cgroup when it is killed.
+            let marker = "GEAR_EXEC_ID=\(ExecCommand.freshMarker())"
+            let service = Self.cgroup(of: Int32(pid)).flatMap { Self.unitCgroup($0, id.unitName) }
             return ExecSession(
-                arguments: command.podmanArguments(podman: configuration.podmanPath, container: id.podmanName), timeout: command.timeout)
+                arguments: command.podmanArguments(podman: configuration.podmanPath, container: id.podmanName, marker: marker),
+                timeout: command.timeout,
+                killInside: { signal in
+                    guard let service else { return }
+                    for process in Self.processes(inCgroup: service) where Self.environment(of: process).contains(marker) {
+                        _ = Glibc.kill(process, signal)
+                    }
+                })
         case .exec:
             let pid = Int32(pid)
             guard let (uid, gid) = Self.credentials(of: pid) else {
@@ -33,9 +44,8 @@ extension NodeAgent {
             return ExecSession(arguments: command.execArguments(pid: pid, uid: uid, gid: gid, environment: environment), timeout: command.timeout) {
                 child in
                 // Into the unit's cgroup: its limits hold, and stopping the container ends the command too.
-                guard let cgroup else { return }
-                let procs = "/sys/fs/cgroup\(cgroup)/cgroup.procs"
-                guard let handle = FileHandle(forWritingAtPath: procs) else { return }
+                guard let directory = cgroup.flatMap(Self.cgroupDirectory) else { return }
+                guard let handle = FileHandle(forWritingAtPath: directory + "/cgroup.procs") else { return }
                 try? handle.write(contentsOf: Data("\(child)\n".utf8))
                 try? handle.close()
             }
@@ -60,6 +70,39 @@ extension NodeAgent {
     static func environment(of pid: Int32) -> [String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.filter { $0.contains("=") }
+    }
+
+    /// The processes in a cgroup (as `/proc/PID/cgroup` names it) and the cgroups beneath it, wherever the
+    /// unified hierarchy is mounted (`/sys/fs/cgroup`, or `unified` and systemd's own hierarchy beside cgroup v1).
+    static func processes(inCgroup path: String) -> [Int32] {
+        cgroupDirectory(path).map(processes(under:)) ?? []
+    }
+
+    /// Where a cgroup (as `/proc/PID/cgroup` names it) is in the file system: beneath `/sys/fs/cgroup`, or on a
+    /// hybrid system beneath `unified` (or systemd's own v1 hierarchy).
+    static func cgroupDirectory(_ path: String) -> String? {
+        ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"].lazy.map { $0 + path }.first {
+            FileManager.default.fileExists(atPath: $0 + "/cgroup.procs")
+        }
+    }
+
+    /// The processes in a cgroup directory and the ones beneath it (`cgroup.procs`, depth-first).
+    static func processes(under directory: String) -> [Int32] {
+        var found: [Int32] = []
+        var pending = [directory]
+        while let next = pending.popLast() {
+            if let text = try? String(contentsOfFile: next + "/cgroup.procs", encoding: .utf8) {
+                found += text.split(separator: "\n").compactMap { Int32($0) }
+            }
+            let children = (try? FileManager.default.contentsOfDirectory(atPath: next)) ?? []
+            for child in children {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: next + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue {
+                    pending.append(next + "/" + child)
+                }
+            }
+        }
+        return found
     }
 
     /// A process's cgroup (v2), as `/proc/PID/cgroup` names it (`/gear.slice/ctr-web.service`).

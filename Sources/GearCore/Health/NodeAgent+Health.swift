@@ -208,7 +208,7 @@ extension NodeAgent {
             case .kill:
                 // Every process of the unit at once (cgroup.kill); systemd then applies its Restart= policy.
                 if let cgroup = Self.cgroup(of: mainPID), let unitCgroup = Self.unitCgroup(cgroup, id.unitName),
-                    let handle = FileHandle(forWritingAtPath: "/sys/fs/cgroup\(unitCgroup)/cgroup.kill")
+                    let directory = Self.cgroupDirectory(unitCgroup), let handle = FileHandle(forWritingAtPath: directory + "/cgroup.kill")
                 {
                     try? handle.write(contentsOf: Data("1".utf8))
                     try? handle.close()
