@@ -44,7 +44,10 @@ import Testing
 
     @Test func terminalSizesAreJSONWithGeardsNames() throws {
         let size = TerminalSize(width: 120, height: 40)
-        #expect(String(decoding: try JSONEncoder().encode(size), as: UTF8.self) == #"{"Width":120,"Height":40}"#)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(String(decoding: try encoder.encode(size), as: UTF8.self) == #"{"Height":40,"Width":120}"#)
+        #expect(try JSONDecoder().decode(TerminalSize.self, from: Data(#"{"Width":120,"Height":40}"#.utf8)) == size)
         #expect(!TerminalSize(width: 10_001, height: 5).isValid && TerminalSize(width: 1, height: 1).isValid)
     }
 }
