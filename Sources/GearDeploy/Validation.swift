@@ -32,8 +32,12 @@ extension DeploymentDescriptor {
         else {
             throw DeploymentError(field: "Name", "'\(name)': use 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit")
         }
-        guard idPrefix.allSatisfy(Self.isIDCharacter), idPrefix.utf8.count <= 32 else {
-            throw DeploymentError(field: "IdPrefix", "'\(idPrefix)': use at most 32 letters, digits, '-', '_' or '.'")
+        // It starts every instance id, which must start with a letter or digit.
+        guard idPrefix.allSatisfy(Self.isIDCharacter), idPrefix.utf8.count <= 32,
+            idPrefix.first.map({ $0.isLetter || $0.isNumber }) ?? true
+        else {
+            throw DeploymentError(
+                field: "IdPrefix", "'\(idPrefix)': use at most 32 letters, digits, '-', '_' or '.', starting with a letter or digit")
         }
         guard !containers.isEmpty else { throw DeploymentError(field: "Containers", "a deployment needs at least one container") }
         guard containers.count <= Self.maxContainers else {

@@ -136,6 +136,7 @@ func running(_ instance: PlannedInstance, externalBase: Int = 4000) -> Container
         (#"{"Containers":[{"Name":"a","Image":"x","Notify":true}]}"#, "Containers[0].Notify", "only false"),
         (#"{"Name":"bad name!","Containers":[{"Name":"a","Image":"x"}]}"#, "Name", "letters"),
         (#"{"IdPrefix":"x/","Containers":[{"Name":"a","Image":"x"}]}"#, "IdPrefix", "letters"),
+        (#"{"IdPrefix":"--","Containers":[{"Name":"a","Image":"x"}]}"#, "IdPrefix", "starting with a letter or digit"),
         (#"{"Containers":[{"Name":"a","Image":"x","HealthTCP":80}]}"#, "Containers[0].HealthTCP", "not in PublicPorts"),
         (
             #"{"Containers":[{"Name":"a","Runtime":"exec","Cmd":["x"],"HealthTCP":80,"HealthCmd":["y"]}]}"#, "Containers[0].HealthCmd",
