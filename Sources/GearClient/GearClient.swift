@@ -83,6 +83,25 @@ public struct GearClient: Sendable {
         return try await execute(request, requestID: id, timeout: timeout)
     }
 
+    /// `body`'s result, or `unreachable` once `timeout` passed (and `body` is cancelled).
+    static func within<T: Sendable>(
+        _ timeout: TimeAmount, endpoint: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw GearClientError.unreachable(
+                    endpoint: endpoint, reason: "the answer did not arrive whole within \(timeout.nanoseconds / 1_000_000_000) s")
+            }
+            return result
+        }
+    }
+
     /// Sends a prepared request; collects the answer (up to 64 MiB) and checks that it echoes `requestID`.
     func execute(_ request: HTTPClientRequest, requestID id: String, timeout: TimeAmount) async throws -> Answer {
         let response: HTTPClientResponse
@@ -102,7 +121,9 @@ public struct GearClient: Sendable {
         } catch {
             throw GearClientError.unreachable(endpoint: endpoint.description, reason: "\(error)")
         }
-        var buffer = try await response.body.collect(upTo: 64 << 20)
+        // AsyncHTTPClient's deadline ends with the response head: a body that stops coming (a node stopped
+        // mid-answer) is bounded here by the same timeout.
+        var buffer = try await Self.within(timeout, endpoint: endpoint.description) { try await response.body.collect(upTo: 64 << 20) }
         let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
         let answer = Answer(
             status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Data(bytes), requestID: id)

@@ -332,8 +332,8 @@ struct DeployTests {
         // start, which comes after every install and the links, cannot succeed.
         let h3 = hosts.processes[2].processIdentifier
         let script = """
-            rm -f /tmp/pd.out; \(TestHosts.gearCommand("deploy \(file) \(TestHosts.all)", timeout: 5)) > /tmp/pd.out 2>&1 & g=$!
-            while ! grep -q "$(printf '\\tinstall')" /tmp/pd.out 2>/dev/null; do sleep 0.002; done
+            rm -f /tmp/pd.out; timeout 120 \(TestHosts.gearCommand("deploy \(file) \(TestHosts.all)", timeout: 5)) > /tmp/pd.out 2>&1 & g=$!
+            while kill -0 $g 2>/dev/null && ! grep -q "$(printf '\\tinstall')" /tmp/pd.out 2>/dev/null; do sleep 0.002; done
             kill -STOP \(h3); wait $g; rc=$?; kill -CONT \(h3); exit $rc
             """
         let run = try sh(script)
