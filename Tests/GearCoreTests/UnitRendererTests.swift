@@ -60,10 +60,12 @@ import Testing
             "Type=notify", "NotifyAccess=all", "KillMode=mixed", "Slice=gear.slice", "Restart=on-failure", "MemoryMax=67108864",
             "CPUQuota=50%", "WantedBy=gear-active.target", "ExecStartPre=\"/bin/rm\" \"-f\" \"/run/ctr-web.service.ctr-id\"",
             "ExecStop=\"/usr/bin/podman\" \"rm\" \"-f\" \"-v\" \"--ignore\" \"-t\" \"10\" \"--cidfile=/run/ctr-web.service.ctr-id\"",
-            #"ExecStopPost="/bin/sh" "-c" "[ \"$$SERVICE_RESULT\" = success ] || exec \"$$@\"" "sh" "/usr/bin/podman" "rm" "-f" "-v" "--ignore" "-t" "10" "--cidfile=/run/ctr-web.service.ctr-id""#,
+            "OnFailure=gear-podman-cleanup@ctr-web.service",
         ] {
             #expect(lines.contains(expected), "\(expected)")
         }
+        // Nothing runs after a clean stop: the cleanup is the OnFailure= unit's.
+        #expect(!lines.contains { $0.hasPrefix("ExecStopPost=") })
         let execStart = try #require(lines.first { $0.hasPrefix("ExecStart=") })
         for part in [
             "\"--cidfile=/run/ctr-web.service.ctr-id\"", "\"--cgroups=split\"", "\"--rm\"", "\"--sdnotify=conmon\"", "\"--replace\"",
@@ -75,6 +77,24 @@ import Testing
         #expect(
             renderer.environmentFile(try definition(InstallRequest(image: "a", environment: [EnvironmentVariable(name: "A", value: "x $y %z")])))
                 == "A=x $y %z\n")
+    }
+
+    @Test func thePodmanCleanupTemplateRemovesTheContainerOfTheUnitThatFailed() throws {
+        let template = InfrastructureUnits.podmanCleanupText(podmanPath: "/usr/bin/podman")
+        let id = try ContainerID("my.web_1")
+        // systemd's %i of the instance the unit names is the podman name; expanded, the cleanup's cidfile and
+        // ordering are the unit's own.
+        let instance = InfrastructureUnits.podmanCleanupInstance(id)
+        let name = try #require(instance.split(separator: "@").last?.dropLast(".service".count)).description
+        #expect(name == id.podmanName)
+        let expanded = template.replacingOccurrences(of: "%i", with: name)
+        #expect(expanded.contains("\nBefore=\(id.unitName)\n"))
+        #expect(
+            expanded.contains(
+                #"ExecStart="/usr/bin/podman" "rm" "-f" "-v" "--ignore" "-t" "10" "--cidfile="#
+                    + renderer.cidFile(id) + "\"\n"))
+        #expect(expanded.contains("Type=oneshot"))
+        #expect(renderer.unitFile(try definition(InstallRequest(runtime: "exec", cmd: ["/bin/true"]))).contains("OnFailure=") == false)
     }
 
     @Test func aNamedEnvironmentComesBeforeTheContainersOwnVariables() throws {

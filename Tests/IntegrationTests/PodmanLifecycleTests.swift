@@ -125,4 +125,40 @@ struct PodmanLifecycleTests {
         #expect(error.job?.state == .failed)
         _ = try await geard.client.delete(id, wait: 60)
     }
+
+    /// A unit that fails (here conmon, its main process, is killed) gets its podman leftovers removed by its
+    /// `OnFailure=` cleanup unit; a clean stop runs no cleanup at all, and the container starts again either way.
+    @Test func aFailedUnitsContainerIsCleanedUpAndACleanStopNeedsNoCleanup() async throws {
+        let geard = try await SharedGeard.get()
+        let id = uniqueID("crash")
+        let unit = "ctr-\(id).service"
+        let cleanup = "gear-podman-cleanup@ctr-\(id).service"
+        let podmanRecord = "podman ps -a -q --filter name=^ctr-\(id)$"
+        func cleanups() throws -> Int {
+            Int(
+                try sh("journalctl -q --no-pager -o cat _PID=1 UNIT=\(cleanup) | grep -c '^Starting' || true").output.trimmingCharacters(
+                    in: .whitespacesAndNewlines)) ?? -1
+        }
+        let installed = try await geard.client.install(
+            id, InstallRequest(image: "localhost/busybox", cmd: ["sleep", "100000"], started: true, restart: "no"), wait: 90)
+        #expect(installed.job.state == .succeeded)
+        #expect(try !sh(podmanRecord).output.isEmpty)
+
+        let conmon = try unitProperty(unit, "MainPID")
+        #expect(conmon != "0")
+        #expect(try sh("kill -9 \(conmon)").status == 0)
+        #expect(try await eventually { try unitProperty(unit, "ActiveState") == "failed" })
+        #expect(try await eventually { try sh(podmanRecord).output.isEmpty }, "podman still holds the killed container")
+        #expect(try await eventually { try unitProperty(cleanup, "ActiveState") == "inactive" })
+        #expect(try cleanups() == 1)
+        #expect(try await geard.client.status(id).activeState == "failed")
+
+        // It starts again, and a clean stop leaves nothing for a cleanup to do: none runs.
+        #expect(try await geard.client.start(id, wait: 60).job.state == .succeeded)
+        #expect(try await geard.client.stop(id, wait: 60).job.state == .succeeded)
+        #expect(try sh(podmanRecord).output.isEmpty)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try cleanups() == 1)
+        _ = try await geard.client.delete(id, wait: 60)
+    }
 }

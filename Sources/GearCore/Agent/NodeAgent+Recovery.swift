@@ -71,13 +71,14 @@ extension NodeAgent {
         await queue.prune()
     }
 
-    /// Writes and links gear.slice and gear-active.target, and has multi-user.target want the latter; returns the
-    /// units whose files or links changed.
+    /// Writes and links gear.slice, gear-active.target and the podman cleanup template, and has multi-user.target
+    /// want gear-active.target; returns the units whose files or links changed.
     private func prepareInfrastructure() async throws -> [String] {
         let layout = self.layout
+        let units = InfrastructureUnits.all(podmanPath: renderer.podmanPath)
         let written = try await BlockingIO.run {
             var changed: [String] = []
-            for unit in InfrastructureUnits.all {
+            for unit in units {
                 let path = layout.unitFile(named: unit.name)
                 if try FileSystem.readText(path) != unit.text {
                     try FileSystem.writeAtomically(path, unit.text)
@@ -86,7 +87,7 @@ extension NodeAgent {
             }
             return changed
         }
-        let unlinked = InfrastructureUnits.all.map { layout.unitFile(named: $0.name) }.filter { path in
+        let unlinked = units.map { layout.unitFile(named: $0.name) }.filter { path in
             FileSystem.symlinkTarget(layout.systemdLink((path as NSString).lastPathComponent)) != path
         }
         if !unlinked.isEmpty { try await systemd.link(unlinked) }
