@@ -97,6 +97,8 @@ ratios() {
         "$([ "$phase" = running ] && echo ", status running $(ratio geard-running-status-running-64 podman-running-status-running-64)x")"
 }
 
+# LIFECYCLE_ONLY=1 skips list and status.
+if [ "${LIFECYCLE_ONLY:-0}" != 1 ]; then
 # $COUNT containers each: created in podman, installed (not started) in geard. geard's podman containers exist in
 # podman only while they run, so podman's list holds only its own until geard starts some.
 seq 1 "$COUNT" | xargs -P 8 -I{} curl -sf -o /dev/null -H 'Content-Type: application/json' \
@@ -121,6 +123,7 @@ ratios running
 
 seq 1 "$COUNT" | xargs -P 8 -I{} curl -s -o /dev/null -X DELETE "127.0.0.1:$podman_port$api/containers/cmp-{}?force=true"
 delete_containers $port cmp "$COUNT"
+fi
 
 echo "== sequential lifecycle, $CYCLES containers, one call at a time (median / p90 ms per step)"
 # The exec units' sandboxing, read from a unit geard rendered, for the systemd-run floor.
@@ -128,19 +131,25 @@ curl -s -o /dev/null -X PUT "127.0.0.1:$port/container/floorref?wait=60" -d '{"R
 mapfile -t properties < <(sed -n '/^\[Service\]/,/^\[/p' /var/lib/gear-bench-compare/units/ctr-floorref.service |
     grep -E '^[A-Z][A-Za-z]+=' | grep -vE '^(ExecStart|ExecStartPre|Type|User|EnvironmentFile|Slice)=')
 curl -s -o /dev/null -X DELETE "127.0.0.1:$port/container/floorref?wait=60"
-lifecycle() {  # lifecycle NAME ARGS...
-    local name=$1; shift
+lifecycle() {  # lifecycle NAME ROUND ARGS...
+    local name=$1 round=$2; shift 2
     printf '  %-22s ' "$name"
-    python3 bench/lifecycle.py "$@" > "$RESULTS/lifecycle-$name.txt"
-    head -1 "$RESULTS/lifecycle-$name.txt"
+    python3 bench/lifecycle.py "$@" > "$RESULTS/lifecycle-$name-$round.txt"
+    head -1 "$RESULTS/lifecycle-$name-$round.txt"
 }
-lifecycle podman-rest podman-rest "127.0.0.1:$podman_port" "$CYCLES" lcr
-lifecycle podman-cli podman-cli "$CYCLES" lcc
-lifecycle geard-podman geard "127.0.0.1:$port" podman "$CYCLES" lcp
-lifecycle systemd-run systemd-run "$CYCLES" lcs "${properties[@]}" Slice=gear.slice
-lifecycle geard-exec geard "127.0.0.1:$port" exec "$CYCLES" lce
-total() { awk '/TOTAL_MEDIAN/ {print $2}' "$RESULTS/lifecycle-$1.txt"; }
-echo "  ratios: geard podman / podman REST $(echo "scale=2; $(total geard-podman) / $(total podman-rest)" | bc)x," \
-    "geard podman / podman CLI $(echo "scale=2; $(total geard-podman) / $(total podman-cli)" | bc)x," \
-    "geard exec / systemd-run floor $(echo "scale=2; $(total geard-exec) / $(total systemd-run)" | bc)x"
+total() { awk '/TOTAL_MEDIAN/ {print $2}' "$RESULTS/lifecycle-$1-$2.txt"; }
+# ROUNDS rounds, each running every side once in turn, so that a machine that gets busier or quieter during the run
+# weighs on every side alike; the ratios are per round.
+ROUNDS=${ROUNDS:-2}
+for round in $(seq 1 "$ROUNDS"); do
+    echo "  round $round"
+    lifecycle podman-rest "$round" podman-rest "127.0.0.1:$podman_port" "$CYCLES" "lcr$round-"
+    lifecycle podman-cli "$round" podman-cli "$CYCLES" "lcc$round-"
+    lifecycle geard-podman "$round" geard "127.0.0.1:$port" podman "$CYCLES" "lcp$round-"
+    lifecycle systemd-run "$round" systemd-run "$CYCLES" "lcs$round-" "${properties[@]}" Slice=gear.slice
+    lifecycle geard-exec "$round" geard "127.0.0.1:$port" exec "$CYCLES" "lce$round-"
+    echo "  ratios: geard podman / podman REST $(echo "scale=2; $(total geard-podman "$round") / $(total podman-rest "$round")" | bc)x," \
+        "geard podman / podman CLI $(echo "scale=2; $(total geard-podman "$round") / $(total podman-cli "$round")" | bc)x," \
+        "geard exec / systemd-run floor $(echo "scale=2; $(total geard-exec "$round") / $(total systemd-run "$round")" | bc)x"
+done
 echo "geard RSS: $(rss_kib $GEARD_PID) KiB"
