@@ -140,6 +140,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root + "/state/containers/web.json"))
     }
 
+    @Test func anOversizedRunJobIs413AndQueuesNothing() async throws {
+        try await withApp { client in
+            let big = ByteBuffer(string: #"{"Runtime":"exec","Cmd":["/bin/echo",""# + String(repeating: "a", count: 2 << 20) + #""]}"#)
+            try await client.execute(uri: "/jobs?wait=5", method: .post, body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                let error = try JSONDecoder().decode(APIError.self, from: Data(response.body.readableBytesView))
+                #expect(error.error == "too_large")
+            }
+            try await client.execute(uri: "/jobs", method: .get) { response in
+                #expect(response.status == .ok)
+                let list = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                #expect((list?["jobs"] as? [Any])?.isEmpty == true)
+            }
+        }
+    }
+
     @Test func aFailedJobAnswersWithItsErrorStatusAndTheJob() async throws {
         systemd.failStarts(of: "ctr-bad.service")
         try await withApp { client in
