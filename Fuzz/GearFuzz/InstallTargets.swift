@@ -8,8 +8,8 @@ enum InstallTargets {
     /// The directives geard's unit renderer writes; a line with any other is a directive an install body injected.
     static let directives: Set<String> = [
         "After", "AmbientCapabilities", "CPUQuota", "CapabilityBoundingSet", "Description", "DynamicUser", "Environment",
-        "EnvironmentFile", "ExecStart", "ExecStartPre", "ExecStop", "ExecStopPost", "KeyringMode", "KillMode", "LockPersonality",
-        "MemoryDenyWriteExecute", "MemoryMax", "NetworkNamespacePath", "NoNewPrivileges", "NotifyAccess", "PrivateDevices",
+        "EnvironmentFile", "ExecStart", "ExecStartPre", "ExecStop", "KeyringMode", "KillMode", "LockPersonality",
+        "MemoryDenyWriteExecute", "MemoryMax", "NetworkNamespacePath", "NoNewPrivileges", "NotifyAccess", "OnFailure", "PrivateDevices",
         "PrivateTmp", "PrivateUsers", "ProcSubset", "ProtectClock", "ProtectControlGroups", "ProtectHome", "ProtectHostname",
         "ProtectKernelLogs", "ProtectKernelModules", "ProtectKernelTunables", "ProtectProc", "ProtectSystem", "RequiresMountsFor",
         "Restart", "RestartSec", "RestrictAddressFamilies", "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "Slice",
