@@ -13,9 +13,9 @@ enum InfrastructureUnits {
     /// that failed half-way): its storage mount, network namespace and record. A clean stop leaves nothing (the
     /// unit's `ExecStop=` removed the container), so it runs only on failure, through the unit's `OnFailure=`;
     /// `Before=` makes a start of the container that is queued meanwhile wait for it. `%i` is `ctr-{id}`, so the
-    /// cidfile is the one `UnitRenderer.cidFile` names.
+    /// cidfile is the container unit's (written apart from the escaped arguments, which would turn `%i` into `%%i`).
     static func podmanCleanupText(podmanPath: String) -> String {
-        let remove = UnitEscaping.commandLine([podmanPath, "rm", "-f", "-v", "--ignore", "-t", "10"])
+        let remove = UnitEscaping.commandLine(UnitRenderer.podmanRemove(podmanPath: podmanPath))
         return """
             # Written by geard. Removes the podman container of a gear container whose unit failed.
             [Unit]
@@ -24,7 +24,7 @@ enum InfrastructureUnits {
 
             [Service]
             Type=oneshot
-            ExecStart=\(remove) "--cidfile=/run/%i.service.ctr-id"
+            ExecStart=\(remove) "--cidfile=\(UnitRenderer.cidFile(unit: "%i.service"))"
 
             """
     }

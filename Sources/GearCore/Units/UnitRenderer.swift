@@ -67,7 +67,12 @@ public struct UnitRenderer: Sendable {
     }
 
     /// The cidfile podman writes, as `podman generate systemd --new` names it (`%t/%n.ctr-id`).
-    func cidFile(_ id: ContainerID) -> String { "/run/\(id.unitName).ctr-id" }
+    func cidFile(_ id: ContainerID) -> String { Self.cidFile(unit: id.unitName) }
+    static func cidFile(unit: String) -> String { "/run/\(unit).ctr-id" }
+
+    /// Stops (the container's stop signal, SIGKILL after 10 s) and removes a container, its anonymous volumes with it;
+    /// the `--cidfile=` argument follows.
+    static func podmanRemove(podmanPath: String) -> [String] { [podmanPath, "rm", "-f", "-v", "--ignore", "-t", "10"] }
 
     private func podmanService(_ definition: ContainerDefinition) -> [String] {
         let id = definition.id
@@ -89,7 +94,7 @@ public struct UnitRenderer: Sendable {
         run.append(spec.image ?? "")
         run += spec.cmd
         // Anonymous volumes of the image go with the container, as `--rm` removes them.
-        let remove = [podmanPath, "rm", "-f", "-v", "--ignore", "-t", "10", cid]
+        let remove = Self.podmanRemove(podmanPath: podmanPath) + [cid]
         return [
             "Environment=PODMAN_SYSTEMD_UNIT=\(id.unitName)",
             "Type=notify",
