@@ -77,15 +77,14 @@ enum InstallTargets {
 
     /// podman's `--env-file`: `KEY=VALUE`, the value as it is.
     static func podmanLine(_ line: Substring) -> (name: String, value: String)? {
-        guard let eq = line.firstIndex(of: "=") else { return nil }
-        return (String(line[..<eq]), String(line[line.index(after: eq)...]))
+        EnvironmentVariable.assignment(line)
     }
 
     /// systemd's `EnvironmentFile=` reading of a double-quoted value: a backslash before `"`, `\`, `` ` `` or `$` is
     /// that character, before anything else a backslash.
     static func systemdLine(_ line: Substring) -> (name: String, value: String)? {
-        guard let eq = line.firstIndex(of: "=") else { return nil }
-        let quoted = Array(line[line.index(after: eq)...].unicodeScalars)
+        guard let (name, rest) = EnvironmentVariable.assignment(line) else { return nil }
+        let quoted = Array(rest.unicodeScalars)
         guard quoted.count >= 2, quoted.first == "\"", quoted.last == "\"" else { return nil }
         var value = String.UnicodeScalarView()
         var i = 1
@@ -100,6 +99,6 @@ enum InstallTargets {
             value.append(quoted[i])
             i += 1
         }
-        return (String(line[..<eq]), String(value))
+        return (name, String(value))
     }
 }

@@ -56,6 +56,20 @@ import Testing
         #expect(throws: DecodingError.self) { try decode(#"{"Environment":["NOEQUALS"]}"#) }
     }
 
+    /// A value that starts with a combining mark makes `=` and the mark one Character: the split is by scalar, so
+    /// `A=\u{0363}` is still A set to the mark, in every form that takes `KEY=VALUE` (found by the environment fuzz
+    /// target).
+    @Test func aValueStartingWithACombiningMarkSplitsAtItsEquals() throws {
+        let expected = EnvironmentVariable(name: "A", value: "\u{0363}x")
+        #expect(EnvironmentVariable.assignment("A=\u{0363}x").map { EnvironmentVariable(name: $0.name, value: $0.value) } == expected)
+        #expect(EnvironmentVariable.assignment("=\u{0363}") == nil)
+        #expect(EnvironmentVariable.assignment("\u{0363}") == nil)
+        #expect(try decode(#"{"Environment":["A=\#u{0363}x"]}"#).environment == [expected])
+        #expect(try EnvironmentChange.parse(Array("# c\nA=\u{0363}x\n".utf8)).set == [expected])
+        let query = try InteractiveExecRequest(queryItems: [("cmd", "env"), ("env", "A=\u{0363}x")])
+        #expect(query.exec.env == ["A": "\u{0363}x"])
+    }
+
     @Test func encodingUsesGeardsNamesAndDecodesBack() throws {
         let request = InstallRequest(
             image: "localhost/busybox", runtime: "podman", cmd: ["a", "b"], started: true, ports: [PortRequest(internal: 80)],

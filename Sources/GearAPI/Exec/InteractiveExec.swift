@@ -103,12 +103,11 @@ public struct InteractiveExecRequest: Sendable, Hashable {
             switch key {
             case "cmd": cmd.append(value)
             case "env":
-                guard let equals = value.firstIndex(of: "="), equals != value.startIndex else {
+                guard let (variable, setting) = EnvironmentVariable.assignment(value) else {
                     throw QueryError("env takes NAME=VALUE, not '\(value.prefix(80))'")
                 }
-                let variable = String(value[..<equals])
                 guard env[variable] == nil else { throw QueryError("env names \(variable.prefix(80)) twice") }
-                env[variable] = String(value[value.index(after: equals)...])
+                env[variable] = setting
             case "workingdir", "user", "tty", "stdin", "timeout", "cols", "rows":
                 guard single[key] == nil else { throw QueryError("\(name) is given twice") }
                 single[key] = value

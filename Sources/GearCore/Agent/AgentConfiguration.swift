@@ -46,9 +46,10 @@ public struct AgentConfiguration: Sendable {
 
     /// Why `text` is not a node label `KEY=VALUE` (nil when it is): the rules of container labels.
     public static func problem(withLabel text: String) -> String? {
-        guard let eq = text.firstIndex(of: "=") else { return "must be KEY=VALUE" }
-        let key = String(text[..<eq])
-        let value = String(text[text.index(after: eq)...])
+        let scalars = text.unicodeScalars
+        guard let eq = scalars.firstIndex(of: "=") else { return "must be KEY=VALUE" }
+        let key = String(scalars[..<eq])
+        let value = String(scalars[scalars.index(after: eq)...])
         do {
             _ = try ContainerSpec.validateLabels([key: value])
             return nil

@@ -88,8 +88,8 @@ struct Install: AsyncParsableCommand {
     }
 
     static func variable(_ text: String) throws -> EnvironmentVariable {
-        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else { throw ValidationError("'\(text)' is not KEY=VALUE") }
-        return EnvironmentVariable(name: String(text[..<eq]), value: String(text[text.index(after: eq)...]))
+        guard let (name, value) = EnvironmentVariable.assignment(text) else { throw ValidationError("'\(text)' is not KEY=VALUE") }
+        return EnvironmentVariable(name: name, value: value)
     }
 
     static func port(_ text: String) throws -> PortRequest {
