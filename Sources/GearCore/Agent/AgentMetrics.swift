@@ -7,7 +7,15 @@ import GearAPI
 struct AgentMetrics: Sendable {
     let queued = Gauge(label: "gear_jobs_queued")
     let running = Gauge(label: "gear_jobs_running")
-    static let reloads = Counter(label: "gear_systemd_reloads_total")
+    /// The reload counter is looked up by name at each use (reloads are rare), not kept in a static: a static made
+    /// before the metrics system is bootstrapped would count into nothing, and one made at the first reload left
+    /// `/metrics` without the counter until then. Each agent registers it at 0 when it is made.
+    static func reloaded() { Counter(label: reloadsLabel).increment() }
+    private static let reloadsLabel = "gear_systemd_reloads_total"
+
+    init() {
+        _ = Counter(label: Self.reloadsLabel)
+    }
 
     func update(queued: Int, running: Int) {
         self.queued.record(queued)

@@ -23,7 +23,7 @@ public actor ReloadCoalescer {
     public func reloadNow() async throws {
         guard coalesce else {
             reloads += 1
-            AgentMetrics.reloads.increment()
+            AgentMetrics.reloaded()
             try await reload()
             return
         }
@@ -38,7 +38,7 @@ public actor ReloadCoalescer {
         let batch = waiting
         waiting.removeAll()
         reloads += 1
-        AgentMetrics.reloads.increment()
+        AgentMetrics.reloaded()
         Task {
             let result: Result<Void, any Error>
             do {
