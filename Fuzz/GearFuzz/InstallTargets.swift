@@ -77,13 +77,13 @@ enum InstallTargets {
 
     /// podman's `--env-file`: `KEY=VALUE`, the value as it is.
     static func podmanLine(_ line: Substring) -> (name: String, value: String)? {
-        EnvironmentVariable.assignment(line)
+        KeyValue.split(line).map { (name: $0.key, value: $0.value) }
     }
 
     /// systemd's `EnvironmentFile=` reading of a double-quoted value: a backslash before `"`, `\`, `` ` `` or `$` is
     /// that character, before anything else a backslash.
     static func systemdLine(_ line: Substring) -> (name: String, value: String)? {
-        guard let (name, rest) = EnvironmentVariable.assignment(line) else { return nil }
+        guard let (name, rest) = KeyValue.split(line) else { return nil }
         let quoted = Array(rest.unicodeScalars)
         guard quoted.count >= 2, quoted.first == "\"", quoted.last == "\"" else { return nil }
         var value = String.UnicodeScalarView()

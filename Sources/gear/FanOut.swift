@@ -1,3 +1,4 @@
+import Foundation
 import GearClient
 
 /// Runs one call per locator: calls to different geards run in parallel, calls to one geard in the order given.
@@ -42,5 +43,34 @@ enum FanOut {
             }
         }
         return results.compactMap { $0 }
+    }
+
+    /// Runs a streaming command (`gear run`, `gear exec`) on every locator at once, each printing its own output with
+    /// the prefix it is given: "" with one locator, "LABEL: " with several. Answers the code gear exits with: the only
+    /// call's, or with several 0 when every call answered 0 and 1 otherwise. A call that throws prints
+    /// `gear: LABEL: error` on stderr and counts as 1.
+    static func exitCode(
+        _ locators: [Locator], options: GlobalOptions, label: @escaping @Sendable (GearEndpoint, Locator) -> String,
+        _ call: @escaping @Sendable (_ client: GearClient, _ locator: Locator, _ prefix: String) async throws -> Int32
+    ) async -> Int32 {
+        let single = locators.count == 1
+        let codes = await withTaskGroup(of: Int32.self) { group in
+            for locator in locators {
+                group.addTask {
+                    let endpoint = locator.endpoint(options)
+                    let name = label(endpoint, locator)
+                    do {
+                        return try await call(try options.client(for: endpoint), locator, single ? "" : name + ": ")
+                    } catch {
+                        FileHandle.standardError.write(Data("gear: \(name): \(Output.describe(error))\n".utf8))
+                        return 1
+                    }
+                }
+            }
+            var codes: [Int32] = []
+            for await code in group { codes.append(code) }
+            return codes
+        }
+        return single ? (codes.first ?? 1) : (codes.allSatisfy { $0 == 0 } ? 0 : 1)
     }
 }

@@ -202,7 +202,9 @@ struct Geard: AsyncParsableCommand {
         var keys = Set<String>()
         for label in labels {
             if let problem = AgentConfiguration.problem(withLabel: label) { throw ValidationError("--label \(label): \(problem)") }
-            guard keys.insert(String(label.prefix { $0 != "=" })).inserted else { throw ValidationError("--label \(label): the key is given twice") }
+            guard let key = KeyValue.split(label)?.key, keys.insert(key).inserted else {
+                throw ValidationError("--label \(label): the key is given twice")
+            }
         }
         if let networkNamespace {
             guard networkNamespace.hasPrefix("/"), networkNamespace.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/._-".contains($0)) }),
@@ -325,8 +327,7 @@ struct Geard: AsyncParsableCommand {
         configuration.maxQueuedJobs = maxQueuedJobs
         configuration.coalesceReloads = !noReloadCoalescing
         configuration.eventHistory = eventHistory
-        configuration.labels = Dictionary(
-            labels.map { (String($0.prefix { $0 != "=" }), String($0.drop { $0 != "=" }.dropFirst())) }, uniquingKeysWith: { a, _ in a })
+        configuration.labels = Dictionary(labels.compactMap { KeyValue.split($0) }, uniquingKeysWith: { a, _ in a })
         configuration.networkNamespace = networkNamespace
         configuration.allowedHostPaths = allowHostPath.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         configuration.fileLimits = FileLimits(

@@ -61,9 +61,10 @@ import Testing
     /// target).
     @Test func aValueStartingWithACombiningMarkSplitsAtItsEquals() throws {
         let expected = EnvironmentVariable(name: "A", value: "\u{0363}x")
-        #expect(EnvironmentVariable.assignment("A=\u{0363}x").map { EnvironmentVariable(name: $0.name, value: $0.value) } == expected)
-        #expect(EnvironmentVariable.assignment("=\u{0363}") == nil)
-        #expect(EnvironmentVariable.assignment("\u{0363}") == nil)
+        #expect(KeyValue.split("A=\u{0363}x").map { EnvironmentVariable(name: $0.key, value: $0.value) } == expected)
+        #expect(KeyValue.split("=\u{0363}") == nil)
+        #expect(KeyValue.split("\u{0363}") == nil)
+        #expect(KeyValue.hasEquals("X=\u{0363}") && !"X=\u{0363}".contains("="))
         #expect(try decode(#"{"Environment":["A=\#u{0363}x"]}"#).environment == [expected])
         #expect(try EnvironmentChange.parse(Array("# c\nA=\u{0363}x\n".utf8)).set == [expected])
         let query = try InteractiveExecRequest(queryItems: [("cmd", "env"), ("env", "A=\u{0363}x")])

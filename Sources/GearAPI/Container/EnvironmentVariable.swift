@@ -8,15 +8,6 @@ public struct EnvironmentVariable: Sendable, Hashable, Codable {
         self.value = value
     }
 
-    /// `KEY=VALUE` split at its first `=`, nil without one or with nothing before it. The search is by Unicode scalar:
-    /// a value that starts with a combining mark (`A=\u{0363}`) makes `=` part of a larger Character, which a
-    /// Character search would not find.
-    public static func assignment(_ text: some StringProtocol) -> (name: String, value: String)? {
-        let scalars = String(text).unicodeScalars
-        guard let eq = scalars.firstIndex(of: "="), eq != scalars.startIndex else { return nil }
-        return (String(Substring(scalars[..<eq])), String(Substring(scalars[scalars.index(after: eq)...])))
-    }
-
     public init(from decoder: any Decoder) throws {
         let object = try CaseInsensitiveObject(from: decoder, known: ["name", "value"])
         guard let name = try object.decode(String.self, "name") else {
@@ -39,7 +30,7 @@ public struct EnvironmentVariable: Sendable, Hashable, Codable {
             var result: [EnvironmentVariable] = []
             while !list.isAtEnd {
                 if let pair = try? list.decode(String.self) {
-                    guard let (name, value) = assignment(pair) else {
+                    guard let (name, value) = KeyValue.split(pair) else {
                         throw DecodingError.dataCorruptedError(in: list, debugDescription: "'\(pair)' is not KEY=VALUE")
                     }
                     result.append(EnvironmentVariable(name: name, value: value))
@@ -64,5 +55,22 @@ public struct EnvironmentVariable: Sendable, Hashable, Codable {
             }
             return EnvironmentVariable(name: key.stringValue, value: value)
         }
+    }
+}
+
+/// `KEY=VALUE` text (environment variables, labels) split at its first `=`.
+public enum KeyValue {
+    /// The key and value, nil without `=` or with nothing before it. The search is by Unicode scalar: a value that
+    /// starts with a combining mark (`A=\u{0363}`) makes `=` part of a larger Character, which a Character search would
+    /// not find.
+    public static func split(_ text: some StringProtocol) -> (key: String, value: String)? {
+        let scalars = String(text).unicodeScalars
+        guard let eq = scalars.firstIndex(of: "="), eq != scalars.startIndex else { return nil }
+        return (String(Substring(scalars[..<eq])), String(Substring(scalars[scalars.index(after: eq)...])))
+    }
+
+    /// Whether the text has an `=` anywhere, by Unicode scalar.
+    public static func hasEquals(_ text: some StringProtocol) -> Bool {
+        text.unicodeScalars.contains("=")
     }
 }

@@ -103,7 +103,7 @@ public struct InteractiveExecRequest: Sendable, Hashable {
             switch key {
             case "cmd": cmd.append(value)
             case "env":
-                guard let (variable, setting) = EnvironmentVariable.assignment(value) else {
+                guard let (variable, setting) = KeyValue.split(value) else {
                     throw QueryError("env takes NAME=VALUE, not '\(value.prefix(80))'")
                 }
                 guard env[variable] == nil else { throw QueryError("env names \(variable.prefix(80)) twice") }

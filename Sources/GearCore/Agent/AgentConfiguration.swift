@@ -1,3 +1,5 @@
+import GearAPI
+
 /// How a `NodeAgent` is set up; every field has a default that suits one geard per host.
 public struct AgentConfiguration: Sendable {
     /// Where state lives, and systemd's configuration directory.
@@ -46,10 +48,7 @@ public struct AgentConfiguration: Sendable {
 
     /// Why `text` is not a node label `KEY=VALUE` (nil when it is): the rules of container labels.
     public static func problem(withLabel text: String) -> String? {
-        let scalars = text.unicodeScalars
-        guard let eq = scalars.firstIndex(of: "=") else { return "must be KEY=VALUE" }
-        let key = String(scalars[..<eq])
-        let value = String(scalars[scalars.index(after: eq)...])
+        guard let (key, value) = KeyValue.split(text) else { return "must be KEY=VALUE" }
         do {
             _ = try ContainerSpec.validateLabels([key: value])
             return nil

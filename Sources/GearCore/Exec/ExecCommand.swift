@@ -34,7 +34,7 @@ public struct ExecCommand: Sendable, Hashable {
         }
         cmd = try ContainerSpec.validateCommand(request.cmd, runtime: .exec)
         // `env` would read a program with `=` as one more variable.
-        guard !request.cmd[0].contains("=") else { throw GearError(.invalidRequest, "Cmd[0] must be a program, not NAME=VALUE") }
+        guard !KeyValue.hasEquals(request.cmd[0]) else { throw GearError(.invalidRequest, "Cmd[0] must be a program, not NAME=VALUE") }
         let variables = (request.env ?? [:]).sorted { $0.key < $1.key }.map { EnvironmentVariable(name: $0.key, value: $0.value) }
         env = try ContainerSpec.validateEnvironment(variables)
         if let dir = request.workingDir {

@@ -69,7 +69,7 @@ extension NodeAgent {
     /// A process's environment (`/proc/PID/environ`), as `NAME=VALUE` entries.
     static func environment(of pid: Int32) -> [String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }
-        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.filter { $0.contains("=") }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.filter { KeyValue.hasEquals($0) }
     }
 
     /// The processes in a cgroup (as `/proc/PID/cgroup` names it) and the cgroups beneath it, wherever the

@@ -35,7 +35,7 @@ struct Exec: AsyncParsableCommand {
 
     func validate() throws {
         guard let command = CommandTail.arguments, !command.isEmpty else { throw ValidationError("give the command after --: gear exec web -- ls") }
-        for pair in env where !pair.contains("=") { throw ValidationError("-e takes KEY=VALUE, not '\(pair)'") }
+        for pair in env where KeyValue.split(pair) == nil { throw ValidationError("-e takes KEY=VALUE, not '\(pair)'") }
         guard !locators.isEmpty else { throw ValidationError("name a container: [host[:port]/]id") }
         if (interactive || tty) && locators.count > 1 { throw ValidationError("-i and -t take one container") }
     }
@@ -43,7 +43,7 @@ struct Exec: AsyncParsableCommand {
     func run() async throws {
         let parsed = try global.locators(locators, takesCommand: true)
         var variables: [String: String] = [:]
-        for pair in env { variables[String(pair.prefix { $0 != "=" })] = String(pair.drop { $0 != "=" }.dropFirst()) }
+        for (name, value) in env.compactMap(KeyValue.split) { variables[name] = value }
         if interactive || tty, let locator = parsed.first {
             if tty, variables["TERM"] == nil { variables["TERM"] = ProcessInfo.processInfo.environment["TERM"] ?? "xterm" }
             var exec = ExecRequest(
@@ -58,46 +58,28 @@ struct Exec: AsyncParsableCommand {
         }
         let request = ExecRequest(
             cmd: CommandTail.arguments ?? [], env: variables.isEmpty ? nil : variables, workingDir: workdir, user: user, timeout: execTimeout)
-        let single = parsed.count == 1
-        let global = self.global
         let out = LinePrinter()
-        let codes = await withTaskGroup(of: Int32.self) { group in
-            for locator in parsed {
-                group.addTask {
-                    let endpoint = locator.endpoint(global)
-                    let label = "\(endpoint)/\(locator.id): "
-                    do {
-                        let client = try global.client(for: endpoint)
-                        var code: Int32 = 1
-                        for try await frame in client.exec(locator.id, request) {
-                            switch frame.stream {
-                            case "stdout", "stderr":
-                                var bytes = Data()
-                                if !single { bytes.append(Data(label.utf8)) }
-                                bytes.append(frame.bytes)
-                                if frame.stream == "stdout" { out.write(bytes) } else { FileHandle.standardError.write(bytes) }
-                            default:
-                                if frame.error == "timeout" {
-                                    code = 124
-                                } else if let exit = frame.exitCode {
-                                    code = Int32(clamping: exit)
-                                } else if let signal = frame.signal {
-                                    code = Int32(clamping: 128 + signal)
-                                }
-                            }
-                        }
-                        return code
-                    } catch {
-                        FileHandle.standardError.write(Data("gear: \(endpoint)/\(locator.id): \(Output.describe(error))\n".utf8))
-                        return 1
+        let code = await FanOut.exitCode(parsed, options: global, label: { endpoint, locator in "\(endpoint)/\(locator.id)" }) {
+            client, locator, prefix in
+            var code: Int32 = 1
+            for try await frame in client.exec(locator.id, request) {
+                switch frame.stream {
+                case "stdout", "stderr":
+                    var bytes = Data(prefix.utf8)
+                    bytes.append(frame.bytes)
+                    if frame.stream == "stdout" { out.write(bytes) } else { FileHandle.standardError.write(bytes) }
+                default:
+                    if frame.error == "timeout" {
+                        code = 124
+                    } else if let exit = frame.exitCode {
+                        code = Int32(clamping: exit)
+                    } else if let signal = frame.signal {
+                        code = Int32(clamping: 128 + signal)
                     }
                 }
             }
-            var codes: [Int32] = []
-            for await code in group { codes.append(code) }
-            return codes
+            return code
         }
-        let code = single ? (codes.first ?? 1) : (codes.allSatisfy { $0 == 0 } ? 0 : 1)
         if code != 0 { throw ExitCode(code) }
     }
 }

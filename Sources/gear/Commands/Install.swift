@@ -88,7 +88,7 @@ struct Install: AsyncParsableCommand {
     }
 
     static func variable(_ text: String) throws -> EnvironmentVariable {
-        guard let (name, value) = EnvironmentVariable.assignment(text) else { throw ValidationError("'\(text)' is not KEY=VALUE") }
+        guard let (name, value) = KeyValue.split(text) else { throw ValidationError("'\(text)' is not KEY=VALUE") }
         return EnvironmentVariable(name: name, value: value)
     }
 

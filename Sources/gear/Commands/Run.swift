@@ -37,7 +37,7 @@ struct Run: AsyncParsableCommand {
         guard let command = CommandTail.arguments, !command.isEmpty else {
             throw ValidationError("give the command after --: gear run -- /usr/bin/uptime")
         }
-        for pair in env where !pair.contains("=") { throw ValidationError("-e takes KEY=VALUE, not '\(pair)'") }
+        for pair in env where KeyValue.split(pair) == nil { throw ValidationError("-e takes KEY=VALUE, not '\(pair)'") }
         if entrypoint != nil && image == nil { throw ValidationError("--entrypoint needs --image") }
     }
 
@@ -45,7 +45,7 @@ struct Run: AsyncParsableCommand {
         var request = RunRequest(
             runtime: image == nil ? "exec" : "podman", image: image, cmd: CommandTail.arguments ?? [],
             environment: env.isEmpty
-                ? nil : env.map { EnvironmentVariable(name: String($0.prefix { $0 != "=" }), value: String($0.drop { $0 != "=" }.dropFirst())) },
+                ? nil : env.compactMap { KeyValue.split($0).map { EnvironmentVariable(name: $0.key, value: $0.value) } },
             timeout: runTimeout.map { DurationText($0) })
         request.command = entrypoint
         if entrypoint != nil {
@@ -63,48 +63,31 @@ struct Run: AsyncParsableCommand {
         let (global, request, detach) = (global, self.request, self.detach)
         let single = targets.count == 1
         let out = LinePrinter()
-        let codes = await withTaskGroup(of: Int32.self) { group in
-            for locator in targets {
-                group.addTask {
-                    let endpoint = locator.endpoint(global)
-                    let label = "\(endpoint): "
-                    do {
-                        let client = try global.client(for: endpoint)
-                        let answer = try await client.run(request, requestID: single ? global.requestID : nil)
-                        let id = answer.job.id
-                        if detach {
-                            out.write(Data("\(single ? "" : label)job \(id) \(answer.job.state.rawValue)\n".utf8))
-                            return 0
-                        }
-                        for try await entry in client.jobLogs(id, GearClient.LogOptions(lines: "all", follow: true)) {
-                            // The program's lines, not systemd's own about its unit (Starting, Started, Failed...).
-                            if entry.pid == 1 { continue }
-                            var bytes = Data()
-                            if !single { bytes.append(Data(label.utf8)) }
-                            bytes.append(entry.messageBytes)
-                            bytes.append(UInt8(ascii: "\n"))
-                            out.write(bytes)
-                        }
-                        var job = try await client.job(id)
-                        while !job.state.isFinished {
-                            do {
-                                job = try await client.wait(job: id, timeout: 60).job
-                            } catch GearClientError.api(_, let error) where error.job != nil {
-                                job = error.job ?? job
-                            }
-                        }
-                        return Self.exitCode(job, label: single ? "" : label)
-                    } catch {
-                        FileHandle.standardError.write(Data("gear: \(endpoint): \(Output.describe(error))\n".utf8))
-                        return 1
-                    }
+        let code = await FanOut.exitCode(targets, options: global, label: { endpoint, _ in "\(endpoint)" }) { client, _, prefix in
+            let answer = try await client.run(request, requestID: single ? global.requestID : nil)
+            let id = answer.job.id
+            if detach {
+                out.write(Data("\(prefix)job \(id) \(answer.job.state.rawValue)\n".utf8))
+                return 0
+            }
+            for try await entry in client.jobLogs(id, GearClient.LogOptions(lines: "all", follow: true)) {
+                // The program's lines, not systemd's own about its unit (Starting, Started, Failed...).
+                if entry.pid == 1 { continue }
+                var bytes = Data(prefix.utf8)
+                bytes.append(entry.messageBytes)
+                bytes.append(UInt8(ascii: "\n"))
+                out.write(bytes)
+            }
+            var job = try await client.job(id)
+            while !job.state.isFinished {
+                do {
+                    job = try await client.wait(job: id, timeout: 60).job
+                } catch GearClientError.api(_, let error) where error.job != nil {
+                    job = error.job ?? job
                 }
             }
-            var codes: [Int32] = []
-            for await code in group { codes.append(code) }
-            return codes
+            return Self.exitCode(job, label: prefix)
         }
-        let code = single ? (codes.first ?? 1) : (codes.allSatisfy { $0 == 0 } ? 0 : 1)
         if code != 0 { throw ExitCode(code) }
     }
 
