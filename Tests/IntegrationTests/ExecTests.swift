@@ -55,8 +55,8 @@ struct ExecTests {
         #expect(result.frames.stderr == "oops\n")
         #expect(result.frames.exit?.exitCode == 7)
         // gear exec passes the exit code on.
-        let cli = try sh("\(Sandbox.gearPath) exec --host 127.0.0.1:\(geard.port) \(id) -- sh -c 'echo hi; exit 3'")
-        #expect(cli.status == 3 && cli.output == "hi\n", "\(cli)")
+        let cli = try sh("\(Sandbox.gearPath) exec --host 127.0.0.1:\(geard.port) -e MARK=\u{0363}x \(id) -- sh -c 'echo hi$MARK; exit 3'")
+        #expect(cli.status == 3 && cli.output == "hi\u{0363}x\n", "\(cli)")
         let user = try Self.exec(geard, id, #"{"Cmd":["id","-u"],"User":"65534"}"#)
         #expect(user.frames.stdout == "65534\n", "\(user.raw)")
         _ = try await geard.client.delete(id, wait: 60)
