@@ -313,7 +313,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GearDeployTests",
-            dependencies: ["GearDeploy", "GearAPI"],
+            dependencies: ["GearDeploy", "GearAPI", "GearEtcd"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

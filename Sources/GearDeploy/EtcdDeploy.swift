@@ -8,17 +8,43 @@ public import GearEtcd
 /// instance's desired body (geard's `NetworkLinks`).
 public struct EtcdDeployPlan: Sendable {
     public var plan: DeploymentPlan
-    /// The writes: a put per instance whose desired body changed, a delete per instance that goes or moves.
-    public var operations: [EtcdOperation]
+    /// The transactions, in order. The first writes every create, move and delete and the first batch of
+    /// replacements; each further one the next batch, written once the nodes report the batch before it converged.
+    public var waves: [EtcdWave]
+
+    /// Every write: a put per instance whose desired body changed, a delete per instance that goes or moves.
+    public var operations: [EtcdOperation] { waves.flatMap(\.operations) }
     /// Every key written must still be as it was read (another deploy in between makes the transaction fail).
-    public var conditions: [EtcdCondition]
+    public var conditions: [EtcdCondition] { waves.flatMap(\.conditions) }
     /// What each write is, for the report: node, instance id, action.
-    public var steps: [(node: String, id: String, action: String)]
+    public var steps: [(node: String, id: String, action: String)] { waves.flatMap(\.steps) }
+}
+
+/// One transaction of an etcd deploy, and the replaced instances it must see converged before the next.
+public struct EtcdWave: Sendable {
+    public var operations: [EtcdOperation] = []
+    /// The keys it writes as they were read.
+    public var conditions: [EtcdCondition] = []
+    public var steps: [(node: String, id: String, action: String)] = []
+    /// Replacements of running or installed instances: the rollout waits for each to be converged on its node,
+    /// active when started, healthy when it has a health check, before it writes the next wave.
+    public var replaced: [RolledInstance] = []
+}
+
+/// An instance a rolling etcd deploy waits for.
+public struct RolledInstance: Sendable, Hashable {
+    public var node: String
+    public var id: String
+    public var started: Bool
+    public var healthChecked: Bool
 }
 
 public enum EtcdDeploy {
     /// Plans a deployment over the fleet's nodes that report themselves (only those named in `nodes` when given).
-    public static func plan(_ descriptor: DeploymentDescriptor, fleet: EtcdFleet, nodes names: [String]? = nil) throws -> EtcdDeployPlan {
+    /// Replacements roll `maxUnavailable` at a time, in the order of the plan's instances.
+    public static func plan(
+        _ descriptor: DeploymentDescriptor, fleet: EtcdFleet, nodes names: [String]? = nil, maxUnavailable: Int = 1
+    ) throws -> EtcdDeployPlan {
         let name = descriptor.deploymentName
         let decoder = GearJSON.decoder()
         var candidates = fleet.nodes.values.filter { $0.observed != nil }
@@ -83,9 +109,8 @@ public enum EtcdDeploy {
             ports[instance.slot] = assigned
         }
 
-        var operations: [EtcdOperation] = []
-        var conditions: [EtcdCondition] = []
-        var steps: [(node: String, id: String, action: String)] = []
+        var first = EtcdWave()
+        var replacements: [(wave: EtcdWave, instance: RolledInstance)] = []
         let encoder = GearJSON.encoder()
         for i in plan.instances.indices {
             var instance = plan.instances[i]
@@ -103,36 +128,122 @@ public enum EtcdDeploy {
             let key = try GearKeys(node: instance.node).desiredContainer(instance.id)
             let value = try encoder.encode(instance.request)
             let existing = fleet.nodes[instance.node]?.desired[instance.id]
-            if existing?.value != value {
-                operations.append(.put(key, value))
-                conditions.append(.modRevision(key, equals: existing?.modRevision ?? 0))
-                steps.append((instance.node, instance.id, existing == nil ? "create" : "replace"))
+            if let existing, existing.value != value, instance.action == .replace {
+                var wave = EtcdWave()
+                wave.operations.append(.put(key, value))
+                wave.conditions.append(.modRevision(key, equals: existing.modRevision))
+                wave.steps.append((instance.node, instance.id, "replace"))
+                let health = instance.request.healthCmd != nil || instance.request.healthHTTP != nil || instance.request.healthTCP != nil
+                replacements.append(
+                    (wave, RolledInstance(node: instance.node, id: instance.id, started: instance.started, healthChecked: health)))
+            } else if existing?.value != value {
+                first.operations.append(.put(key, value))
+                first.conditions.append(.modRevision(key, equals: existing?.modRevision ?? 0))
+                first.steps.append((instance.node, instance.id, existing == nil ? "create" : "replace"))
             }
             if case .move(let from) = instance.action, let old = fleet.nodes[from]?.desired[instance.id] {
                 let key = try GearKeys(node: from).desiredContainer(instance.id)
-                operations.append(.delete(key))
-                conditions.append(.modRevision(key, equals: old.modRevision))
-                steps.append((from, instance.id, "delete (moved to \(instance.node))"))
+                first.operations.append(.delete(key))
+                first.conditions.append(.modRevision(key, equals: old.modRevision))
+                first.steps.append((from, instance.id, "delete (moved to \(instance.node))"))
             }
         }
         for removal in plan.removals {
             guard let old = fleet.nodes[removal.node]?.desired[removal.id] else { continue }
             let key = try GearKeys(node: removal.node).desiredContainer(removal.id)
-            operations.append(.delete(key))
-            conditions.append(.modRevision(key, equals: old.modRevision))
-            steps.append((removal.node, removal.id, "delete (\(removal.reason))"))
+            first.operations.append(.delete(key))
+            first.conditions.append(.modRevision(key, equals: old.modRevision))
+            first.steps.append((removal.node, removal.id, "delete (\(removal.reason))"))
+        }
+        // Batches of replacements: the first rides with the creates and deletes, each further one is a wave.
+        var waves = [first]
+        for (n, replacement) in replacements.enumerated() {
+            if n > 0 && n % max(maxUnavailable, 1) == 0 { waves.append(EtcdWave()) }
+            waves[waves.count - 1].operations += replacement.wave.operations
+            waves[waves.count - 1].conditions += replacement.wave.conditions
+            waves[waves.count - 1].steps += replacement.wave.steps
+            waves[waves.count - 1].replaced.append(replacement.instance)
         }
         // Instances of the deployment desired on nodes that were not candidates (silent, or not named) stay: a node
         // that is down keeps its desired state until it is back or an operator deletes it.
         _ = name
-        return EtcdDeployPlan(plan: plan, operations: operations, conditions: conditions, steps: steps)
+        return EtcdDeployPlan(plan: plan, waves: waves.filter { !$0.operations.isEmpty })
     }
 
-    /// Writes the plan in one transaction; false when a key changed since it was read (nothing was written).
-    public static func apply(_ plan: EtcdDeployPlan, client: EtcdClient) async throws(EtcdError) -> (written: Bool, revision: Int64) {
-        guard !plan.operations.isEmpty else { return (true, 0) }
-        let result = try await client.transaction(if: plan.conditions, then: plan.operations)
-        return (result.succeeded, result.revision)
+    /// How a rollout ended.
+    public enum RolloutOutcome: Sendable, Equatable {
+        /// Every wave written, every replacement converged.
+        case complete
+        /// The keys of wave `wave` (0 first) changed since they were read (another deploy): it and the waves after
+        /// it were not written.
+        case conflict(wave: Int)
+        /// A replacement of wave `wave` did not converge: the waves after it were not written.
+        case stopped(wave: Int, node: String, id: String, reason: String)
+    }
+
+    /// Writes the waves in order, each in one transaction on the condition that its keys are as they were read; after
+    /// each wave, waits until the nodes report its replacements converged (active when started, healthy when they
+    /// have a health check). A replacement that fails, turns unhealthy or is not there within `timeout` stops the
+    /// rollout: a bad version reaches at most one batch. `progress` hears each write and each replacement ready.
+    public static func rollout(
+        _ plan: EtcdDeployPlan, client: EtcdClient, timeout: Duration, poll: Duration = .milliseconds(200),
+        progress: @Sendable (_ node: String, _ id: String, _ what: String) -> Void = { _, _, _ in }
+    ) async throws(EtcdError) -> (outcome: RolloutOutcome, written: Int, revision: Int64) {
+        var written = 0
+        var revision: Int64 = 0
+        for (index, wave) in plan.waves.enumerated() {
+            let result = try await client.transaction(if: wave.conditions, then: wave.operations)
+            guard result.succeeded else { return (.conflict(wave: index), written, revision) }
+            written += wave.operations.count
+            revision = result.revision
+            for step in wave.steps { progress(step.node, step.id, step.action) }
+            let deadline = ContinuousClock.now + timeout
+            for instance in wave.replaced {
+                if let reason = try await waitConverged(instance, revision: result.revision, client: client, deadline: deadline, poll: poll) {
+                    return (.stopped(wave: index, node: instance.node, id: instance.id, reason: reason), written, revision)
+                }
+                progress(instance.node, instance.id, instance.started ? "ready" : "converged")
+            }
+        }
+        return (.complete, written, revision)
+    }
+
+    /// Nil once the node reports the instance converged on a desired entry written at `revision` or later (active
+    /// when started, healthy when checked); otherwise why not: the node's error, a failed or unhealthy container, or
+    /// what it last reported when the deadline passed.
+    static func waitConverged(
+        _ instance: RolledInstance, revision: Int64, client: EtcdClient, deadline: ContinuousClock.Instant, poll: Duration
+    ) async throws(EtcdError) -> String? {
+        let key = try GearKeys(node: instance.node).observedContainer(instance.id)
+        let decoder = GearJSON.decoder()
+        var last = "no report from node \(instance.node)"
+        while true {
+            if let entry = try await client.get(key), let observed = try? decoder.decode(ObservedContainer.self, from: entry.value) {
+                if let applied = observed.desiredRevision, applied >= revision {
+                    if let error = observed.error { return error }
+                    let status = observed.status
+                    let health = status?.health
+                    if observed.converged {
+                        if !instance.started { return nil }
+                        if status?.activeState == "failed" { return "failed: \(status?.result ?? "") \(status?.subState ?? "")" }
+                        if health?.status == "unhealthy" {
+                            let output = health?.log.last.map { ": \($0.output.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))" } ?? ""
+                            return "unhealthy\(output)"
+                        }
+                        if status?.activeState == "active" && (!instance.healthChecked || health?.status == "healthy") { return nil }
+                    }
+                    last =
+                        "\(observed.converged ? "converged" : "converging"), \(status?.activeState ?? "not installed")"
+                        + (health.map { ", \($0.status)" } ?? "")
+                } else {
+                    last = "its node has not applied the new entry yet"
+                }
+            } else if try await client.get(try GearKeys(node: instance.node).observedNode) == nil {
+                last = "node \(instance.node) is silent"
+            }
+            guard ContinuousClock.now < deadline else { return "not ready in time: \(last)" }
+            try? await Task.sleep(for: poll)
+        }
     }
 
     static func explicitPorts(_ request: InstallRequest) -> [PortMapping]? {

@@ -16,11 +16,25 @@ public struct EtcdFleet: Sendable {
         public var otherDesired = 0
         /// Observed entries about desired keys the node refused (not containers).
         public var errors: [ObservedError] = []
+
+        public init(
+            name: String, observed: ObservedNode? = nil, containers: [String: ObservedContainer] = [:], desired: [String: EtcdEntry] = [:]
+        ) {
+            self.name = name
+            self.observed = observed
+            self.containers = containers
+            self.desired = desired
+        }
     }
 
     public var nodes: [String: Node]
     /// The revision both reads were made at.
     public var revision: Int64
+
+    public init(nodes: [String: Node], revision: Int64) {
+        self.nodes = nodes
+        self.revision = revision
+    }
 
     /// Nodes that have desired state but no observed entry of their own.
     public var silent: [String] {

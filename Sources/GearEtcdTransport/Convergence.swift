@@ -326,6 +326,8 @@ actor Convergence {
         let want = containers[id]
         let refusal = refusedContainers[id]
         let attempt = attempts[id]
+        // The error of an attempt at an older revision is not reported against the entry that replaced it.
+        let error = attempt.flatMap { want == nil || $0.revision == want?.revision ? $0.error : nil }
         let owned = owner(of: id)
         let detail: ContainerDetail? =
             if want == nil, refusal == nil, !owned, attempt == nil {
@@ -334,7 +336,7 @@ actor Convergence {
                 ContainerDetail(
                     owned: owned || want != nil || refusal != nil, desiredRevision: refusal?.desiredRevision ?? want?.revision ?? attempt?.revision,
                     converged: refusal == nil && inFlight[id] == nil && needed(id) == nil, job: attempt?.job,
-                    error: refusal.map { "refused: \($0.error)" } ?? attempt?.error, reverted: attempt?.reverted)
+                    error: refusal.map { "refused: \($0.error)" } ?? error, reverted: attempt?.reverted)
             }
         await reporter.setDetail(id, detail)
     }

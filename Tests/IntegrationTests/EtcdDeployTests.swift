@@ -116,10 +116,30 @@ struct EtcdDeployTests {
         // The same file again writes nothing; a new command replaces the db instances only.
         let again = try fleet.gear("deploy \(file)")
         #expect(again.status == 0 && again.output.contains("0 keys written"), "\(again.output)")
+        // One at a time (--max-unavailable 1): db-2 is written only once db-1's node reports it converged and active.
         let rolled = try fleet.gear("deploy \(try DeployTests.write(DeployTests.descriptor(name: "ed", dbVersion: "v2"), "ed"))")
-        #expect(rolled.status == 0 && rolled.output.contains("2 keys written") && !rolled.output.contains("ed-web-1"), "\(rolled.output)")
         #expect(
-            try await eventually(timeout: .seconds(40)) { try Self.fetch("127.0.0.1").hasPrefix("v2 ") && Self.fetch("127.0.0.2").hasPrefix("v2 ") })
+            rolled.status == 0 && rolled.output.contains("2 keys written in 2 transactions") && !rolled.output.contains("ed-web-1"),
+            "\(rolled.output)")
+        let order = ["\ted-db-1\treplace", "\ted-db-1\tready", "\ted-db-2\treplace", "\ted-db-2\tready"].map {
+            rolled.output.range(of: $0)?.lowerBound
+        }
+        #expect(order.allSatisfy { $0 != nil } && order.compactMap { $0 } == order.compactMap { $0 }.sorted(), "\(rolled.output)")
+        #expect(try Self.fetch("127.0.0.1").hasPrefix("v2 ") && Self.fetch("127.0.0.2").hasPrefix("v2 "))
+
+        // A version whose health check never passes stops the rollout at its first instance: db-2 is not written.
+        let db2Key = try #require(try fleet.etcd.keys("/gear/v1/desired/").first { $0.hasSuffix("/ed-db-2") })
+        let db2Before = try fleet.etcd.get(db2Key)
+        let unhealthy = DeployTests.descriptor(name: "ed", dbVersion: "v3", extra: #","HealthCmd":["false"],"HealthInterval":"1s","HealthRetries":1"#)
+        let bad = try fleet.gear("deploy \(try DeployTests.write(unhealthy, "ed"))")
+        #expect(bad.status == 1 && bad.output.contains("unhealthy") && bad.output.contains("the rollout stopped"), "\(bad.output)")
+        #expect(bad.output.contains("1 of 2 keys written") && !bad.output.contains("\ted-db-2\treplace"), "\(bad.output)")
+        #expect(try fleet.etcd.get(db2Key) == db2Before, "db-2's desired entry is untouched")
+        #expect(try Self.fetch("127.0.0.2").hasPrefix("v2 "), "db-2 still serves the previous version")
+        // Deploying the good version again puts db-1 back; db-2 had not changed.
+        let fixed = try fleet.gear("deploy \(try DeployTests.write(DeployTests.descriptor(name: "ed", dbVersion: "v2"), "ed"))")
+        #expect(fixed.status == 0 && fixed.output.contains("1 keys written") && fixed.output.contains("\ted-db-1\tready"), "\(fixed.output)")
+        #expect(try Self.fetch("127.0.0.1").hasPrefix("v2 ") && Self.fetch("127.0.0.2").hasPrefix("v2 "))
 
         // A placement that fits nowhere writes nothing.
         let before = try fleet.desiredKeys()

@@ -19,9 +19,12 @@ struct Deploy: AsyncParsableCommand {
             container is replaced one instance at a time, a smaller Count or a removed container deletes instances.
 
             With --etcd the deployment is placed over the nodes that report themselves in etcd (geard --etcd; HOSTs are then \
-            node names to keep to) and written as their desired state in one transaction; each node converges on its own, \
-            and `gear status --etcd` shows how far they got. Needs an orchestrator's etcd identity (gear etcd grant \
-            --orchestrator) and etcd's --max-txn-ops at least the number of instances that change.
+            node names to keep to) and written as their desired state; each node converges on its own, and `gear status \
+            --etcd` shows how far they got. Creates, moves and deletes are written in one transaction with the first \
+            --max-unavailable replacements; each further batch of replacements is written once the nodes report the one \
+            before it converged, active and healthy (when it has a health check), so a bad version reaches one batch. \
+            Needs an orchestrator's etcd identity (gear etcd grant --orchestrator) and etcd's --max-txn-ops at least the \
+            number of keys one transaction writes.
 
             Examples:
               gear deploy app.json --dry-run
@@ -112,48 +115,66 @@ struct Deploy: AsyncParsableCommand {
         }
     }
 
-    /// Places the deployment over the nodes etcd knows and writes their desired state in one transaction.
+    /// Places the deployment over the nodes etcd knows and writes their desired state: creates, moves, deletes and
+    /// the first batch of replacements in one transaction, each further batch once the nodes report the one before it
+    /// converged.
     private func deployThroughEtcd(_ descriptor: DeploymentDescriptor, output: Output) async throws {
         let configuration = try etcdOptions.configuration(global)
         let nodes = hosts.isEmpty ? nil : hosts
-        let dryRun = self.dryRun
+        let (dryRun, maxUnavailable) = (self.dryRun, self.maxUnavailable)
+        let timeout = Duration.milliseconds(Int64(global.timeout * 1000))
         let started = ContinuousClock.now
-        let result: (EtcdDeployPlan, Bool, Int64)
+        let result: (EtcdDeployPlan, EtcdDeploy.RolloutOutcome, Int, Int64)
         do {
             result = try await EtcdClient.with(configuration) { client in
                 let fleet = try await EtcdFleet.read(client)
-                let planned = try EtcdDeploy.plan(descriptor, fleet: fleet, nodes: nodes)
-                if dryRun { return (planned, true, fleet.revision) }
-                let (written, revision) = try await EtcdDeploy.apply(planned, client: client)
-                return (planned, written, revision)
+                let planned = try EtcdDeploy.plan(descriptor, fleet: fleet, nodes: nodes, maxUnavailable: maxUnavailable)
+                if dryRun { return (planned, .complete, 0, fleet.revision) }
+                let (outcome, written, revision) = try await EtcdDeploy.rollout(planned, client: client, timeout: timeout) { node, id, what in
+                    output.print("\(node)\t\(id)\t\(what)")
+                    fflush(nil)
+                }
+                return (planned, outcome, written, revision)
             }
         } catch let error as EtcdError {
             let hint = error.message.contains("too many operations") ? " (raise etcd's --max-txn-ops)" : ""
-            FileHandle.standardError.write(Data("gear: etcd: \(error.message)\(hint); nothing was written\n".utf8))
+            FileHandle.standardError.write(Data("gear: etcd: \(error.message)\(hint)\n".utf8))
             throw ExitCode(1)
         } catch {
             FileHandle.standardError.write(Data("gear: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let (planned, written, revision) = result
+        let (planned, outcome, written, revision) = result
         if dryRun {
             print(planned.plan, output: output)
             return
         }
-        guard written else {
-            FileHandle.standardError.write(
-                Data("gear: the desired state changed while this deploy read it (another deploy?): nothing was written; deploy again\n".utf8))
-            throw ExitCode(1)
-        }
-        for step in planned.steps { output.print("\(step.node)\t\(step.id)\t\(step.action)") }
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let plan = planned.plan
         output.print(
             "deployment \(plan.name): \(plan.instances.count) instances on \(Set(plan.instances.map(\.node)).count) nodes, "
-                + "\(planned.operations.count) keys written"
-                + (planned.operations.isEmpty ? "" : " at revision \(revision)")
+                + "\(written) keys written"
+                + (written == 0
+                    ? ""
+                    : " in \(planned.waves.count == 1 ? "1 transaction" : "\(planned.waves.count) transactions"), the last at revision \(revision)")
                 + String(format: ", %.2f s (the nodes converge on their own: gear status --etcd)", seconds))
+        fflush(nil)
+        switch outcome {
+        case .complete:
+            return
+        case .conflict(let wave):
+            let what = wave == 0 ? "nothing was written" : "\(written) of \(planned.operations.count) keys were written, the rest were not"
+            FileHandle.standardError.write(
+                Data("gear: the desired state changed while this deploy read or rolled it (another deploy?): \(what); deploy again\n".utf8))
+        case .stopped(_, let node, let id, let reason):
+            FileHandle.standardError.write(
+                Data(
+                    ("gear: \(node)\t\(id)\tFAILED: \(reason)\n"
+                        + "gear: deployment \(plan.name): the rollout stopped: \(written) of \(planned.operations.count) keys written; "
+                        + "the instances not yet replaced keep their previous version; fix the deployment and deploy again\n").utf8))
+        }
+        throw ExitCode(1)
     }
 
     private func print(_ plan: DeploymentPlan, output: Output) {
