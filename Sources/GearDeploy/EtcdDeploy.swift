@@ -188,62 +188,96 @@ public enum EtcdDeploy {
     public static func rollout(
         _ plan: EtcdDeployPlan, client: EtcdClient, timeout: Duration, poll: Duration = .milliseconds(200),
         progress: @Sendable (_ node: String, _ id: String, _ what: String) -> Void = { _, _, _ in }
-    ) async throws(EtcdError) -> (outcome: RolloutOutcome, written: Int, revision: Int64) {
+    ) async throws(EtcdError) -> (outcome: RolloutOutcome, written: Int, transactions: Int, revision: Int64) {
         var written = 0
+        var transactions = 0
         var revision: Int64 = 0
         for (index, wave) in plan.waves.enumerated() {
-            let result = try await client.transaction(if: wave.conditions, then: wave.operations)
-            guard result.succeeded else { return (.conflict(wave: index), written, revision) }
+            let result: (succeeded: Bool, revision: Int64)
+            do {
+                result = try await client.transaction(if: wave.conditions, then: wave.operations)
+            } catch  where index > 0 {
+                // Part of the rollout is written: say where it stopped rather than fail as if nothing was.
+                let step = wave.steps.first
+                let reason = "not written: etcd: \(error.message)"
+                return (.stopped(wave: index, node: step?.node ?? "", id: step?.id ?? "", reason: reason), written, transactions, revision)
+            }
+            guard result.succeeded else { return (.conflict(wave: index), written, transactions, revision) }
             written += wave.operations.count
+            transactions += 1
             revision = result.revision
             for step in wave.steps { progress(step.node, step.id, step.action) }
             let deadline = ContinuousClock.now + timeout
             for instance in wave.replaced {
-                if let reason = try await waitConverged(instance, revision: result.revision, client: client, deadline: deadline, poll: poll) {
-                    return (.stopped(wave: index, node: instance.node, id: instance.id, reason: reason), written, revision)
+                if let reason = await waitConverged(instance, revision: result.revision, client: client, deadline: deadline, poll: poll) {
+                    return (.stopped(wave: index, node: instance.node, id: instance.id, reason: reason), written, transactions, revision)
                 }
                 progress(instance.node, instance.id, instance.started ? "ready" : "converged")
             }
         }
-        return (.complete, written, revision)
+        return (.complete, written, transactions, revision)
     }
 
     /// Nil once the node reports the instance converged on a desired entry written at `revision` or later (active
     /// when started, healthy when checked); otherwise why not: the node's error, a failed or unhealthy container, or
-    /// what it last reported when the deadline passed.
+    /// what it last reported when the deadline passed. etcd being away for a while only delays the answer.
     static func waitConverged(
         _ instance: RolledInstance, revision: Int64, client: EtcdClient, deadline: ContinuousClock.Instant, poll: Duration
-    ) async throws(EtcdError) -> String? {
-        let key = try GearKeys(node: instance.node).observedContainer(instance.id)
+    ) async -> String? {
+        let keys: GearKeys
+        do {
+            keys = try GearKeys(node: instance.node)
+        } catch {
+            return error.message
+        }
         let decoder = GearJSON.decoder()
         var last = "no report from node \(instance.node)"
         while true {
-            if let entry = try await client.get(key), let observed = try? decoder.decode(ObservedContainer.self, from: entry.value) {
-                if let applied = observed.desiredRevision, applied >= revision {
-                    if let error = observed.error { return error }
-                    let status = observed.status
-                    let health = status?.health
-                    if observed.converged {
-                        if !instance.started { return nil }
-                        if status?.activeState == "failed" { return "failed: \(status?.result ?? "") \(status?.subState ?? "")" }
-                        if health?.status == "unhealthy" {
-                            let output = health?.log.last.map { ": \($0.output.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))" } ?? ""
-                            return "unhealthy\(output)"
-                        }
-                        if status?.activeState == "active" && (!instance.healthChecked || health?.status == "healthy") { return nil }
-                    }
-                    last =
-                        "\(observed.converged ? "converged" : "converging"), \(status?.activeState ?? "not installed")"
-                        + (health.map { ", \($0.status)" } ?? "")
-                } else {
-                    last = "its node has not applied the new entry yet"
+            var observed: ObservedContainer?
+            do {
+                if let entry = try await client.get(keys.observedContainer(instance.id)) {
+                    observed = try? decoder.decode(ObservedContainer.self, from: entry.value)
+                } else if try await client.get(keys.observedNode) == nil {
+                    last = "node \(instance.node) is silent"
                 }
-            } else if try await client.get(try GearKeys(node: instance.node).observedNode) == nil {
-                last = "node \(instance.node) is silent"
+            } catch {
+                last = "etcd: \(error.message)"
+            }
+            if let observed {
+                switch verdict(observed, instance, revision: revision) {
+                case .ready: return nil
+                case .failed(let reason): return reason
+                case .pending(let state): last = state
+                }
             }
             guard ContinuousClock.now < deadline else { return "not ready in time: \(last)" }
             try? await Task.sleep(for: poll)
         }
+    }
+
+    enum Verdict: Equatable {
+        case ready
+        case failed(String)
+        case pending(String)
+    }
+
+    /// What a node's observed entry says of a replacement written at `revision`.
+    static func verdict(_ observed: ObservedContainer, _ instance: RolledInstance, revision: Int64) -> Verdict {
+        guard let applied = observed.desiredRevision, applied >= revision else { return .pending("its node has not applied the new entry yet") }
+        if let error = observed.error { return .failed(error) }
+        let status = observed.status
+        let health = status?.health
+        if observed.converged {
+            if !instance.started { return .ready }
+            if status?.activeState == "failed" { return .failed("failed (\(status?.result ?? "?"))") }
+            if health?.status == "unhealthy" {
+                let output = health?.log.last.map { ": \($0.output.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))" } ?? ""
+                return .failed("unhealthy\(output)")
+            }
+            if status?.activeState == "active" && (!instance.healthChecked || health?.status == "healthy") { return .ready }
+        }
+        return .pending(
+            "\(observed.converged ? "converged" : "converging"), \(status?.activeState ?? "not installed")" + (health.map { ", \($0.status)" } ?? ""))
     }
 
     static func explicitPorts(_ request: InstallRequest) -> [PortMapping]? {

@@ -1,8 +1,9 @@
 import Foundation
 import GearAPI
-import GearDeploy
 import GearEtcd
 import Testing
+
+@testable import GearDeploy
 
 /// `gear deploy --etcd`'s plan: which keys each transaction writes, and which replacements the rollout waits for.
 @Suite struct EtcdDeployPlanTests {
@@ -53,6 +54,45 @@ import Testing
 
         // Nothing changed: nothing to write, no wave.
         #expect(try EtcdDeploy.plan(try parse(linkAlias), fleet: fleet).waves.isEmpty)
+    }
+}
+
+/// What the rollout makes of a node's observed entry for a replacement written at revision 10.
+@Suite struct RolloutVerdictTests {
+    static func observed(
+        revision: Int64 = 10, converged: Bool = true, active: String = "active", health: String? = nil, error: String? = nil
+    ) -> ObservedContainer {
+        var status = ContainerStatus(
+            id: "db-1", unit: "ctr-db-1.service", runtime: "podman", image: "x", cmd: [], started: true, loadState: "loaded", activeState: active,
+            subState: active == "active" ? "running" : "failed", mainPID: nil, result: active == "failed" ? "exit-code" : "success", exitStatus: nil,
+            restarts: 0, activeSince: nil, inactiveSince: nil, ports: [], volumes: [], restartPolicy: "on-failure", memoryLimit: nil, cpuLimit: nil)
+        status.health = health.map {
+            HealthStatus(status: $0, log: [HealthCheckResult(time: Date(), healthy: $0 != "unhealthy", output: "no db\n", durationMs: 3)])
+        }
+        return ObservedContainer(id: "db-1", status: status, owner: "etcd", desiredRevision: revision, converged: converged, error: error)
+    }
+
+    @Test func readyOnlyOnceTheNewEntryIsConvergedActiveAndHealthy() {
+        let plain = RolledInstance(node: "h1", id: "db-1", started: true, healthChecked: false)
+        let checked = RolledInstance(node: "h1", id: "db-1", started: true, healthChecked: true)
+        let stopped = RolledInstance(node: "h1", id: "db-1", started: false, healthChecked: false)
+        #expect(EtcdDeploy.verdict(Self.observed(), plain, revision: 10) == .ready)
+        #expect(EtcdDeploy.verdict(Self.observed(revision: 12), plain, revision: 10) == .ready)
+        // The old entry's report, however good, is not the new one's.
+        #expect(EtcdDeploy.verdict(Self.observed(revision: 9), plain, revision: 10) == .pending("its node has not applied the new entry yet"))
+        #expect(EtcdDeploy.verdict(Self.observed(converged: false), plain, revision: 10) == .pending("converging, active"))
+        #expect(EtcdDeploy.verdict(Self.observed(health: "starting"), checked, revision: 10) == .pending("converged, active, starting"))
+        #expect(EtcdDeploy.verdict(Self.observed(health: "healthy"), checked, revision: 10) == .ready)
+        #expect(EtcdDeploy.verdict(Self.observed(active: "inactive"), stopped, revision: 10) == .ready)
+    }
+
+    @Test func aRefusalAFailureOrAnUnhealthyReplacementStopsTheRollout() {
+        let checked = RolledInstance(node: "h1", id: "db-1", started: true, healthChecked: true)
+        #expect(EtcdDeploy.verdict(Self.observed(error: "refused: bad image"), checked, revision: 10) == .failed("refused: bad image"))
+        #expect(EtcdDeploy.verdict(Self.observed(active: "failed"), checked, revision: 10) == .failed("failed (exit-code)"))
+        #expect(EtcdDeploy.verdict(Self.observed(health: "unhealthy"), checked, revision: 10) == .failed("unhealthy: no db"))
+        // An error about an older entry is not this one's.
+        #expect(EtcdDeploy.verdict(Self.observed(revision: 9, error: "old"), checked, revision: 10) != .failed("old"))
     }
 }
 

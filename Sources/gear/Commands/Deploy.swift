@@ -124,27 +124,28 @@ struct Deploy: AsyncParsableCommand {
         let (dryRun, maxUnavailable) = (self.dryRun, self.maxUnavailable)
         let timeout = Duration.milliseconds(Int64(global.timeout * 1000))
         let started = ContinuousClock.now
-        let result: (EtcdDeployPlan, EtcdDeploy.RolloutOutcome, Int, Int64)
+        let result: (EtcdDeployPlan, EtcdDeploy.RolloutOutcome, Int, Int, Int64)
         do {
             result = try await EtcdClient.with(configuration) { client in
                 let fleet = try await EtcdFleet.read(client)
                 let planned = try EtcdDeploy.plan(descriptor, fleet: fleet, nodes: nodes, maxUnavailable: maxUnavailable)
-                if dryRun { return (planned, .complete, 0, fleet.revision) }
-                let (outcome, written, revision) = try await EtcdDeploy.rollout(planned, client: client, timeout: timeout) { node, id, what in
+                if dryRun { return (planned, .complete, 0, 0, fleet.revision) }
+                let (outcome, written, transactions, revision) = try await EtcdDeploy.rollout(planned, client: client, timeout: timeout) {
+                    node, id, what in
                     output.print("\(node)\t\(id)\t\(what)")
                     fflush(nil)
                 }
-                return (planned, outcome, written, revision)
+                return (planned, outcome, written, transactions, revision)
             }
         } catch let error as EtcdError {
             let hint = error.message.contains("too many operations") ? " (raise etcd's --max-txn-ops)" : ""
-            FileHandle.standardError.write(Data("gear: etcd: \(error.message)\(hint)\n".utf8))
+            FileHandle.standardError.write(Data("gear: etcd: \(error.message)\(hint); nothing was written\n".utf8))
             throw ExitCode(1)
         } catch {
             FileHandle.standardError.write(Data("gear: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let (planned, outcome, written, revision) = result
+        let (planned, outcome, written, transactions, revision) = result
         if dryRun {
             print(planned.plan, output: output)
             return
@@ -157,7 +158,7 @@ struct Deploy: AsyncParsableCommand {
                 + "\(written) keys written"
                 + (written == 0
                     ? ""
-                    : " in \(planned.waves.count == 1 ? "1 transaction" : "\(planned.waves.count) transactions"), the last at revision \(revision)")
+                    : " in \(transactions == 1 ? "1 transaction" : "\(transactions) transactions"), the last at revision \(revision)")
                 + String(format: ", %.2f s (the nodes converge on their own: gear status --etcd)", seconds))
         fflush(nil)
         switch outcome {
