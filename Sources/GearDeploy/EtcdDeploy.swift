@@ -14,8 +14,6 @@ public struct EtcdDeployPlan: Sendable {
 
     /// Every write: a put per instance whose desired body changed, a delete per instance that goes or moves.
     public var operations: [EtcdOperation] { waves.flatMap(\.operations) }
-    /// Every key written must still be as it was read (another deploy in between makes the transaction fail).
-    public var conditions: [EtcdCondition] { waves.flatMap(\.conditions) }
     /// What each write is, for the report: node, instance id, action.
     public var steps: [(node: String, id: String, action: String)] { waves.flatMap(\.steps) }
 }
@@ -29,6 +27,21 @@ public struct EtcdWave: Sendable {
     /// Replacements of running or installed instances: the rollout waits for each to be converged on its node,
     /// active when started, healthy when it has a health check, before it writes the next wave.
     public var replaced: [RolledInstance] = []
+
+    /// One write, on the condition that its key's revision is still `modRevision` (0: absent).
+    mutating func write(_ operation: EtcdOperation, key: String, ifRevision modRevision: Int64, step: (node: String, id: String, action: String)) {
+        operations.append(operation)
+        conditions.append(.modRevision(key, equals: modRevision))
+        steps.append(step)
+    }
+
+    /// Adds another wave's writes and waits to this one.
+    mutating func append(_ other: EtcdWave) {
+        operations += other.operations
+        conditions += other.conditions
+        steps += other.steps
+        replaced += other.replaced
+    }
 }
 
 /// An instance a rolling etcd deploy waits for.
@@ -110,7 +123,7 @@ public enum EtcdDeploy {
         }
 
         var first = EtcdWave()
-        var replacements: [(wave: EtcdWave, instance: RolledInstance)] = []
+        var replacements: [EtcdWave] = []  // one per replaced instance
         let encoder = GearJSON.encoder()
         for i in plan.instances.indices {
             var instance = plan.instances[i]
@@ -130,39 +143,29 @@ public enum EtcdDeploy {
             let existing = fleet.nodes[instance.node]?.desired[instance.id]
             if let existing, existing.value != value, instance.action == .replace {
                 var wave = EtcdWave()
-                wave.operations.append(.put(key, value))
-                wave.conditions.append(.modRevision(key, equals: existing.modRevision))
-                wave.steps.append((instance.node, instance.id, "replace"))
+                wave.write(.put(key, value), key: key, ifRevision: existing.modRevision, step: (instance.node, instance.id, "replace"))
                 let health = instance.request.healthCmd != nil || instance.request.healthHTTP != nil || instance.request.healthTCP != nil
-                replacements.append(
-                    (wave, RolledInstance(node: instance.node, id: instance.id, started: instance.started, healthChecked: health)))
+                wave.replaced = [RolledInstance(node: instance.node, id: instance.id, started: instance.started, healthChecked: health)]
+                replacements.append(wave)
             } else if existing?.value != value {
-                first.operations.append(.put(key, value))
-                first.conditions.append(.modRevision(key, equals: existing?.modRevision ?? 0))
-                first.steps.append((instance.node, instance.id, existing == nil ? "create" : "replace"))
+                let step = (instance.node, instance.id, existing == nil ? "create" : "replace")
+                first.write(.put(key, value), key: key, ifRevision: existing?.modRevision ?? 0, step: step)
             }
             if case .move(let from) = instance.action, let old = fleet.nodes[from]?.desired[instance.id] {
                 let key = try GearKeys(node: from).desiredContainer(instance.id)
-                first.operations.append(.delete(key))
-                first.conditions.append(.modRevision(key, equals: old.modRevision))
-                first.steps.append((from, instance.id, "delete (moved to \(instance.node))"))
+                first.write(.delete(key), key: key, ifRevision: old.modRevision, step: (from, instance.id, "delete (moved to \(instance.node))"))
             }
         }
         for removal in plan.removals {
             guard let old = fleet.nodes[removal.node]?.desired[removal.id] else { continue }
             let key = try GearKeys(node: removal.node).desiredContainer(removal.id)
-            first.operations.append(.delete(key))
-            first.conditions.append(.modRevision(key, equals: old.modRevision))
-            first.steps.append((removal.node, removal.id, "delete (\(removal.reason))"))
+            first.write(.delete(key), key: key, ifRevision: old.modRevision, step: (removal.node, removal.id, "delete (\(removal.reason))"))
         }
         // Batches of replacements: the first rides with the creates and deletes, each further one is a wave.
         var waves = [first]
         for (n, replacement) in replacements.enumerated() {
             if n > 0 && n % max(maxUnavailable, 1) == 0 { waves.append(EtcdWave()) }
-            waves[waves.count - 1].operations += replacement.wave.operations
-            waves[waves.count - 1].conditions += replacement.wave.conditions
-            waves[waves.count - 1].steps += replacement.wave.steps
-            waves[waves.count - 1].replaced.append(replacement.instance)
+            waves[waves.count - 1].append(replacement)
         }
         // Instances of the deployment desired on nodes that were not candidates (silent, or not named) stay: a node
         // that is down keeps its desired state until it is back or an operator deletes it.
