@@ -8,6 +8,12 @@ public struct EnvironmentVariable: Sendable, Hashable, Codable {
         self.value = value
     }
 
+    /// `KEY=VALUE` text as a variable; nil when it is not that (see `KeyValue.split`).
+    public init?(assignment text: some StringProtocol) {
+        guard let (name, value) = KeyValue.split(text) else { return nil }
+        self.init(name: name, value: value)
+    }
+
     public init(from decoder: any Decoder) throws {
         let object = try CaseInsensitiveObject(from: decoder, known: ["name", "value"])
         guard let name = try object.decode(String.self, "name") else {
@@ -30,10 +36,10 @@ public struct EnvironmentVariable: Sendable, Hashable, Codable {
             var result: [EnvironmentVariable] = []
             while !list.isAtEnd {
                 if let pair = try? list.decode(String.self) {
-                    guard let (name, value) = KeyValue.split(pair) else {
+                    guard let variable = EnvironmentVariable(assignment: pair) else {
                         throw DecodingError.dataCorruptedError(in: list, debugDescription: "'\(pair)' is not KEY=VALUE")
                     }
-                    result.append(EnvironmentVariable(name: name, value: value))
+                    result.append(variable)
                 } else {
                     result.append(try list.decode(EnvironmentVariable.self))
                 }

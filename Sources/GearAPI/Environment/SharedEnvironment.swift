@@ -82,10 +82,10 @@ public struct EnvironmentChange: Sendable, Hashable {
         // "\r\n" is one Character in Swift: split on every line break, whichever a client sends.
         for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) || line.first == "#" { continue }
-            guard let (name, value) = KeyValue.split(line) else {
+            guard let variable = EnvironmentVariable(assignment: line) else {
                 throw EnvironmentBodyError("line \(number + 1) is not KEY=VALUE: '\(line.prefix(60))'")
             }
-            set.append(EnvironmentVariable(name: name, value: value))
+            set.append(variable)
         }
         return EnvironmentChange(set: set)
     }

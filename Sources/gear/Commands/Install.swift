@@ -88,8 +88,8 @@ struct Install: AsyncParsableCommand {
     }
 
     static func variable(_ text: String) throws -> EnvironmentVariable {
-        guard let (name, value) = KeyValue.split(text) else { throw ValidationError("'\(text)' is not KEY=VALUE") }
-        return EnvironmentVariable(name: name, value: value)
+        guard let variable = EnvironmentVariable(assignment: text) else { throw ValidationError("'\(text)' is not KEY=VALUE") }
+        return variable
     }
 
     static func port(_ text: String) throws -> PortRequest {

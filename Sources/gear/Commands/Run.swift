@@ -45,7 +45,7 @@ struct Run: AsyncParsableCommand {
         var request = RunRequest(
             runtime: image == nil ? "exec" : "podman", image: image, cmd: CommandTail.arguments ?? [],
             environment: env.isEmpty
-                ? nil : env.compactMap { KeyValue.split($0).map { EnvironmentVariable(name: $0.key, value: $0.value) } },
+                ? nil : env.compactMap { EnvironmentVariable(assignment: $0) },
             timeout: runTimeout.map { DurationText($0) })
         request.command = entrypoint
         if entrypoint != nil {
