@@ -10,7 +10,7 @@ APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-ov
 BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 
-.PHONY: all deps build build-tests release run test unit-tests integration-tests api-fuzz-deps fuzz lint format bench clean openapi
+.PHONY: all deps build build-tests release run test unit-tests integration-tests api-fuzz-deps fuzz lint format bench clean
 
 all: build
 
@@ -58,19 +58,16 @@ fuzz: deps
 	Fuzz/run.sh $(FUZZ_SECONDS)
 
 lint:
-	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests bench Fuzz
+	$(SWIFT) format lint --strict --recursive Package.swift Plugins Sources Tests bench Fuzz
 
 format:
-	$(SWIFT) format --in-place --recursive Package.swift Sources Tests bench Fuzz
+	$(SWIFT) format --in-place --recursive Package.swift Plugins Sources Tests bench Fuzz
 
 bench: deps
 	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	$(MAKE) release
 	$(SANDBOX) run --net --bind "$(CURDIR)" -- bench/run-all.sh
-
-openapi:
-	contrib/embed-openapi.sh
 
 clean:
 	rm -rf .build .build-fuzz

@@ -59,7 +59,13 @@ let package = Package(
             dependencies: ["CSystemd"],
             swiftSettings: swiftSettings
         ),
-        .target(name: "GearAPI", swiftSettings: swiftSettings),
+        // The vocabulary every side speaks: wire types, errors and their codes, ids and their rules, unit names,
+        // limits, labels and the spec digest. Nothing of systemd, HTTP or the agent; swift-crypto for the digest.
+        .target(
+            name: "GearAPI",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // etcd's v3 API: messages and gRPC clients generated once from contrib/etcd/etcd.proto (contrib/etcd/generate.sh)
         // and committed. Generated code keeps the generators' imports, hence no shared settings.
         .target(
@@ -133,8 +139,9 @@ let package = Package(
         .target(
             name: "GearAuthorization",
             dependencies: [
-                "GearCore",
+                "GearAPI",
                 "GearCertificates",
+                "GearSystem",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -155,6 +162,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // docs/openapi.json into GearHTTP at build time (OpenAPIDocument.json).
+        .plugin(name: "EmbedOpenAPI", capability: .buildTool()),
         .target(
             name: "GearHTTP",
             dependencies: [
@@ -186,7 +195,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedOpenAPI"]
         ),
         .target(
             name: "GearClient",
@@ -297,7 +307,7 @@ let package = Package(
         .testTarget(
             name: "GearAuthorizationTests",
             dependencies: [
-                "GearAuthorization", "GearCore", "GearCertificates",
+                "GearAuthorization", "GearAPI", "GearCertificates",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings

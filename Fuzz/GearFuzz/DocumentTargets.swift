@@ -1,4 +1,5 @@
 import Foundation
+import GearAPI
 import GearAuthorization
 import GearCore
 import GearDeploy

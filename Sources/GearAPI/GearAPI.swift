@@ -1,8 +1,11 @@
-/// GearAPI: the wire types of geard's REST API, shared by the server and its clients.
+/// GearAPI: the vocabulary every side of gear speaks — the node agent, its transports (HTTP, etcd), the authorizer,
+/// `gear deploy` and its clients: the wire types of the REST API, errors and their codes (`GearError`), ids and
+/// their rules (`ContainerID`, `EnvironmentID`, `RequestID`), unit names, limits, the labels deploys keep and the one
+/// `SpecDigest`.
 ///
-/// Codable and Sendable values only: no I/O, no validation beyond shape, no dependencies. Request bodies are
-/// decoded with geard's field names, case-insensitively (`Image`, `image` and `IMAGE` are one field); responses
-/// are written in camelCase.
+/// Codable and Sendable values and pure rules only: no I/O, nothing of systemd, HTTP or the agent; it depends on
+/// swift-crypto alone (for the digest). Request bodies are decoded with geard's field names, case-insensitively
+/// (`Image`, `image` and `IMAGE` are one field); responses are written in camelCase.
 public enum GearAPI {
     /// The TCP port geard listens on by default.
     public static let defaultPort = 43273

@@ -5,13 +5,14 @@ public struct AuditRecord: Sendable {
     public var identity: String
     public var fingerprint: String?
     public var operation: String
-    public var container: String?
+    /// The container or named environment it concerned.
+    public var target: String?
     public var requestID: String
     public var allowed: Bool
     public var reason: String
     public var roles: [String]
-    public var method: String
-    public var path: String
+    /// Where the request came from (transport and its words for it).
+    public var origin: RequestOrigin
 }
 
 /// Which decisions are recorded.
@@ -46,8 +47,9 @@ public struct LoggerAuditSink: AuditSink {
         logger.log(
             level: record.allowed ? .info : .notice, "\(record.allowed ? "allowed" : "denied") \(record.operation)",
             metadata: [
-                "auth.identity": "\(record.identity)", "auth.operation": "\(record.operation)", "auth.container": "\(record.container ?? "-")",
+                "auth.identity": "\(record.identity)", "auth.operation": "\(record.operation)", "auth.target": "\(record.target ?? "-")",
                 "auth.allowed": "\(record.allowed)", "auth.reason": "\(record.reason)", "request.id": "\(record.requestID)",
+                "request.origin": "\(record.origin)",
             ])
     }
 }

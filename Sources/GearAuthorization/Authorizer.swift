@@ -1,33 +1,44 @@
 import GearCertificates
 
-/// What a transport asks: who wants to do which operation, to which container, and how the transport names the
-/// request for the audit trail.
+/// What a transport asks: who wants to do which operation, to what. The same question whatever carried it; where
+/// it came from is there only for the audit trail and is never decided on.
 public struct AccessRequest: Sendable {
     public var caller: Caller
     /// The operation; nil when the transport names none for what it was asked (refused to all but local callers).
     public var operation: Operation?
-    /// The container (or named environment: grants' patterns match its id alike) it acts on.
-    public var container: String?
+    /// What it acts on: a container or a named environment (grants' patterns match either id alike); nil for what
+    /// acts on the node as a whole.
+    public var target: String?
     /// A delegation token the caller presented (HTTP: `Authorization: Bearer`).
     public var token: String?
     /// The request's id, for the audit trail.
     public var requestID: String
-    /// The transport's words for the request, for the audit trail and refusals: HTTP method and path.
-    public var method: String
-    public var path: String
+    /// The transport's words for the request, for the audit trail and refusals.
+    public var origin: RequestOrigin
 
-    public init(
-        caller: Caller, operation: Operation?, container: String? = nil, token: String? = nil, requestID: String, method: String,
-        path: String
-    ) {
+    public init(caller: Caller, operation: Operation?, target: String? = nil, token: String? = nil, requestID: String, origin: RequestOrigin) {
         self.caller = caller
         self.operation = operation
-        self.container = container
+        self.target = target
         self.token = token
         self.requestID = requestID
-        self.method = method
-        self.path = path
+        self.origin = origin
     }
+}
+
+/// Where a request came from, as its transport names it: `http` and `PUT /container/web`, `etcd` and a key.
+public struct RequestOrigin: Sendable, Hashable, CustomStringConvertible {
+    /// The transport: `http`, `etcd`, ...
+    public var transport: String
+    /// The transport's words for the request.
+    public var request: String
+
+    public init(transport: String, request: String) {
+        self.transport = transport
+        self.request = request
+    }
+
+    public var description: String { "\(transport) \(request)" }
 }
 
 /// What an allowed request may touch: the containers its operation is allowed on. Lists are filtered by it, and a
@@ -100,7 +111,7 @@ public struct Authorizer: Sendable {
         if case .configStore(let source) = request.caller { return try decideConfigStore(source, request) }
         guard case .certificate(let identity) = request.caller else { return .unrestricted }
         var decision = Decision(
-            identity: identity.description, fingerprint: identity.fingerprint, operation: request.operation, container: request.container)
+            identity: identity.description, fingerprint: identity.fingerprint, operation: request.operation, target: request.target)
         func refuse(_ error: AuthorizationError) -> AuthorizationError {
             decision.reason = error.message
             record(decision, request)
@@ -130,12 +141,12 @@ public struct Authorizer: Sendable {
         guard let operation = request.operation else {
             decision.reason = "the request names no operation"
             record(decision, request)
-            throw AuthorizationError.forbidden("\(request.method) \(request.path) is not open to certificate callers")
+            throw AuthorizationError.forbidden("\(request.origin.request) is not open to certificate callers")
         }
-        guard access.allows(operation, container: request.container) else {
+        guard access.allows(operation, container: request.target) else {
             if access.entries.isEmpty {
                 decision.reason = "\(identity) has no role"
-            } else if let container = request.container, !access.scope(of: operation).isEmpty {
+            } else if let container = request.target, !access.scope(of: operation).isEmpty {
                 decision.reason = "\(operation) on \(container) is outside what \(access.roles.joined(separator: ", ")) allows"
             } else {
                 decision.reason = "\(access.roles.joined(separator: ", ")) may not \(operation)"
@@ -161,12 +172,12 @@ public struct Authorizer: Sendable {
     /// A config-store transport may change containers and environments as an operator can, and nothing else; its
     /// decisions are audited like a certificate caller's.
     private func decideConfigStore(_ source: String, _ request: AccessRequest) throws(AuthorizationError) -> Authorization {
-        var decision = Decision(identity: "config store \(source)", fingerprint: "-", operation: request.operation, container: request.container)
+        var decision = Decision(identity: "config store \(source)", fingerprint: "-", operation: request.operation, target: request.target)
         decision.roles = ["config-store"]
         guard let operation = request.operation, Operation.lifecycle.contains(operation) else {
             decision.reason = "a config store may change containers and environments only"
             record(decision, request)
-            throw AuthorizationError.forbidden("\(request.operation?.rawValue ?? request.method): \(decision.reason)")
+            throw AuthorizationError.forbidden("\(request.operation?.rawValue ?? request.origin.request): \(decision.reason)")
         }
         decision.allowed = true
         decision.reason = "granted"
@@ -179,7 +190,7 @@ public struct Authorizer: Sendable {
         var identity: String
         var fingerprint: String
         var operation: Operation? = nil
-        var container: String? = nil
+        var target: String? = nil
         var allowed = false
         var reason = ""
         var roles: [String] = []
@@ -190,8 +201,8 @@ public struct Authorizer: Sendable {
         audit.record(
             AuditRecord(
                 identity: decision.identity, fingerprint: decision.fingerprint, operation: decision.operation?.rawValue ?? "-",
-                container: decision.container, requestID: request.requestID, allowed: decision.allowed, reason: decision.reason,
-                roles: decision.roles, method: request.method, path: request.path))
+                target: decision.target, requestID: request.requestID, allowed: decision.allowed, reason: decision.reason,
+                roles: decision.roles, origin: request.origin))
     }
 }
 

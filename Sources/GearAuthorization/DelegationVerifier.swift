@@ -1,6 +1,5 @@
 import Foundation
 import GearCertificates
-import GearCore
 public import X509
 
 /// What this node trusts delegation tokens by: the CAs an issuer's certificate must chain to, and the names a

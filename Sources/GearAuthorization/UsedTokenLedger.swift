@@ -1,5 +1,6 @@
 public import Foundation
-public import GearCore
+public import GearAPI
+import GearSystem
 import Synchronization
 
 /// One-time tokens already accepted, kept on disk until they expire so that neither a replay nor a geard restart
@@ -12,7 +13,13 @@ public final class UsedTokenLedger: Sendable {
     public init(path: String, now: Date = Date()) throws(GearError) {
         self.path = path
         var entries: [String: Int64] = [:]
-        if let bytes = try FileSystem.read(path) {
+        let stored: [UInt8]?
+        do {
+            stored = try AtomicFile.read(path)
+        } catch {
+            throw GearError(systemCall: error.operation, errno: error.errno)
+        }
+        if let bytes = stored {
             guard let decoded = try? JSONDecoder().decode([String: Int64].self, from: Data(bytes)) else {
                 throw GearError(.internal, "\(path) is not a token ledger")
             }
@@ -31,9 +38,9 @@ public final class UsedTokenLedger: Sendable {
             next[id] = expires
             do {
                 let data = try JSONEncoder().encode(next)
-                try FileSystem.writeAtomically(path, Array(data), mode: 0o600)
-            } catch let error as GearError {
-                return .failure(error)
+                try AtomicFile.write(path, Array(data), mode: 0o600)
+            } catch let error as SystemError {
+                return .failure(GearError(systemCall: "cannot record a used token: \(error.operation)", errno: error.errno))
             } catch {
                 return .failure(GearError(.internal, "cannot record a used token: \(error)"))
             }

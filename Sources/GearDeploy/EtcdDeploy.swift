@@ -291,7 +291,7 @@ public enum EtcdDeploy {
     /// A container desired but not reported yet, as a status the planner can read.
     static func status(_ id: String, _ request: InstallRequest) -> ContainerStatus {
         ContainerStatus(
-            id: id, unit: "ctr-\(id).service", runtime: request.runtime ?? "podman", image: request.image, cmd: request.cmd ?? [],
+            id: id, unit: ContainerID.unitName(of: id), runtime: request.runtime ?? "podman", image: request.image, cmd: request.cmd ?? [],
             started: request.started ?? false, loadState: "not-found", activeState: "inactive", subState: "dead", mainPID: nil, result: nil,
             exitStatus: nil, restarts: 0, activeSince: nil, inactiveSince: nil, ports: explicitPorts(request) ?? [], volumes: [],
             restartPolicy: request.restart ?? "on-failure", memoryLimit: nil, cpuLimit: nil)

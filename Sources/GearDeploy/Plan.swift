@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 public import GearAPI
 
@@ -130,7 +129,7 @@ public enum Planner {
                 let slot = Slot(container.name, index)
                 let request = installRequest(descriptor, container, index: index, links: links)
                 if let (node, status) = current[slot] {
-                    let unchanged = status.labels?[DeploymentLabel.spec] == request.labels?[DeploymentLabel.spec]
+                    let unchanged = SpecDigest.matches(status.labels?[DeploymentLabel.spec], request.labels?[DeploymentLabel.spec] ?? "")
                     var room = capacity[node]!
                     if room.refusal(withoutPlacementRules: container) == nil,
                         unchanged || room.shortfall(demand, countDisk: false) == nil
@@ -241,18 +240,9 @@ public enum Planner {
         labels[DeploymentLabel.container] = container.name
         labels[DeploymentLabel.index] = String(index)
         request.labels = labels
-        labels[DeploymentLabel.spec] = digest(request)
+        labels[DeploymentLabel.spec] = SpecDigest.of(request)
         request.labels = labels
         return request
-    }
-
-    /// The first 16 hexadecimal digits of the SHA-256 of the body's canonical JSON (sorted keys).
-    static func digest(_ request: InstallRequest) -> String {
-        let data = (try? GearJSON.encoder().encode(request)) ?? Data()
-        return SHA256.hash(data: data).prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
     }
 
     /// Containers that are placed With others come after those.

@@ -1,22 +1,5 @@
 import GearAPI
 
-/// Labels gear deploy keeps on every instance: how a later deploy finds what runs where.
-public enum DeploymentLabel {
-    /// The deployment's name.
-    public static let deployment = "gear.deployment"
-    /// The container of the descriptor the instance is of.
-    public static let container = "gear.deployment.container"
-    /// The instance's number among its container's, from 1.
-    public static let index = "gear.deployment.index"
-    /// A digest of what the instance runs (its install body but links and the desired state): a redeploy replaces
-    /// an instance whose digest differs.
-    public static let spec = "gear.deployment.spec"
-    /// How many deploys of the deployment had changed something when this instance was last installed.
-    public static let generation = "gear.deployment.generation"
-    /// Labels under this prefix are gear's.
-    public static let reservedPrefix = "gear."
-}
-
 extension DeploymentDescriptor {
     public static let maxCount = 1000
     public static let maxContainers = 256
@@ -63,8 +46,9 @@ extension DeploymentDescriptor {
             if !randomizeIds {
                 for n in stride(from: 1, through: container.count, by: 1) {
                     let id = instanceID(container.name, n)
-                    guard id.utf8.count <= 64 else {
-                        throw DeploymentError(field: "Containers[\(i)].Name", "instance id '\(id)' is longer than 64 characters")
+                    guard ContainerID.isValid(id) else {
+                        throw DeploymentError(
+                            field: "Containers[\(i)].Name", "instance id '\(id)' is longer than \(ContainerID.maxLength) characters")
                     }
                     if let other = ids[id] {
                         throw DeploymentError(field: "Containers[\(i)].Name", "instance id '\(id)' is also an instance of \(other)")
@@ -78,8 +62,9 @@ extension DeploymentDescriptor {
     /// The id of instance `n` (from 1) of `container` when ids are not random.
     public func instanceID(_ container: String, _ n: Int) -> String { "\(idPrefix)\(container)-\(n)" }
 
+    /// A character instance ids may hold (`ContainerID`'s rule).
     static func isIDCharacter(_ c: Character) -> Bool {
-        c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "_" || c == ".")
+        c.utf8.count == 1 && ContainerID.isIDByte(c.utf8.first!)
     }
 
     func container(named name: String) -> ContainerDescriptor? { containers.first { $0.name == name } }

@@ -1,3 +1,5 @@
+import GearAPI
+
 /// gear's keys in etcd. Each node has a desired prefix that only orchestrators write and only the node (and
 /// orchestrators) read, and an observed prefix that only the node writes:
 ///
@@ -21,7 +23,7 @@ public struct GearKeys: Sendable, Hashable {
     public static func problem(withNode name: String) -> String? {
         guard (1...64).contains(name.utf8.count) else { return "must have 1 to 64 characters" }
         guard name != ".", name != "..",
-            name.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") })
+            name.utf8.allSatisfy(ContainerID.isIDByte)
         else { return "may hold only letters, digits, '-', '_' and '.'" }
         return nil
     }
@@ -65,20 +67,5 @@ public struct GearKeys: Sendable, Hashable {
         let tail = key.dropFirst(root.count)
         guard let slash = tail.firstIndex(of: "/") else { return nil }
         return (String(tail[..<slash]), String(tail[tail.index(after: slash)...]))
-    }
-}
-
-/// The labels geard puts on the containers it installs from etcd.
-public enum EtcdLabel {
-    /// The node whose desired state the container comes from: a container with it is etcd's, and the node deletes it
-    /// when its desired entry goes.
-    public static let node = "gear.etcd.node"
-    /// A digest of the desired entry: the node replaces the container when the entry's digest differs.
-    public static let spec = "gear.etcd.spec"
-}
-
-extension UInt8 {
-    var isASCIILetterOrDigit: Bool {
-        (self >= 0x30 && self <= 0x39) || (self >= 0x41 && self <= 0x5A) || (self >= 0x61 && self <= 0x7A)
     }
 }

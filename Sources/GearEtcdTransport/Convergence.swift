@@ -178,7 +178,7 @@ actor Convergence {
             if refusedContainers[id] != nil { return nil }
             return definition != nil && labels?[EtcdLabel.node] == keys.node ? .delete : nil
         }
-        guard let definition, labels?[EtcdLabel.node] == keys.node, labels?[EtcdLabel.spec] == want.digest else { return .install }
+        guard let definition, labels?[EtcdLabel.node] == keys.node, SpecDigest.matches(labels?[EtcdLabel.spec], want.digest) else { return .install }
         if definition.started != want.started { return want.started ? .start : .stop }
         return nil
     }
@@ -254,8 +254,9 @@ actor Convergence {
         let key = keys.desiredContainer(id)
         _ = try await authorizer.authorize(
             AccessRequest(
-                caller: .configStore(source: "etcd \(keys.node)"), operation: operation, container: id,
-                requestID: "etcd-\(want?.revision ?? appliedRevision)", method: action.rawValue.uppercased(), path: key))
+                caller: .configStore(source: "etcd \(keys.node)"), operation: operation, target: id,
+                requestID: "etcd-\(want?.revision ?? appliedRevision)", origin: RequestOrigin(transport: "etcd", request: "\(action.rawValue) \(key)")
+            ))
         switch action {
         case .install:
             guard let want else { throw GearError(.internal, "no desired entry for \(id)") }
@@ -269,8 +270,8 @@ actor Convergence {
 
     private func environmentRequest(_ id: String, _ key: String) -> AccessRequest {
         AccessRequest(
-            caller: .configStore(source: "etcd \(keys.node)"), operation: .environmentWrite, container: id,
-            requestID: "etcd-\(appliedRevision)", method: "PUT", path: key)
+            caller: .configStore(source: "etcd \(keys.node)"), operation: .environmentWrite, target: id,
+            requestID: "etcd-\(appliedRevision)", origin: RequestOrigin(transport: "etcd", request: "write \(key)"))
     }
 
     /// A job of ours ended: record how, and compare again (the entry may have changed meanwhile).

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GearAPI
 import GearCore
@@ -25,8 +24,8 @@ struct DesiredEnvironment: Sendable, Hashable {
 
 /// Reads desired entries; whatever the HTTP API would refuse is refused here, with a message for the observed entry.
 enum DesiredEntry {
-    /// The largest value read, as the HTTP API's largest JSON body.
-    static let maxValueBytes = 1 << 20
+    /// The largest value read: the HTTP API's largest JSON body.
+    static let maxValueBytes = GearAPI.maxJSONBodySize
 
     static func container(_ rawID: String, _ entry: EtcdEntry, node: String) -> Result<DesiredContainer, GearError> {
         do {
@@ -46,13 +45,13 @@ enum DesiredEntry {
                 throw GearError(.invalidRequest, "Id '\(given.prefix(80))' is not the container of the key, \(id)")
             }
             var labels = request.labels ?? [:]
-            if let reserved = labels.keys.sorted().first(where: { $0.hasPrefix("gear.etcd.") }) {
+            if let reserved = labels.keys.sorted().first(where: { $0.hasPrefix(EtcdLabel.reservedPrefix) }) {
                 throw GearError(.invalidRequest, "Labels: \(reserved) is the node's own label")
             }
             let started = request.started ?? false
             var spec = request
             spec.started = nil
-            let digest = Self.digest(spec)
+            let digest = SpecDigest.of(spec)
             labels[EtcdLabel.node] = node
             labels[EtcdLabel.spec] = digest
             request.labels = labels
@@ -84,11 +83,5 @@ enum DesiredEntry {
         } catch {
             return .failure(GearError(.invalidRequest, "\(error)"))
         }
-    }
-
-    /// A digest of an install body, whatever the order or case of its fields was.
-    static func digest(_ request: InstallRequest) -> String {
-        let bytes = (try? GearJSON.encoder().encode(request)) ?? Data()
-        return SHA256.hash(data: bytes).prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 }

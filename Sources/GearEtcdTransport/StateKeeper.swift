@@ -1,3 +1,4 @@
+import GearAPI
 import GearCore
 import Logging
 import Synchronization

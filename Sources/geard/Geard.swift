@@ -185,7 +185,7 @@ struct Geard: AsyncParsableCommand {
             guard ListenAddress.parseTCP(address) != nil else { throw ValidationError("--listen must be HOST:PORT, not '\(address)'") }
         }
         guard Self.range(portRange, within: 1...65535) != nil else { throw ValidationError("--port-range must be FIRST-LAST within 1-65535") }
-        guard ["auto", "private", "system"].contains(bus) else { throw ValidationError("--bus must be auto, private or system") }
+        guard SystemdBusChoice(rawValue: bus) != nil else { throw ValidationError("--bus must be auto, private or system") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard FileLimits.size(maxUploadSize) != nil else { throw ValidationError("--max-upload-size must be a size like 512M or 16G") }
         if let volumeSizeLimit, FileLimits.size(volumeSizeLimit) == nil {
@@ -333,15 +333,8 @@ struct Geard: AsyncParsableCommand {
         configuration.fileLimits = FileLimits(
             maxUploadBytes: FileLimits.size(maxUploadSize)!, volumeSizeLimit: volumeSizeLimit.flatMap(FileLimits.size))
 
-        let address: BusAddress =
-            switch bus {
-            case "private": .systemdPrivate()
-            case "system": .system
-            default: BusConnection.defaultAddress()
-            }
-        let connection = BusConnection(address: address, logger: logger)
-        defer { connection.close() }
-        let systemd = BusSystemdControl(bus: connection)
+        let systemd = BusSystemdControl(SystemdBusChoice(rawValue: bus) ?? .auto, logger: logger)
+        defer { systemd.close() }
         let agent = NodeAgent(configuration: configuration, systemd: systemd, logger: logger)
         try await agent.prepare()
 
@@ -381,7 +374,7 @@ struct Geard: AsyncParsableCommand {
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        logger.info("geard starting", metadata: ["state.dir": "\(stateDir)", "systemd.bus": "\(address)"])
+        logger.info("geard starting", metadata: ["state.dir": "\(stateDir)", "systemd.bus": "\(systemd.address)"])
         try await group.run()
         notifier.stopping()
     }

@@ -19,8 +19,8 @@ import Testing
 
     static func ask(_ caller: Caller, _ operation: GearAuthorization.Operation?, container: String? = nil, token: String? = nil) -> AccessRequest {
         AccessRequest(
-            caller: caller, operation: operation, container: container, token: token, requestID: "r1", method: "watch",
-            path: "/gear/v1/desired/node1/containers/\(container ?? "")")
+            caller: caller, operation: operation, target: container, token: token, requestID: "r1",
+            origin: RequestOrigin(transport: "watch", request: "/gear/v1/desired/node1/containers/\(container ?? "")"))
     }
 
     let scoped = AccessPolicy(grants: [
@@ -84,7 +84,7 @@ import Testing
 
         let records = audit.all
         #expect(records.map(\.allowed) == [true, false, false, false])
-        #expect(records[0].operation == "container.stop" && records[0].container == "tenant-a-web" && records[0].method == "watch")
+        #expect(records[0].operation == "container.stop" && records[0].target == "tenant-a-web" && records[0].origin.transport == "watch")
         #expect(records[3].operation == "-" && records[3].reason == "the request names no operation")
     }
 

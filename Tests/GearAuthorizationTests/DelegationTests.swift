@@ -1,6 +1,5 @@
 import Foundation
 import GearCertificates
-import GearCore
 import Testing
 import X509
 

@@ -160,11 +160,29 @@ import Testing
         }
     }
 
-    @Test func everyRouteNamesAnOperation() throws {
+    /// Every route the router serves is a declared endpoint (route groups can add routes only through the
+    /// `EndpointRegistrar`), each once.
+    @Test func everyRouteIsADeclaredEndpoint() throws {
         let agent = NodeAgent(
             configuration: AgentConfiguration(layout: try StateLayout(root: root)), systemd: systemd, logger: Logger(label: "test"))
-        for route in GearHTTPServer.makeRouter(agent: agent).routes {
-            #expect(Operation.of(method: route.method, path: "\(route.path)") != nil, "\(route.method) \(route.path) has no operation")
-        }
+        let (router, endpoints) = GearHTTPServer.makeRoutes(agent: agent)
+        let served = router.routes.map { "\($0.method) \($0.path)" }
+        #expect(served.sorted() == endpoints.map { "\($0.method) \($0.routerPath)" }.sorted())
+        #expect(Set(endpoints.map(\.description)).count == endpoints.count)
+    }
+
+    /// A route's operation and target decide: a reader may read a container's status but not stop it, a tenant only
+    /// its own containers and environments, and the question carries the `{id}` of the path as its target.
+    @Test func theQuestionOfAnEndpointNamesItsOperationAndTarget() throws {
+        let agent = NodeAgent(
+            configuration: AgentConfiguration(layout: try StateLayout(root: root)), systemd: systemd, logger: Logger(label: "test"))
+        let endpoints = GearHTTPServer.makeRoutes(agent: agent).endpoints
+        let stop = try #require(endpoints.first { $0.description == "PUT /container/{id}/stopped" })
+        #expect(stop.operation == .containerStop && stop.target == .container)
+        let environment = try #require(endpoints.first { $0.description == "PATCH /environment/{id}" })
+        #expect(environment.operation == .environmentWrite && environment.target == .environment)
+        let list = try #require(endpoints.first { $0.description == "GET /containers" })
+        #expect(list.operation == .containerList && list.target == .node)
+        #expect(try #require(endpoints.first { $0.description == "HEAD /container/{id}/files/{path}" }).operation == .filesRead)
     }
 }

@@ -1,3 +1,4 @@
+import GearAPI
 import Synchronization
 
 /// The definition in force for each container (or the one an accepted install is about to apply), readable from

@@ -118,7 +118,7 @@ extension NodeAgent {
     public func setLinks(_ id: ContainerID, _ links: [LinkSpec], requestID: RequestID?) async throws(GearError) -> Submission {
         var bytes = Array("link \(id.rawValue)\n".utf8)
         if let data = try? GearJSON.encoder().encode(links) { bytes += data }
-        return try await submit(.link, id, fingerprint: GearCore.fingerprint(bytes), requestID: requestID) {
+        return try await submit(.link, id, fingerprint: fnv1aFingerprint(bytes), requestID: requestID) {
             guard let definition = latestPendingInstall(id)?.definition ?? definitions[id] else {
                 throw GearError(.notFound, "no container \(id) is installed")
             }
@@ -165,6 +165,6 @@ extension NodeAgent {
     static func fingerprint(_ kind: JobKind, _ id: ContainerID, _ spec: ContainerSpec?) -> String {
         var bytes = Array("\(kind.rawValue) \(id.rawValue)\n".utf8)
         if let spec, let data = try? GearJSON.encoder().encode(spec) { bytes += data }
-        return GearCore.fingerprint(bytes)
+        return fnv1aFingerprint(bytes)
     }
 }

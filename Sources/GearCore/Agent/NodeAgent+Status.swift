@@ -73,7 +73,7 @@ extension NodeAgent {
     public nonisolated func orphanUnits() async throws(GearError) -> [String] {
         let known = Set(index.entries.map(\.unitName))
         do {
-            return try await systemd.list(patterns: ["ctr-*.service"]).map(\.name).filter { !known.contains($0) }.sorted()
+            return try await systemd.list(patterns: [ContainerID.unitPattern]).map(\.name).filter { !known.contains($0) }.sorted()
         } catch {
             throw Self.gearError(error)
         }

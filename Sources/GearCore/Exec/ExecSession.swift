@@ -1,5 +1,6 @@
 import AsyncAlgorithms
 public import Foundation
+public import GearAPI
 import GearSystem
 import NIOCore
 import NIOPosix

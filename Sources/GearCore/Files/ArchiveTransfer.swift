@@ -2,7 +2,7 @@ public import GearAPI
 import GearArchive
 import GearSystem
 import Logging
-public import NIOCore
+package import NIOCore
 
 #if canImport(Glibc)
     import Glibc
@@ -62,7 +62,7 @@ public final class ArchiveUpload: Sendable {
     }
 
     /// Takes the next bytes of the body.
-    public func write(_ buffers: [ByteBuffer]) async throws(GearError) {
+    package func write(_ buffers: [ByteBuffer]) async throws(GearError) {
         let extractor = self.extractor
         try await FileTransferIO.run { () throws(GearError) in
             do throws(ArchiveError) {
@@ -117,7 +117,7 @@ public final class ArchiveDownload: Sendable {
     }
 
     /// The next chunk, or nil after the last.
-    public func next() async throws(GearError) -> ByteBuffer? {
+    package func next() async throws(GearError) -> ByteBuffer? {
         let packer = self.packer
         return try await FileTransferIO.run { () throws(GearError) -> ByteBuffer? in
             do throws(ArchiveError) {

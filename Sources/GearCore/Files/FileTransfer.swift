@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 public import GearAPI
 import GearSystem
-public import NIOCore
+package import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -201,7 +201,7 @@ public final class FileUpload: Sendable {
     }
 
     /// Appends the buffers' bytes.
-    public func write(_ buffers: [ByteBuffer]) async throws(GearError) {
+    package func write(_ buffers: [ByteBuffer]) async throws(GearError) {
         try await FileTransferIO.run { () throws(GearError) in try self.append(buffers) }
     }
 
@@ -354,7 +354,7 @@ public final class FileDownload: Sendable {
     }
 
     /// Up to `length` bytes from `offset`; empty at the end of the file.
-    public func read(at offset: Int64, length: Int) async throws(GearError) -> ByteBuffer {
+    package func read(at offset: Int64, length: Int) async throws(GearError) -> ByteBuffer {
         try await FileTransferIO.run { () throws(GearError) in
             var buffer = ByteBufferAllocator().buffer(capacity: length)
             var failure: Int32 = 0

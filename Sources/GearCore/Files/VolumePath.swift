@@ -1,3 +1,5 @@
+public import GearAPI
+
 /// A path inside a container, resolved to one of its volumes: the only places geard moves files in and out of.
 ///
 /// `/data/logs/a.txt` of a container with `Volumes: [{"Name":"data","Path":"/data"}]` is the volume `data` and

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 public import GearAPI
 import GearSystem
-public import NIOCore
+package import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -40,7 +40,7 @@ public final class ImageUpload: Sendable {
         discard()
     }
 
-    public func write(_ buffers: [ByteBuffer]) async throws(GearError) {
+    package func write(_ buffers: [ByteBuffer]) async throws(GearError) {
         try await FileTransferIO.run { () throws(GearError) in
             try self.state.withLock { (state: inout State) throws(GearError) in
                 guard let fd = state.file?.raw else { throw GearError(.internal, "the image upload already ended") }
@@ -107,7 +107,7 @@ extension NodeAgent {
         print.append(0)
         let archive = upload.path
         do {
-            let submission = try await submit(.imageImport, .imageLane, fingerprint: GearCore.fingerprint(print), requestID: requestID) {
+            let submission = try await submit(.imageImport, .imageLane, fingerprint: fnv1aFingerprint(print), requestID: requestID) {
                 .importImage(archive: archive, name: name)
             }
             if submission.replayed { upload.discard() }

@@ -48,14 +48,3 @@ struct JobStore: Sendable {
         }
     }
 }
-
-/// A 64-bit FNV-1a hash as 16 hex characters: a stable fingerprint of a request (not a security measure).
-func fingerprint(_ bytes: some Sequence<UInt8>) -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x0000_0100_0000_01b3
-    }
-    let hex = String(hash, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
-}

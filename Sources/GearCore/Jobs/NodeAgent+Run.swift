@@ -14,7 +14,7 @@ extension NodeAgent {
         let spec = try RunSpec(validating: request)
         var bytes = Array("run\n".utf8)
         bytes += Array((try? GearJSON.encoder().encode(spec)) ?? Data())
-        let print = GearCore.fingerprint(bytes)
+        let print = fnv1aFingerprint(bytes)
         let id: String
         switch try queue.admit(requestID: requestID, fingerprint: print) {
         case .replay(let existing):

@@ -1,4 +1,5 @@
 public import Foundation
+public import GearAPI
 
 /// What part of a container's journal to read (`GET /container/{id}/log`), validated.
 ///

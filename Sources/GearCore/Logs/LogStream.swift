@@ -1,4 +1,5 @@
 import Foundation
+public import GearAPI
 import Synchronization
 import SystemdJournal
 

@@ -1,3 +1,4 @@
+public import GearAPI
 import SystemdJournal
 
 /// Reading containers' journals (`GET /container/{id}/log`).

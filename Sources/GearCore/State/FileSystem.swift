@@ -1,4 +1,5 @@
 public import Foundation
+public import GearAPI
 import GearArchive
 import GearSystem
 
@@ -12,15 +13,11 @@ import GearSystem
 /// All calls block; callers run them through `BlockingIO`. `read` and `writeAtomically` are public for the state
 /// other targets keep (the authorization target's token ledger).
 public enum FileSystem {
-    static let temporaryPrefix = ".tmp-"
+    static let temporaryPrefix = AtomicFile.temporaryPrefix
 
     /// Throws a `GearError` for a failed system call: `.diskFull` for ENOSPC/EDQUOT, `.internal` otherwise.
     static func failure(_ operation: String, _ path: String, errno code: Int32 = errno) -> GearError {
-        let reason = String(cString: strerror(code))
-        if code == ENOSPC || code == EDQUOT {
-            return GearError(.diskFull, "\(operation) \(path): \(reason)")
-        }
-        return GearError(.internal, "\(operation) \(path): \(reason)")
+        GearError(systemCall: "\(operation) \(path)", errno: code)
     }
 
     /// Retries a system call interrupted by a signal.
@@ -33,30 +30,11 @@ public enum FileSystem {
 
     /// Writes `bytes` to `path` atomically with `mode`.
     public static func writeAtomically(_ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o644) throws(GearError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let temporary = "\(directory)/\(temporaryPrefix)\(name)-\(UInt32.random(in: 0...UInt32.max))"
-        do throws(GearError) {
-            let file = OwnedDescriptor(owning: try call("create", temporary) { open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode) })
-            let data = Array(bytes)
-            let fd = file.raw
-            let written = data.withUnsafeBytes { raw in
-                Result { () throws(SystemError) in try SystemCall.writeAll(fd, raw, "write \(temporary)") }
-            }
-            if case .failure(let error) = written { throw failure("write", temporary, errno: error.errno) }
-            _ = fchmod(file.raw, mode)  // the umask may have narrowed it
-            try call("fsync", temporary) { fsync(file.raw) }
-        } catch {
-            unlink(temporary)
-            throw error
-        }
         do {
-            try call("rename", path) { rename(temporary, path) }
+            try AtomicFile.write(path, bytes, mode: mode)
         } catch {
-            unlink(temporary)
-            throw error
+            throw GearError(systemCall: error.operation, errno: error.errno)
         }
-        syncDirectory(directory)
     }
 
     static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(GearError) {
@@ -64,30 +42,14 @@ public enum FileSystem {
     }
 
     /// fsyncs a folder so that a rename or unlink in it is durable.
-    static func syncDirectory(_ path: String) {
-        let fd = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        guard fd >= 0 else { return }
-        // Bound to a name: a temporary owner would close the descriptor before fsync ran.
-        let directory = OwnedDescriptor(owning: fd)
-        fsync(directory.raw)
-    }
+    static func syncDirectory(_ path: String) { AtomicFile.syncDirectory(path) }
 
     /// The contents of a file, or nil when it does not exist.
     public static func read(_ path: String) throws(GearError) -> [UInt8]? {
-        let opened = SystemCall.retryingInterrupts { open(path, O_RDONLY | O_CLOEXEC) }
-        if opened < 0 {
-            if errno == ENOENT { return nil }
-            throw failure("open", path)
-        }
-        let file = OwnedDescriptor(owning: opened)
-        let fd = file.raw
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { raw in SystemCall.retryingInterrupts { Glibc.read(fd, raw.baseAddress!, raw.count) } }
-            if n < 0 { throw failure("read", path) }
-            if n == 0 { return result }
-            result += buffer[0..<n]
+        do {
+            return try AtomicFile.read(path)
+        } catch {
+            throw GearError(systemCall: error.operation, errno: error.errno)
         }
     }
 

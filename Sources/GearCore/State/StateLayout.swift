@@ -1,3 +1,5 @@
+public import GearAPI
+
 /// Where geard keeps things: the state directory's folders and the systemd configuration directory.
 ///
 ///     {root}/containers/{id}.json       definitions (the source of truth)

@@ -1,4 +1,6 @@
-public import SystemdBus
+import GearAPI
+public import Logging
+import SystemdBus
 
 /// What the agent asks of systemd. `BusSystemdControl` does it over D-Bus; unit tests of the job queue use
 /// an in-memory stand-in, integration tests the real thing.
@@ -58,16 +60,43 @@ extension SystemdControl {
     }
 }
 
-/// `SystemdControl` over a real `BusConnection` (and sd-journal for recent log lines).
+/// How geard reaches systemd.
+public enum SystemdBusChoice: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// systemd's private socket when geard is root and may write it, the system bus otherwise.
+    case auto
+    /// systemd's private socket (`/run/systemd/private`): no dbus-daemon in between.
+    case `private`
+    /// The system bus (dbus-daemon or dbus-broker).
+    case system
+
+    public var description: String { rawValue }
+}
+
+/// `SystemdControl` over a real sd-bus connection (and sd-journal for recent log lines). It owns the connection:
+/// `close` it when geard is done.
 public struct BusSystemdControl: SystemdControl {
     let manager: SystemdManager
 
-    /// Also has the connection track which `ctr-*` units systemd holds loaded, so that the state of a stopped
-    /// container systemd collected is read from memory instead of loading its unit again.
-    public init(bus: BusConnection) {
+    /// Connects to systemd (the connection's own thread connects, and reconnects after the bus went away), and has
+    /// it track which `ctr-*` units systemd holds loaded, so that the state of a stopped container systemd collected
+    /// is read from memory instead of loading its unit again.
+    public init(_ choice: SystemdBusChoice, logger: Logger) {
+        let address: BusAddress =
+            switch choice {
+            case .auto: BusConnection.defaultAddress()
+            case .private: .systemdPrivate()
+            case .system: .system
+            }
+        let bus = BusConnection(address: address, logger: logger)
         self.manager = SystemdManager(bus: bus)
-        bus.trackUnits(namePrefix: "ctr-")
+        bus.trackUnits(namePrefix: ContainerID.unitPrefix)
     }
+
+    /// Where it connects, for the log.
+    public var address: String { manager.bus.address.description }
+
+    /// Closes the connection.
+    public func close() { manager.bus.close() }
 
     public func link(_ paths: [String]) async throws { _ = try await manager.linkUnitFiles(paths) }
     public func enable(_ names: [String]) async throws { _ = try await manager.enableUnitFiles(names) }
@@ -90,7 +119,7 @@ public struct BusSystemdControl: SystemdControl {
     public func ping() async throws { try await manager.ping() }
     public func version() async throws -> String { try await manager.version() }
     public func unitChanges() -> AsyncStream<UnitStateChange> {
-        let source = manager.bus.unitChanges(unitPrefix: "ctr-")
+        let source = manager.bus.unitChanges(unitPrefix: ContainerID.unitPrefix)
         return AsyncStream { continuation in
             let task = Task {
                 for await change in source {

@@ -1,3 +1,4 @@
+import GearAPI
 import SystemdBus
 
 /// Turns errors from the systemd layer into the agent's `GearError`.

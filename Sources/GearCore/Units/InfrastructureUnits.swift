@@ -1,3 +1,5 @@
+import GearAPI
+
 /// The units geard itself needs: the slice containers run in, the target that starts them at boot, and the
 /// template that cleans up after a podman container whose unit failed.
 enum InfrastructureUnits {

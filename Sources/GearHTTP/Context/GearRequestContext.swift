@@ -1,4 +1,4 @@
-import GearAPI
+public import GearAPI
 public import GearAuthorization
 public import GearCore
 public import Hummingbird
@@ -9,7 +9,7 @@ public struct GearRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The request id: the client's `X-Request-Id` if it sent a valid one, else one geard made. Every response
     /// echoes it, and a mutating request's job takes it as its id.
-    public var requestID: GearCore.RequestID
+    public var requestID: GearRequestID
     /// True when the request speaks geard's protocol (`X-Api-Version: 1`): answered as geard's client reads them.
     public var geard = false
     /// True when the client supplied the request id.
@@ -28,7 +28,7 @@ public struct GearRequestContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.channel = source.channel
-        self.requestID = GearCore.RequestID.random()
+        self.requestID = GearRequestID.random()
     }
 
     /// JSON bodies are read up to 1 MiB; larger ones are refused with 413.

@@ -21,7 +21,7 @@ struct APIMiddleware: RouterMiddleware {
             try GeardDialect.checkVersion(request)
             if let supplied = request.headers[Self.requestIDField] {
                 do {
-                    context.requestID = try GearCore.RequestID(supplied)
+                    context.requestID = try GearRequestID(supplied)
                 } catch {
                     throw GearError(error.code, "\(GearAPI.requestIDHeader): \(error.message)")
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import HTTPTypes
 import Hummingbird
@@ -12,9 +13,9 @@ import NIOCore
 struct ArchiveRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/container/:id/archive", use: get)
-        router.put("/container/:id/archive", use: put)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/container/{id}/archive", .filesRead, target: .container, use: get)
+        routes.on(.put, "/container/{id}/archive", .filesWrite, target: .container, use: put)
     }
 
     private func path(_ request: Request, _ context: GearRequestContext) throws -> VolumePath {

@@ -9,17 +9,17 @@ import NIOCore
 struct ContainerRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.put("/container/:id", use: install)
-        router.delete("/container/:id", use: delete)
-        router.put("/container/:id/started", use: start)
-        router.put("/container/:id/stopped", use: stop)
-        router.post("/container/:id/restart", use: restart)
-        router.get("/container/:id/status", use: status)
-        router.get("/container/:id/ports", use: ports)
-        router.get("/containers", use: list)
-        router.delete("/containers", use: purge)
-        router.post("/containers/links", use: links)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.put, "/container/{id}", .containerInstall, target: .container, use: install)
+        routes.on(.delete, "/container/{id}", .containerDelete, target: .container, use: delete)
+        routes.on(.put, "/container/{id}/started", .containerStart, target: .container, use: start)
+        routes.on(.put, "/container/{id}/stopped", .containerStop, target: .container, use: stop)
+        routes.on(.post, "/container/{id}/restart", .containerRestart, target: .container, use: restart)
+        routes.on(.get, "/container/{id}/status", .containerRead, target: .container, use: status)
+        routes.on(.get, "/container/{id}/ports", .containerRead, target: .container, use: ports)
+        routes.on(.get, "/containers", .containerList, use: list)
+        routes.on(.delete, "/containers", .containerDelete, use: purge)
+        routes.on(.post, "/containers/links", .containerInstall, use: links)
     }
 
     private func containerID(_ context: GearRequestContext) throws -> ContainerID {

@@ -10,12 +10,12 @@ import NIOCore
 struct EnvironmentRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/environments", use: list)
-        router.get("/environment/:id", use: get)
-        router.put("/environment/:id", use: put)
-        router.patch("/environment/:id", use: patch)
-        router.delete("/environment/:id", use: delete)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/environments", .environmentRead, use: list)
+        routes.on(.get, "/environment/{id}", .environmentRead, target: .environment, use: get)
+        routes.on(.put, "/environment/{id}", .environmentWrite, target: .environment, use: put)
+        routes.on(.patch, "/environment/{id}", .environmentWrite, target: .environment, use: patch)
+        routes.on(.delete, "/environment/{id}", .environmentWrite, target: .environment, use: delete)
     }
 
     private func environmentID(_ context: GearRequestContext) throws -> EnvironmentID {

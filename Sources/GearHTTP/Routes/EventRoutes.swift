@@ -11,8 +11,8 @@ import NIOCore
 struct EventRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/events", use: events)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/events", .eventsRead, use: events)
     }
 
     @Sendable func events(_ request: Request, context: GearRequestContext) async throws -> Response {

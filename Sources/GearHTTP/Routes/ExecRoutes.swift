@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import HTTPTypes
 import Hummingbird
@@ -15,9 +16,9 @@ import NIOCore
 struct ExecRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.post("/container/:id/exec", use: exec)
-        router.get("/container/:id/exec", use: interactive)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.post, "/container/{id}/exec", .containerExec, target: .container, use: exec)
+        routes.on(.get, "/container/{id}/exec", .containerExec, target: .container, use: interactive)
     }
 
     @Sendable func exec(_ request: Request, context: GearRequestContext) async throws -> Response {

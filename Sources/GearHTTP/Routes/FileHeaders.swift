@@ -1,4 +1,5 @@
 import Foundation
+import GearAPI
 import GearCore
 import HTTPTypes
 

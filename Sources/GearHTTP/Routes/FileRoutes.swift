@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import HTTPTypes
 import Hummingbird
@@ -15,13 +16,11 @@ import Synchronization
 struct FileRoutes {
     let agent: NodeAgent
 
-    static let pattern = "/container/:id/files/**"
-
-    func register(on router: Router<GearRequestContext>) {
-        router.get(RouterPath(Self.pattern), use: get)
-        router.head(RouterPath(Self.pattern), use: get)
-        router.put(RouterPath(Self.pattern), use: put)
-        router.delete(RouterPath(Self.pattern), use: delete)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/container/{id}/files/{path}", .filesRead, target: .container, use: get)
+        routes.on(.head, "/container/{id}/files/{path}", .filesRead, target: .container, use: get)
+        routes.on(.put, "/container/{id}/files/{path}", .filesWrite, target: .container, use: put)
+        routes.on(.delete, "/container/{id}/files/{path}", .filesWrite, target: .container, use: delete)
     }
 
     /// Bytes read from and written to volumes.

@@ -1,4 +1,5 @@
 import GearAPI
+import GearAuthorization
 import GearCore
 import Hummingbird
 import NIOCore
@@ -8,9 +9,9 @@ import NIOCore
 struct ImageRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/images", use: list)
-        router.post("/images", use: importImage)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/images", .imagesRead, use: list)
+        routes.on(.post, "/images", .imagesWrite, use: importImage)
     }
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {

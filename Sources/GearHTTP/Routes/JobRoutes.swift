@@ -8,18 +8,18 @@ import Hummingbird
 struct JobRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/jobs", use: list)
-        router.post("/jobs", use: run)
-        router.get("/jobs/:id", use: job)
-        router.delete("/jobs/:id", use: cancel)
-        router.get("/jobs/:id/wait", use: wait)
-        router.get("/jobs/:id/log", use: log)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/jobs", .jobsRead, use: list)
+        routes.on(.post, "/jobs", .jobsRun, use: run)
+        routes.on(.get, "/jobs/{id}", .jobsRead, use: job)
+        routes.on(.delete, "/jobs/{id}", .jobsCancel, use: cancel)
+        routes.on(.get, "/jobs/{id}/wait", .jobsRead, use: wait)
+        routes.on(.get, "/jobs/{id}/log", .logsRead, use: log)
     }
 
     private func jobID(_ context: GearRequestContext) throws -> String {
         let raw = context.parameters.get("id") ?? ""
-        return try GearCore.RequestID(raw).rawValue
+        return try GearRequestID(raw).rawValue
     }
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {

@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import Hummingbird
 
@@ -8,10 +9,10 @@ import Hummingbird
 struct LeaseRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/lease/:name", use: get)
-        router.put("/lease/:name", use: acquire)
-        router.delete("/lease/:name", use: release)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/lease/{name}", .nodeRead, use: get)
+        routes.on(.put, "/lease/{name}", .containerInstall, use: acquire)
+        routes.on(.delete, "/lease/{name}", .containerInstall, use: release)
     }
 
     @Sendable func get(_ request: Request, context: GearRequestContext) async throws -> Response {

@@ -1,5 +1,6 @@
 import Foundation
 import GearAPI
+import GearAuthorization
 import GearCore
 import HTTPTypes
 import Hummingbird
@@ -10,8 +11,8 @@ import NIOCore
 struct LogRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/container/:id/log", use: log)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/container/{id}/log", .logsRead, target: .container, use: log)
     }
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!

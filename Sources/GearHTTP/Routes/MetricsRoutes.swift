@@ -1,3 +1,4 @@
+import GearAuthorization
 import Hummingbird
 import NIOCore
 import Prometheus
@@ -6,8 +7,8 @@ import Prometheus
 struct MetricsRoutes {
     let registry: PrometheusCollectorRegistry
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/metrics", use: metrics)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/metrics", .metricsRead, use: metrics)
     }
 
     @Sendable func metrics(_ request: Request, context: GearRequestContext) async throws -> Response {

@@ -1,4 +1,5 @@
 import GearAPI
+import GearAuthorization
 import GearCore
 import Hummingbird
 import NIOCore
@@ -8,15 +9,15 @@ import NIOCore
 struct NodeRoutes {
     let agent: NodeAgent
 
-    func register(on router: Router<GearRequestContext>) {
-        router.get("/node", use: node)
-        router.get("/healthz", use: healthz)
-        router.get("/readyz", use: readyz)
-        router.get("/openapi.json", use: openAPI)
+    func register(on routes: EndpointRegistrar) {
+        routes.on(.get, "/node", .nodeRead, use: node)
+        routes.on(.get, "/healthz", .nodeRead, use: healthz)
+        routes.on(.get, "/readyz", .nodeRead, use: readyz)
+        routes.on(.get, "/openapi.json", .nodeRead, use: openAPI)
     }
 
     @Sendable func openAPI(_ request: Request, context: GearRequestContext) async throws -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
     }
 
     @Sendable func node(_ request: Request, context: GearRequestContext) async throws -> Response {

@@ -1,13 +1,13 @@
 import Foundation
+import GearAPI
 import GearAuthorization
-import GearCore
 import HTTPTypes
 import Hummingbird
 
-/// Asks the `Authorizer` about every request before its handler runs, so a refused request has read no body and
-/// queued no job. Runs after route matching: the route's pattern names the operation (`Operation.route`), `:id`
-/// the container; a route that names no operation is refused to certificate callers. The allowed scope goes into
-/// the context, for the handlers' lists.
+/// Authenticates the requests that match no route before they are told so: the not-found answer tells nothing a
+/// caller with an identity may not know, and nothing to anyone else. Matched routes are authorized by their own
+/// endpoint's declaration (`EndpointRegistrar`), which is the only way a route is added, so that there is no route
+/// without an operation to decide on.
 struct AuthorizationMiddleware: RouterMiddleware {
     typealias Context = GearRequestContext
 
@@ -15,18 +15,12 @@ struct AuthorizationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if case .local = context.caller { return try await next(request, context) }
-        var question = AccessRequest(
-            caller: context.caller, operation: nil, token: Self.bearerToken(request), requestID: context.requestID.rawValue,
-            method: request.method.rawValue, path: request.uri.path)
-        guard let path = context.endpointPath else {
-            // No route matched: the not-found answer tells nothing a caller with an identity may not know.
-            try authorizer.authenticate(question)
-            return try await next(request, context)
+        if context.endpointPath == nil {
+            try authorizer.authenticate(
+                AccessRequest(
+                    caller: context.caller, operation: nil, token: Self.bearerToken(request), requestID: context.requestID.rawValue,
+                    origin: RequestOrigin(transport: "http", request: "\(request.method.rawValue) \(request.uri.path)")))
         }
-        question.operation = Operation.of(method: request.method, path: path)
-        question.container = path.hasPrefix("/container/{id}") || path.hasPrefix("/environment/{id}") ? context.parameters.get("id") : nil
-        var context = context
-        context.authorization = try await authorizer.authorize(question)
         return try await next(request, context)
     }
 

@@ -31,30 +31,41 @@ public struct GearHTTPServer: Sendable {
         ).buildResponder()
     }
 
-    /// The routes, behind the middleware that checks request ids and maps errors, then the one that authorizes.
+    /// The routes, behind the middleware that checks request ids and maps errors, then the one that authenticates
+    /// requests no route matches; each route authorizes its own operation (`EndpointRegistrar`).
     static func makeRouter(
         agent: NodeAgent,
         authorizer: Authorizer = Authorizer(policy: PolicyStore(policy: .default), audit: LoggerAuditSink(logger: Logger(label: "geard"))),
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) -> Router<GearRequestContext> {
+        makeRoutes(agent: agent, authorizer: authorizer, metrics: metrics).router
+    }
+
+    /// The router and every endpoint it serves, in the order the route groups declare them.
+    static func makeRoutes(
+        agent: NodeAgent,
+        authorizer: Authorizer = Authorizer(policy: PolicyStore(policy: .default), audit: LoggerAuditSink(logger: Logger(label: "geard"))),
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) -> (router: Router<GearRequestContext>, endpoints: [Endpoint]) {
         let router = Router(context: GearRequestContext.self)
         // Outermost, so that it counts every answer with its final status (errors included).
         router.add(middleware: MetricsMiddleware<GearRequestContext>())
         router.add(middleware: APIMiddleware())
         router.add(middleware: AuthorizationMiddleware(authorizer: authorizer))
-        ContainerRoutes(agent: agent).register(on: router)
-        ExecRoutes(agent: agent).register(on: router)
-        JobRoutes(agent: agent).register(on: router)
-        LogRoutes(agent: agent).register(on: router)
-        EventRoutes(agent: agent).register(on: router)
-        EnvironmentRoutes(agent: agent).register(on: router)
-        FileRoutes(agent: agent).register(on: router)
-        ArchiveRoutes(agent: agent).register(on: router)
-        ImageRoutes(agent: agent).register(on: router)
-        NodeRoutes(agent: agent).register(on: router)
-        LeaseRoutes(agent: agent).register(on: router)
-        MetricsRoutes(registry: metrics).register(on: router)
-        return router
+        let routes = EndpointRegistrar(router: router, authorizer: authorizer)
+        ContainerRoutes(agent: agent).register(on: routes)
+        ExecRoutes(agent: agent).register(on: routes)
+        JobRoutes(agent: agent).register(on: routes)
+        LogRoutes(agent: agent).register(on: routes)
+        EventRoutes(agent: agent).register(on: routes)
+        EnvironmentRoutes(agent: agent).register(on: routes)
+        FileRoutes(agent: agent).register(on: routes)
+        ArchiveRoutes(agent: agent).register(on: routes)
+        ImageRoutes(agent: agent).register(on: routes)
+        NodeRoutes(agent: agent).register(on: routes)
+        LeaseRoutes(agent: agent).register(on: routes)
+        MetricsRoutes(registry: metrics).register(on: routes)
+        return (router, routes.endpoints)
     }
 
     /// The responder for the requests of one caller.

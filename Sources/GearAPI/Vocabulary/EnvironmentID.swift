@@ -16,7 +16,7 @@ public struct EnvironmentID: Sendable, Hashable, Comparable, Codable, CustomStri
         self.rawValue = rawValue
     }
 
-    static func isValid(_ value: String) -> Bool {
+    package static func isValid(_ value: String) -> Bool {
         let bytes = value.utf8
         guard (1...ContainerID.maxLength).contains(bytes.count), bytes.first != UInt8(ascii: "."), !value.hasSuffix(".podman") else {
             return false

@@ -65,5 +65,18 @@ public struct GearError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(code): \(message)" }
 
-    static func invalid(_ message: String) -> GearError { GearError(.invalidRequest, message) }
+    package static func invalid(_ message: String) -> GearError { GearError(.invalidRequest, message) }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension GearError {
+    /// A system call that failed with `errno` while doing `operation` (`write /var/lib/gear/x`): `.diskFull` when
+    /// the disk or the quota is full, `.internal` otherwise.
+    public init(systemCall operation: String, errno code: Int32) {
+        let reason = String(cString: strerror(code))
+        self.init(code == ENOSPC || code == EDQUOT ? .diskFull : .internal, "\(operation): \(reason)")
+    }
 }

@@ -1,13 +1,14 @@
+import GearAuthorization
 import GearCore
 
 /// Authorization decisions as journal entries with structured fields, so that
 /// `journalctl GEAR_AUDIT=1 GEAR_AUTH_DECISION=deny` lists every refusal with who, what and which container.
-public struct JournalAuditSink: AuditSink {
-    public init() {}
+struct JournalAuditSink: AuditSink {
+    init() {}
 
-    public func record(_ record: AuditRecord) {
+    func record(_ record: AuditRecord) {
         let decision = record.allowed ? "allow" : "deny"
-        let target = record.container.map { " on \($0)" } ?? ""
+        let target = record.target.map { " on \($0)" } ?? ""
         var fields: [(name: String, value: String)] = [
             ("MESSAGE", "\(decision) \(record.operation)\(target) for \(record.identity): \(record.reason)"),
             ("PRIORITY", record.allowed ? "6" : "5"),
@@ -19,11 +20,11 @@ public struct JournalAuditSink: AuditSink {
             ("GEAR_AUTH_REASON", record.reason),
             ("GEAR_AUTH_ROLES", record.roles.joined(separator: " ")),
             ("GEAR_REQUEST_ID", record.requestID),
-            ("GEAR_HTTP_METHOD", record.method),
-            ("GEAR_HTTP_PATH", record.path),
+            ("GEAR_TRANSPORT", record.origin.transport),
+            ("GEAR_REQUEST", record.origin.request),
         ]
         if let fingerprint = record.fingerprint { fields.append(("GEAR_AUTH_FINGERPRINT", fingerprint)) }
-        if let container = record.container { fields.append(("GEAR_CONTAINER", container)) }
+        if let target = record.target { fields.append(("GEAR_CONTAINER", target)) }
         NodeJournal.send(fields)
     }
 }
