@@ -353,21 +353,26 @@ public actor Deployer {
         }
     }
 
-    /// Waits until the instance's unit is active; reports it if it is not within the timeout.
+    /// Waits until the instance is ready (`Readiness`: active, and healthy when it has a health check); reports it
+    /// if it failed, turned unhealthy, or is not ready within the timeout.
     @discardableResult
     private func waitActive(_ instance: PlannedInstance) async -> Bool {
         guard let host = hosts[instance.node] else { return false }
         let deadline = ContinuousClock.now + .milliseconds(Int64(options.timeout * 1000))
-        var last = ""
+        var last = "no answer"
         while ContinuousClock.now < deadline {
             if let status = try? await host.client.status(instance.id) {
-                if status.activeState == "active" { return true }
-                last = "\(status.activeState) (\(status.subState))"
-                if status.activeState == "failed" { break }
+                switch Readiness.verdict(status, started: true, healthChecked: instance.request.hasHealthCheck) {
+                case .ready: return true
+                case .pending(let state): last = state
+                case .failed(let reason):
+                    event(instance.node, instance.id, "start", "not ready: \(reason)", failed: true)
+                    return false
+                }
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        event(instance.node, instance.id, "start", "not active: \(last.isEmpty ? "no answer" : last)", failed: true)
+        event(instance.node, instance.id, "start", "not ready in time: \(last)", failed: true)
         return false
     }
 

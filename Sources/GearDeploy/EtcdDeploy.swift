@@ -97,28 +97,31 @@ public enum EtcdDeploy {
         }
         var plan = try Planner.plan(descriptor, nodes: states)
 
-        // Ports: what an instance had on its node is kept; a new one takes the lowest free port of the node's range.
-        var held: [String: Set<Int>] = [:]
-        for state in states { held[state.name] = Set(state.containers.flatMap { $0.ports.map(\.externalPort) }) }
+        // Ports, by the one rule of the nodes themselves (`PortChoice`), over what each node reports: the ports of its
+        // other containers (desired or observed), and those a host process listens on (which a container the node
+        // refused with `port_in_use` had asked for). What an instance had is kept while it is still free.
+        var owners: [String: [Int: String]] = [:]
+        for state in states {
+            for status in state.containers { for port in status.ports { owners[state.name, default: [:]][port.externalPort] = status.id } }
+        }
         var ports: [Slot: [PortMapping]] = [:]
         for (i, instance) in plan.instances.enumerated() {
             let info = states.first { $0.name == instance.node }!.info
+            let hostHeld = Set(info.ports.heldByHost ?? [])
+            let choice = PortChoice(
+                range: info.ports.first...info.ports.last, owners: owners[instance.node] ?? [:], hostPortIsFree: { !hostHeld.contains($0) },
+                hostHolder: { _ in "a process of the node" })
             let previous = desiredRequests[instance.node]?[instance.id].flatMap(Self.explicitPorts) ?? []
-            var assigned: [PortMapping] = []
-            var requests: [PortRequest] = []
-            for port in instance.request.ports ?? [] {
-                var external = port.externalPort ?? previous.first { $0.internalPort == port.internalPort }?.externalPort
-                if external == nil {
-                    external = (info.ports.first...info.ports.last).first { !held[instance.node, default: []].contains($0) }
-                    guard external != nil else {
-                        throw DeploymentError(field: "", "node \(instance.node) has no free port left for \(instance.id)")
-                    }
-                }
-                held[instance.node, default: []].insert(external!)
-                assigned.append(PortMapping(internal: port.internalPort, external: external!))
-                requests.append(PortRequest(internal: port.internalPort, external: external))
+            let assigned: [PortMapping]
+            do {
+                assigned = try choice.resolve(instance.request.ports ?? [], for: instance.id, previous: previous)
+            } catch {
+                throw DeploymentError(field: "", "node \(instance.node), \(instance.id): \(error.message)")
             }
-            if !requests.isEmpty { plan.instances[i].request.ports = requests }
+            for port in assigned { owners[instance.node, default: [:]][port.externalPort] = instance.id }
+            if !assigned.isEmpty {
+                plan.instances[i].request.ports = assigned.map { PortRequest(internal: $0.internalPort, external: $0.externalPort) }
+            }
             ports[instance.slot] = assigned
         }
 
@@ -144,8 +147,9 @@ public enum EtcdDeploy {
             if let existing, existing.value != value, instance.action == .replace {
                 var wave = EtcdWave()
                 wave.write(.put(key, value), key: key, ifRevision: existing.modRevision, step: (instance.node, instance.id, "replace"))
-                let health = instance.request.healthCmd != nil || instance.request.healthHTTP != nil || instance.request.healthTCP != nil
-                wave.replaced = [RolledInstance(node: instance.node, id: instance.id, started: instance.started, healthChecked: health)]
+                wave.replaced = [
+                    RolledInstance(node: instance.node, id: instance.id, started: instance.started, healthChecked: instance.request.hasHealthCheck)
+                ]
                 replacements.append(wave)
             } else if existing?.value != value {
                 let step = (instance.node, instance.id, existing == nil ? "create" : "replace")
@@ -258,29 +262,9 @@ public enum EtcdDeploy {
         }
     }
 
-    enum Verdict: Equatable {
-        case ready
-        case failed(String)
-        case pending(String)
-    }
-
     /// What a node's observed entry says of a replacement written at `revision`.
-    static func verdict(_ observed: ObservedContainer, _ instance: RolledInstance, revision: Int64) -> Verdict {
-        guard let applied = observed.desiredRevision, applied >= revision else { return .pending("its node has not applied the new entry yet") }
-        if let error = observed.error { return .failed(error) }
-        let status = observed.status
-        let health = status?.health
-        if observed.converged {
-            if !instance.started { return .ready }
-            if status?.activeState == "failed" { return .failed("failed (\(status?.result ?? "?"))") }
-            if health?.status == "unhealthy" {
-                let output = health?.log.last.map { ": \($0.output.trimmingCharacters(in: .whitespacesAndNewlines).prefix(200))" } ?? ""
-                return .failed("unhealthy\(output)")
-            }
-            if status?.activeState == "active" && (!instance.healthChecked || health?.status == "healthy") { return .ready }
-        }
-        return .pending(
-            "\(observed.converged ? "converged" : "converging"), \(status?.activeState ?? "not installed")" + (health.map { ", \($0.status)" } ?? ""))
+    static func verdict(_ observed: ObservedContainer, _ instance: RolledInstance, revision: Int64) -> InstanceVerdict {
+        Readiness.verdict(observed, started: instance.started, healthChecked: instance.healthChecked, revision: revision)
     }
 
     static func explicitPorts(_ request: InstallRequest) -> [PortMapping]? {

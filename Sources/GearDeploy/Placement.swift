@@ -43,7 +43,7 @@ struct Capacity {
     var cpus: Double
     var ports: Int
     var disk: Int64
-    /// External ports held by containers that are not this deployment's.
+    /// External ports held by containers that are not this deployment's, or by a process of the host.
     var heldPorts: Set<Int>
     var labels: [String: String]
     /// The deployment's instances placed here so far.
@@ -59,7 +59,9 @@ struct Capacity {
         ports = node.info.ports.free + ours.reduce(0) { $0 + $1.ports.filter { range.contains($0.externalPort) }.count }
         disk = node.info.disk.freeBytes
         heldPorts = Set(
-            node.containers.filter { $0.labels?[DeploymentLabel.deployment] != deployment }.flatMap { $0.ports.map(\.externalPort) })
+            node.containers.filter { $0.labels?[DeploymentLabel.deployment] != deployment }.flatMap { $0.ports.map(\.externalPort) }
+        )
+        .union(node.info.ports.heldByHost ?? [])
         labels = node.info.labels ?? [:]
     }
 

@@ -16,8 +16,10 @@ import Logging
 ///   the transport did not submit changes a container that has a desired entry (or that etcd owns), the container
 ///   is compared again and put back; its observed entry says what was reverted. Containers without a desired
 ///   entry that etcd does not own are left alone.
-/// - A job that fails is retried with a growing delay (5 s to 5 min) while its entry stays the same; an entry the
-///   node refuses (a bad value) is reported and not retried until it changes.
+/// - A failure is handled by its code (`GearError.Code.handling`, one exhaustive switch): what may pass (a failed
+///   unit, a full queue, systemd away) is retried with a growing delay (5 s to 5 min) while the entry stays the
+///   same; what the same entry would meet again (a bad value, a port a host process listens on) is reported with
+///   its code and not retried until the entry changes.
 actor Convergence {
     let agent: NodeAgent
     let keys: GearKeys
@@ -53,6 +55,8 @@ actor Convergence {
         var failures = 0
         var retryAt: ContinuousClock.Instant?
         var error: String?
+        /// The error's code, for whoever reads the observed entry.
+        var errorCode: GearError.Code?
         var reverted: String?
         /// An error the core refused the entry with: not retried until the entry changes.
         var permanent = false
@@ -197,6 +201,7 @@ actor Convergence {
                 attempts[id] = nil
             } else if var attempt = attempts[id], attempt.error != nil, attempt.failures > 0 || attempt.permanent {
                 attempt.error = nil
+                attempt.errorCode = nil
                 attempt.failures = 0
                 attempt.permanent = false
                 attempts[id] = attempt
@@ -219,11 +224,14 @@ actor Convergence {
         } catch {
             inFlight[id] = nil
             let gear = error as? GearError
-            attempt.permanent = gear.map { [.invalidRequest, .invalidID, .forbidden, .notFound].contains($0.code) } ?? false
+            attempt.permanent = gear?.code.handling == .report
             attempt.failures += 1
             attempt.error = gear?.message ?? "\(error)"
+            attempt.errorCode = gear?.code ?? .internal
             attempt.retryAt = ContinuousClock.now + Self.backoff(attempt.failures)
             attempts[id] = attempt
+            // The node entry lists the ports host processes hold: a deploy reads it to choose another port.
+            if attempt.errorCode == .portInUse { await reporter.nodeChanged() }
             logger.warning(
                 "desired state not applied", metadata: ["container.id": "\(id)", "etcd.action": "\(action.rawValue)", "error": "\(attempt.error!)"])
             await report(id)
@@ -282,12 +290,17 @@ actor Convergence {
             attempt.job = ObservedJob(
                 id: job.id, kind: job.kind.rawValue, state: job.state.rawValue, finishedAt: job.finishedAt, error: job.error?.message)
             if job.state == .failed {
+                let code = job.error.flatMap { GearError.Code(rawValue: $0.error) } ?? .internal
                 attempt.failures += 1
                 attempt.error = job.error?.message ?? "the job failed"
+                attempt.errorCode = code
+                attempt.permanent = code.handling == .report
                 attempt.retryAt = ContinuousClock.now + Self.backoff(attempt.failures)
             } else {
                 attempt.failures = 0
                 attempt.error = nil
+                attempt.errorCode = nil
+                attempt.permanent = false
                 attempt.retryAt = nil
             }
             attempts[id] = attempt
@@ -328,7 +341,8 @@ actor Convergence {
         let refusal = refusedContainers[id]
         let attempt = attempts[id]
         // The error of an attempt at an older revision is not reported against the entry that replaced it.
-        let error = attempt.flatMap { want == nil || $0.revision == want?.revision ? $0.error : nil }
+        let current = attempt.flatMap { want == nil || $0.revision == want?.revision ? $0 : nil }
+        let error = current?.error
         let owned = owner(of: id)
         let detail: ContainerDetail? =
             if want == nil, refusal == nil, !owned, attempt == nil {
@@ -337,7 +351,9 @@ actor Convergence {
                 ContainerDetail(
                     owned: owned || want != nil || refusal != nil, desiredRevision: refusal?.desiredRevision ?? want?.revision ?? attempt?.revision,
                     converged: refusal == nil && inFlight[id] == nil && needed(id) == nil, job: attempt?.job,
-                    error: refusal.map { "refused: \($0.error)" } ?? error, reverted: attempt?.reverted)
+                    error: refusal.map { "refused: \($0.error)" } ?? error,
+                    errorCode: refusal != nil ? GearError.Code.invalidRequest.rawValue : error == nil ? nil : current?.errorCode?.rawValue,
+                    reverted: attempt?.reverted)
             }
         await reporter.setDetail(id, detail)
     }
@@ -387,5 +403,7 @@ struct ContainerDetail: Sendable, Hashable {
     var converged: Bool
     var job: ObservedJob?
     var error: String?
+    /// The `GearError` code of `error`.
+    var errorCode: String? = nil
     var reverted: String?
 }

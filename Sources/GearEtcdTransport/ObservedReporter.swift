@@ -63,6 +63,11 @@ actor ObservedReporter {
         nodeDirty = true
     }
 
+    /// What the node entry says changed (the ports host processes hold): it is written again.
+    func nodeChanged() {
+        nodeDirty = true
+    }
+
     func setDetail(_ id: String, _ detail: ContainerDetail?) {
         guard details[id] != detail else { return }
         details[id] = detail
@@ -161,7 +166,8 @@ actor ObservedReporter {
             }
             let observed = ObservedContainer(
                 id: id, status: status, owner: detail?.owned == true ? "etcd" : "api", desiredRevision: detail?.desiredRevision,
-                converged: detail?.converged ?? true, job: detail?.job, error: detail?.error, reverted: detail?.reverted)
+                converged: detail?.converged ?? true, job: detail?.job, error: detail?.error, errorCode: detail?.errorCode,
+                reverted: detail?.reverted)
             let value = (try? GearJSON.encoder().encode(observed)) ?? Data()
             if written[key] != value { operations.append((key, value)) }
         }

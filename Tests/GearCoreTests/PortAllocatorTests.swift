@@ -3,6 +3,10 @@ import Testing
 
 @testable import GearCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct PortAllocatorTests {
     let web = try! ContainerID("web")
     let db = try! ContainerID("db")
@@ -30,10 +34,38 @@ import Testing
         } throws: { ($0 as? GearError)?.code == .portConflict && "\($0)".contains("db") }
     }
 
-    @Test func anExplicitPortAHostProcessHoldsConflicts() {
+    @Test func anExplicitPortAHostProcessHoldsIsInUse() {
         #expect {
             try allocator(busy: [8080]).resolve([PortSpec(internalPort: 80, externalPort: 8080)], for: web, owners: [:], previous: [])
-        } throws: { ($0 as? GearError)?.code == .portConflict && "\($0)".contains("in use on this host") }
+        } throws: { ($0 as? GearError)?.code == .portInUse && "\($0)".contains("in use on this host") }
+    }
+
+    /// The holder of a listening socket is found from the kernel's tables: this test's own listener.
+    @Test func theHolderOfAListeningPortIsNamed() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound && listen(fd, 1) == 0)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        #expect(HostListeners.read(port...port) == [port])
+        let holder = try #require(HostListeners.holder(of: port))
+        #expect(holder.contains("(pid \(getpid())"), "\(holder)")
+    }
+
+    @Test func listeningSocketsAreReadFromTheKernelsTable() {
+        let table = """
+              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+               0: 00000000:0FA0 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0
+               1: 0100007F:0FA1 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 12346 1 0000000000000000 20 4 30 10 -1
+            """
+        let entries = HostListeners.parse(table)
+        #expect(entries.map(\.port) == [4000] && entries.map(\.inode) == ["12345"])
     }
 
     @Test func anExhaustedRangeIsAnError() {

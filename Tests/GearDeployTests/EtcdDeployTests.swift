@@ -81,7 +81,7 @@ import Testing
         // The old entry's report, however good, is not the new one's.
         #expect(EtcdDeploy.verdict(Self.observed(revision: 9), plain, revision: 10) == .pending("its node has not applied the new entry yet"))
         #expect(EtcdDeploy.verdict(Self.observed(converged: false), plain, revision: 10) == .pending("converging, active"))
-        #expect(EtcdDeploy.verdict(Self.observed(health: "starting"), checked, revision: 10) == .pending("converged, active, starting"))
+        #expect(EtcdDeploy.verdict(Self.observed(health: "starting"), checked, revision: 10) == .pending("converged, active (running), starting"))
         #expect(EtcdDeploy.verdict(Self.observed(health: "healthy"), checked, revision: 10) == .ready)
         #expect(EtcdDeploy.verdict(Self.observed(active: "inactive"), stopped, revision: 10) == .ready)
     }
@@ -94,6 +94,28 @@ import Testing
         // An error about an older entry is not this one's.
         #expect(EtcdDeploy.verdict(Self.observed(revision: 9, error: "old"), checked, revision: 10) != .failed("old"))
     }
+
+    /// The push deploy judges the status its host answers with the same verdict as the etcd deploy judges the
+    /// status in a converged observed entry.
+    @Test(
+        arguments: [
+            ("active", nil, false), ("active", "starting", true), ("active", "healthy", true), ("active", "unhealthy", true),
+            ("failed", nil, false), ("activating", nil, false),
+        ] as [(String, String?, Bool)])
+    func bothDeployPathsJudgeAStatusAlike(_ active: String, _ health: String?, _ checked: Bool) throws {
+        let observed = Self.observed(active: active, health: health)
+        let status = try #require(observed.status)
+        let push = Readiness.verdict(status, started: true, healthChecked: checked)
+        let etcd = Readiness.verdict(observed, started: true, healthChecked: checked, revision: 10)
+        switch (push, etcd) {
+        case (.ready, .ready): break
+        case (.failed(let a), .failed(let b)): #expect(a == b)
+        case (.pending(let a), .pending(let b)): #expect(b == "converged, \(a)")
+        default: Issue.record("push \(push), etcd \(etcd)")
+        }
+        #expect(Readiness.verdict(nil, started: true, healthChecked: checked) == .pending("not installed"))
+        #expect(Readiness.verdict(status, started: false, healthChecked: checked) == .ready)
+    }
 }
 
 extension EtcdOperation {
@@ -101,5 +123,32 @@ extension EtcdOperation {
         switch self {
         case .put(let key, _, _), .delete(let key), .deletePrefix(let key): key
         }
+    }
+}
+
+/// The etcd deploy chooses ports by the nodes' own rule, over what they report.
+@Suite struct EtcdDeployPortTests {
+    /// An instance whose port a host process took (its node refused it with `port_in_use` and now lists the port as
+    /// the host's) gets another port in the next plan, and is rewritten; the others keep theirs.
+    @Test func aPortTheHostHoldsIsGivenUp() throws {
+        let first = try EtcdDeploy.plan(try parse(linkAlias), fleet: EtcdDeployPlanTests.fleet(after: nil))
+        let db1 = try #require(first.plan.instances.first { $0.id == "db-1" })
+        let before = try #require(db1.request.ports?.first?.externalPort)
+        var fleet = EtcdDeployPlanTests.fleet(after: first)
+        fleet.nodes[db1.node]!.observed!.info.ports.heldByHost = [before]
+        fleet.nodes[db1.node]!.containers["db-1"]!.status!.ports = []
+        let next = try EtcdDeploy.plan(try parse(linkAlias), fleet: fleet)
+        let moved = try #require(next.plan.instances.first { $0.id == "db-1" })
+        #expect(moved.node == db1.node && moved.request.ports?.first?.externalPort != before)
+        #expect(next.steps.contains { $0.id == "db-1" } && !next.steps.contains { $0.id == "db-2" })
+    }
+
+    /// A fixed port the host holds keeps the instance off that node.
+    @Test func aFixedPortTheHostHoldsIsNoPlaceForIt() throws {
+        var fleet = EtcdDeployPlanTests.fleet(after: nil)
+        for name in ["h1", "h2"] { fleet.nodes[name]!.observed!.info.ports.heldByHost = [4500] }
+        let fixed = try parse(#"{"containers":[{"name":"db","count":1,"image":"x","publicports":[{"internal":3000,"external":4500}]}]}"#)
+        let plan = try EtcdDeploy.plan(fixed, fleet: fleet)
+        #expect(plan.plan.instances.map(\.node) == ["h3"])
     }
 }

@@ -95,3 +95,16 @@ import Testing
         #expect(error.message.contains("at most 1048576"))
     }
 }
+
+/// How the etcd transport handles each failure: retried with back-off, or reported until the entry changes.
+@Suite struct FailureHandlingTests {
+    @Test func whatTheSameEntryWouldMeetAgainIsReportedTheRestRetried() {
+        for code in [GearError.Code.invalidRequest, .invalidID, .forbidden, .notFound, .portInUse, .tooLarge] {
+            #expect(code.handling == .report, "\(code)")
+        }
+        for code in [GearError.Code.portConflict, .portsExhausted, .unitFailed, .unhealthy, .queueFull, .systemdUnavailable, .interrupted, .diskFull]
+        {
+            #expect(code.handling == .retry, "\(code)")
+        }
+    }
+}

@@ -168,4 +168,80 @@ struct EtcdDeployTests {
         #expect(try await eventually(timeout: .seconds(30)) { try fleet.instances("ed").isEmpty })
         for process in fleet.processes.values where process.isRunning { kill(process.processIdentifier, SIGTERM) }
     }
+
+    /// A desired container whose fixed port a host process listens on is refused once with the port, the holder and
+    /// the code `port_in_use`, not retried while its entry stays the same; the node's entry then lists the port as
+    /// held by the host, and the next `gear deploy --etcd` chooses another port.
+    @Test func aPortAHostProcessHoldsIsReportedNotRetriedAndTheNextPlanMovesOff() async throws {
+        let fleet = try await Self.shared.value
+        for n in Self.hosts where fleet.processes[n]?.isRunning != true { fleet.processes[n] = try fleet.launch(n) }
+        let nodeKey = "/gear/v1/observed/eh4/node"
+        #expect(try await eventually(timeout: .seconds(30)) { try fleet.etcd.get(nodeKey) != nil })
+        // The port a plan would take first on eh4: the lowest of its range that none of its containers holds.
+        func node() throws -> [String: Any] {
+            let value = try #require(try fleet.etcd.get(nodeKey))
+            return try #require(try JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any])
+        }
+        let info = try #require(try node()["info"] as? [String: Any])
+        let range = try #require(info["ports"] as? [String: Any])
+        let first = try #require(range["first"] as? Int)
+        var taken = Set<Int>()
+        for key in try fleet.etcd.keys("/gear/v1/observed/eh4/containers/") {
+            let value = try #require(try fleet.etcd.get(key))
+            for match in value.matches(of: /"externalPort":(\d+)/) { taken.insert(Int(match.1)!) }
+        }
+        let port = (first...).first { !taken.contains($0) }!
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        listener.arguments = ["--net=/run/netns/gear-h4", "/usr/bin/python3", "-m", "http.server", "\(port)", "--bind", "0.0.0.0"]
+        listener.standardOutput = FileHandle.nullDevice
+        listener.standardError = FileHandle.nullDevice
+        try listener.run()
+        defer { kill(listener.processIdentifier, SIGKILL) }
+        #expect(try await eventually { try sh("nsenter --net=/run/netns/gear-h4 ss -Htln 'sport = :\(port)'").output.contains("\(port)") })
+
+        // An entry written by hand with that port: refused, named, coded, and not tried again.
+        let desired = "/gear/v1/desired/eh4/containers/pp-hand"
+        try fleet.etcd.put(
+            desired, #"{"Image":"localhost/busybox","Cmd":["sleep","1000"],"Ports":[{"Internal":3000,"External":\#(port)}],"Started":true}"#)
+        var observed: [String: Any] = [:]
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                guard let value = try fleet.etcd.get("/gear/v1/observed/eh4/containers/pp-hand") else { return false }
+                observed = try #require(try JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any])
+                return observed["errorCode"] as? String == "port_in_use"
+            }, "\(observed)")
+        let message = observed["error"] as? String ?? ""
+        #expect(message.contains("external port \(port) is already in use on this host by python3 (pid "), "\(message)")
+        let log = "/tmp/geard-etcd-h4.log"
+        func attempts() throws -> Int {
+            try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter {
+                $0.contains("desired state not applied") && $0.contains("pp-hand")
+            }.count
+        }
+        let tried = try attempts()
+        try await Task.sleep(for: .seconds(12))  // a retry would come after 5 s, then 10 s
+        #expect(try attempts() == tried, "retried while the entry stayed the same")
+        #expect(
+            try await eventually(timeout: .seconds(15)) {
+                ((try node()["info"] as? [String: Any])?["ports"] as? [String: Any])?["heldByHost"] as? [Int] == [port]
+            }, "the node entry lists the port as the host's")
+
+        // The next plan leaves the port alone.
+        _ = try fleet.etcd.etcdctl("del \(desired)")
+        let file = try DeployTests.write(
+            #"{"Name":"pp","IdPrefix":"pp-","Containers":[{"Name":"web","Count":1,"Image":"localhost/busybox","Cmd":["httpd","-f","-p","3000"],"PublicPorts":[{"Internal":3000}]}]}"#,
+            "pp")
+        let deploy = try fleet.gear("deploy \(file) eh4")
+        #expect(deploy.status == 0, "\(deploy.output)")
+        let entry = try #require(try fleet.etcd.get("/gear/v1/desired/eh4/containers/pp-web-1"))
+        #expect(!entry.contains("\"External\":\(port)") && !entry.contains("\"external\":\(port)"), "\(entry)")
+        #expect(
+            try await eventually(timeout: .seconds(60)) {
+                try fleet.instances("pp")["pp-web-1"].map { $0.observed.converged && $0.observed.status?.activeState == "active" } ?? false
+            })
+        let empty = try DeployTests.write(#"{"Name":"pp","Containers":[{"Name":"web","Count":0,"Image":"localhost/busybox"}]}"#, "pp")
+        #expect(try fleet.gear("deploy \(empty)").status == 0)
+        #expect(try await eventually(timeout: .seconds(30)) { try fleet.instances("pp").isEmpty })
+    }
 }

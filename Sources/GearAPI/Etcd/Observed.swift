@@ -18,12 +18,15 @@ public struct ObservedContainer: Sendable, Hashable, Codable {
     public var job: ObservedJob?
     /// Why the desired entry is not applied (refused, or its job failed); absent when nothing is wrong.
     public var error: String?
+    /// The code of `error` (`GearError.Code`: `invalid_request`, `port_in_use`, `unit_failed`, ...), for a deploy or
+    /// an orchestrator that decides on it.
+    public var errorCode: String?
     /// A change made to the container some other way (the API, by hand) that the node put back.
     public var reverted: String?
 
     public init(
         id: String, status: ContainerStatus?, owner: String, desiredRevision: Int64?, converged: Bool, job: ObservedJob? = nil,
-        error: String? = nil, reverted: String? = nil
+        error: String? = nil, errorCode: String? = nil, reverted: String? = nil
     ) {
         self.id = id
         self.status = status
@@ -32,6 +35,7 @@ public struct ObservedContainer: Sendable, Hashable, Codable {
         self.converged = converged
         self.job = job
         self.error = error
+        self.errorCode = errorCode
         self.reverted = reverted
     }
 }

@@ -43,13 +43,20 @@ public struct NodeInfo: Codable, Sendable, Hashable {
         public var last: Int
         /// External ports of the range that containers hold.
         public var allocated: Int
-        /// Ports of the range no container holds (a host process may still hold some).
+        /// Ports of the range that nothing holds: no container, no process of the host.
         public var free: Int
-        public init(first: Int, last: Int, allocated: Int, free: Int) {
+        /// Ports of the range that a process other than a gear container listens on (lowest first, at most
+        /// `maxHeldByHost`): taken, so a deploy that chooses ports itself leaves them alone. Absent when none.
+        public var heldByHost: [Int]?
+        /// The most `heldByHost` lists.
+        public static let maxHeldByHost = 256
+
+        public init(first: Int, last: Int, allocated: Int, free: Int, heldByHost: [Int]? = nil) {
             self.first = first
             self.last = last
             self.allocated = allocated
             self.free = free
+            self.heldByHost = heldByHost
         }
     }
 
@@ -189,6 +196,11 @@ extension NodeInfo {
         w.int(ports.first)
         w.key("free")
         w.int(ports.free)
+        w.optional("heldByHost", ports.heldByHost) { w, list in
+            w.beginArray()
+            for port in list { w.int(port) }
+            w.endArray()
+        }
         w.key("last")
         w.int(ports.last)
         w.endObject()

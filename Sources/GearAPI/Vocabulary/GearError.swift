@@ -14,8 +14,11 @@ public struct GearError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidRequestID = "invalid_request_id"
         /// No such container or job.
         case notFound = "not_found"
-        /// An external port that another container or process already uses.
+        /// An external port that another container holds.
         case portConflict = "port_conflict"
+        /// An external port that a process other than a gear container listens on: taken until that process lets
+        /// it go, so a deploy places the container on another port instead of retrying this one.
+        case portInUse = "port_in_use"
         /// No free port left in the configured range.
         case portsExhausted = "ports_exhausted"
         /// A request id reused for a different request.

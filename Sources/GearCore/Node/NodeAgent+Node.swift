@@ -40,12 +40,16 @@ extension NodeAgent {
             if definition.started { started += 1 }
         }
         let allocated = held.count
+        // Ports of the range some other process listens on (not a container's own published port).
+        let byHost = HostListeners.listening(in: range).filter { !held.contains($0) }
         var info = NodeInfo(
             hostname: HostFacts.hostname, machineID: constant.machineID, bootID: constant.bootID, kernel: constant.kernel,
             systemdVersion: constant.systemdVersion, podmanVersion: constant.podmanVersion, cpus: HostFacts.cpus,
             memory: .init(totalBytes: memory.total, availableBytes: memory.available),
             disk: .init(path: layout.root, totalBytes: disk.total, freeBytes: disk.free),
-            ports: .init(first: range.lowerBound, last: range.upperBound, allocated: allocated, free: range.count - allocated),
+            ports: .init(
+                first: range.lowerBound, last: range.upperBound, allocated: allocated, free: range.count - allocated - byHost.count,
+                heldByHost: byHost.isEmpty ? nil : Array(byHost.prefix(NodeInfo.Ports.maxHeldByHost))),
             containers: .init(total: entries.count, started: started, byState: byState),
             granted: .init(memoryBytes: grantedMemory, cpus: Double(grantedCPUs) / 100))
         info.labels = configuration.labels.isEmpty ? nil : configuration.labels

@@ -20,57 +20,21 @@ public struct PortAllocator: Sendable {
         self.hostPortIsFree = hostPortIsFree
     }
 
-    /// Resolves `specs` for `container`.
+    /// Resolves `specs` for `container` by the one rule of `PortChoice`.
     /// - Parameters:
     ///   - owners: external ports held by other containers (definitions and accepted installs), with the holder.
     ///   - previous: what `container` holds now; an internal port keeps its external port across re-installs.
     public func resolve(
         _ specs: [PortSpec], for container: ContainerID, owners: [Int: ContainerID], previous: [PortMapping]
     ) throws(GearError) -> [PortMapping] {
+        // The container's own ports are held by it (its podman process listens there): free for it.
         let ours = Set(previous.map(\.externalPort))
-        var chosen = Set<Int>()
-        var result: [PortMapping] = []
-        for spec in specs where spec.externalPort != nil {
-            let port = spec.externalPort!
-            if let holder = owners[port], holder != container {
-                throw GearError(.portConflict, "external port \(port) is already used by container \(holder)")
-            }
-            if !ours.contains(port), !hostPortIsFree(port) {
-                throw GearError(.portConflict, "external port \(port) is already in use on this host")
-            }
-            chosen.insert(port)
-        }
-        var cursor = range.lowerBound
-        for spec in specs {
-            if let port = spec.externalPort {
-                result.append(PortMapping(internal: spec.internalPort, external: port))
-                continue
-            }
-            if let kept = previous.first(where: { $0.internalPort == spec.internalPort })?.externalPort,
-                owners[kept] == nil || owners[kept] == container, !chosen.contains(kept)
-            {
-                chosen.insert(kept)
-                result.append(PortMapping(internal: spec.internalPort, external: kept))
-                continue
-            }
-            var found: Int? = nil
-            while cursor <= range.upperBound {
-                let candidate = cursor
-                cursor += 1
-                if owners[candidate] != nil || chosen.contains(candidate) { continue }
-                if ours.contains(candidate) || hostPortIsFree(candidate) {
-                    found = candidate
-                    break
-                }
-            }
-            guard let port = found else {
-                throw GearError(
-                    .portsExhausted, "no free port left in \(range.lowerBound)-\(range.upperBound) for internal port \(spec.internalPort)")
-            }
-            chosen.insert(port)
-            result.append(PortMapping(internal: spec.internalPort, external: port))
-        }
-        return result
+        let hostPortIsFree = self.hostPortIsFree
+        let choice = PortChoice(
+            range: range, owners: owners.mapValues(\.rawValue), hostPortIsFree: { ours.contains($0) || hostPortIsFree($0) },
+            hostHolder: { HostListeners.holder(of: $0) })
+        return try choice.resolve(
+            specs.map { PortRequest(internal: $0.internalPort, external: $0.externalPort) }, for: container.rawValue, previous: previous)
     }
 
     /// True when a TCP socket can bind `port` on all addresses, i.e. no other process listens there.
