@@ -86,9 +86,6 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -156,7 +153,6 @@ let package = Package(
                 "GearAuthorization",
                 "GearCore",
                 "GearEtcd",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -220,7 +216,6 @@ let package = Package(
                 "GearAPI",
                 "GearClient",
                 "GearEtcd",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -228,6 +223,7 @@ let package = Package(
         .executableTarget(
             name: "geard",
             dependencies: [
+                "GearAPI",
                 "GearAuthorization",
                 "GearCertificates",
                 "GearCore",
@@ -258,6 +254,7 @@ let package = Package(
                 "GearSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -286,13 +283,15 @@ let package = Package(
         ),
         .testTarget(
             name: "GearCoreTests",
-            dependencies: ["GearCore", "GearAPI", "GearTestSupport"],
+            dependencies: ["GearCore", "GearAPI", "GearTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GearHTTPTests",
             dependencies: [
                 "GearHTTP", "GearAuthorization", "GearCore", "GearAPI", "GearCertificates", "GearTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -307,7 +306,7 @@ let package = Package(
         .testTarget(
             name: "GearAuthorizationTests",
             dependencies: [
-                "GearAuthorization", "GearAPI", "GearCertificates",
+                "GearAuthorization", "GearCertificates",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
@@ -332,8 +331,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "GearClientTests",
+            dependencies: [
+                "GearClient", "GearAPI", "GearCore", "GearHTTP", "GearTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GearCLITests",
-            dependencies: ["gear", "GearAPI", "GearClient"],
+            dependencies: [
+                "gear", "geard", "GearAPI", "GearClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

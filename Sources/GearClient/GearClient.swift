@@ -134,6 +134,9 @@ public struct GearClient: Sendable {
         return answer
     }
 
+    /// The longest NDJSON log line the client takes (an entry of a message of journald's largest, base64 twice).
+    static let maxLogLine = 4 << 20
+
     /// A random 32-hex-character request id.
     public static func freshRequestID() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -280,6 +283,11 @@ public struct GearClient: Sendable {
                             start = newline + 1
                         }
                         pending.removeFirst(start)
+                        // An entry is a journal message and its fields: a line past the bound is not geard's.
+                        guard pending.count <= Self.maxLogLine else {
+                            throw GearClientError.unexpected(
+                                status: Int(response.status.code), body: "a log line longer than \(Self.maxLogLine) bytes: not geard's answer")
+                        }
                     }
                     continuation.finish()
                 } catch {

@@ -174,7 +174,15 @@ struct EtcdDeployTests {
     /// held by the host, and the next `gear deploy --etcd` chooses another port.
     @Test func aPortAHostProcessHoldsIsReportedNotRetriedAndTheNextPlanMovesOff() async throws {
         let fleet = try await Self.shared.value
-        for n in Self.hosts where fleet.processes[n]?.isRunning != true { fleet.processes[n] = try fleet.launch(n) }
+        // Fresh geards (the test before stops them at its end).
+        for n in Self.hosts {
+            if let process = fleet.processes[n], process.isRunning {
+                kill(process.processIdentifier, SIGTERM)
+                process.waitUntilExit()
+            }
+            fleet.processes[n] = try fleet.launch(n)
+        }
+        defer { for process in fleet.processes.values where process.isRunning { kill(process.processIdentifier, SIGTERM) } }
         let nodeKey = "/gear/v1/observed/eh4/node"
         #expect(try await eventually(timeout: .seconds(30)) { try fleet.etcd.get(nodeKey) != nil })
         // The port a plan would take first on eh4: the lowest of its range that none of its containers holds.

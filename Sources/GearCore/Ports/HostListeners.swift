@@ -19,6 +19,12 @@ enum HostListeners {
         return ports
     }
 
+    /// Drops what was read: a port was just found taken, and the next `listening` must list it (a node entry written
+    /// right after a refusal tells the deploy which port to avoid).
+    static func forget() {
+        cache.withLock { $0 = nil }
+    }
+
     private static let cache = Mutex<(range: ClosedRange<Int>, at: ContinuousClock.Instant, ports: [Int])?>(nil)
 
     static func read(_ range: ClosedRange<Int>) -> [Int] {

@@ -32,7 +32,10 @@ public struct PortAllocator: Sendable {
         let hostPortIsFree = self.hostPortIsFree
         let choice = PortChoice(
             range: range, owners: owners.mapValues(\.rawValue), hostPortIsFree: { ours.contains($0) || hostPortIsFree($0) },
-            hostHolder: { HostListeners.holder(of: $0) })
+            hostHolder: { port in
+                HostListeners.forget()
+                return HostListeners.holder(of: port)
+            })
         return try choice.resolve(
             specs.map { PortRequest(internal: $0.internalPort, external: $0.externalPort) }, for: container.rawValue, previous: previous)
     }

@@ -4,6 +4,7 @@ import GearCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// The one place where errors become HTTP responses: a status code and a JSON `APIError` body.
 enum HTTPErrorMapping {
@@ -45,6 +46,13 @@ enum HTTPErrorMapping {
             return (.tooManyRequests, APIError(error: "too_many_streams", message: error.description, requestId: requestID))
         case let error as DecodingError:
             return (.badRequest, APIError(error: GearError.Code.invalidRequest.rawValue, message: error.fieldDescription, requestId: requestID))
+        case let error as HTTPParserError:
+            // A body that broke its framing mid-way (a bad chunk size): the connection is closed after this answer.
+            let (status, message) = MalformedRequestHandler.answer(for: error)
+            return (
+                HTTPResponse.Status(code: Int(status.code)),
+                APIError(error: GearError.Code.invalidRequest.rawValue, message: message, requestId: requestID)
+            )
         case is NIOTooManyBytesError:
             return (
                 .contentTooLarge,

@@ -141,6 +141,7 @@ struct UpgradableHTTP1Channel: Sendable {
                 try channel.pipeline.syncOperations.addHandler(parts, position: .after(decoder))
             }
             try channel.pipeline.syncOperations.addHandler(UpgradeGuard(), position: .after(decoder))
+            try channel.pipeline.syncOperations.addHandler(MalformedRequestHandler(), position: .after(decoder))
             return Value(channel: channel, connection: result)
         }
     }

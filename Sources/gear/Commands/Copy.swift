@@ -19,7 +19,9 @@ struct Copy: AsyncParsableCommand {
             intact, and replace the target atomically; downloads are written to a temporary file next to the target \
             and renamed once every byte arrived. A local path that contains ':/' can be written as ./path.
 
-            Directories go as tar streams, like cp -r: into an existing directory a tree goes by its name, otherwise it             becomes the target. geard extracts them all or nothing; gear extracts what it receives the same way, so             nothing can land outside the target. Symlinks are copied as symlinks, never followed.
+            Directories go as tar streams, like cp -r: into an existing directory a tree goes by its name, otherwise it \
+            becomes the target. geard extracts them all or nothing; gear extracts what it receives the same way, so \
+            nothing can land outside the target. Symlinks are copied as symlinks, never followed.
 
             Examples:
               gear cp ./app.conf web:/data/app.conf
