@@ -31,7 +31,7 @@ import Testing
         (ExecRequest(cmd: ["ls", "a\nb"]), .podman, "forbidden character"),
         (ExecRequest(cmd: ["A=1"]), .exec, "NAME=VALUE"),
         (ExecRequest(cmd: ["A=\u{0363}", "/bin/sh"]), .exec, "NAME=VALUE"),
-        (ExecRequest(cmd: ["-rf"]), .exec, "absolute path or a program name"),
+        (ExecRequest(cmd: ["-rf"]), .exec, "absolute path to a program (/usr/bin/env) or a program name"),
         (ExecRequest(cmd: ["ls"], env: ["1A": "x"]), .podman, "Environment name"),
         (ExecRequest(cmd: ["ls"], workingDir: "srv"), .podman, "WorkingDir"),
         (ExecRequest(cmd: ["ls"], workingDir: "/a/../b"), .podman, "WorkingDir"),

@@ -49,7 +49,7 @@ import Testing
             (#"{"Cmd":["true"]}"#, "Image is required"),
             (#"{"Runtime":"exec","Cmd":["true"],"Timeout":"0.5s"}"#, "at least 1s"),
             (#"{"Runtime":"exec","Cmd":["true"],"Timeout":"31d"}"#, "at most 30 days"),
-            (#"{"Runtime":"exec","Cmd":["-x"]}"#, "absolute path or a program name"),
+            (#"{"Runtime":"exec","Cmd":["-x"]}"#, "absolute path to a program (/usr/bin/env) or a program name"),
             (#"{"Runtime":"exec","Cmd":["/bin/echo","a\nb"]}"#, "forbidden character"),
             (#"{"Image":"localhost/busybox","Relax":["PrivateUsers"]}"#, "Relax applies to the exec runtime"),
             (#"{"Runtime":"exec","Cmd":["true"],"Memory":"1k"}"#, "Memory"),

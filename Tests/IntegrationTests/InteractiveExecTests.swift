@@ -202,7 +202,8 @@ struct InteractiveExecTests {
         let h2c = try sh("curl -s -m 10 --http2 -o /dev/null -w '%{http_code}' \(base)/containers")
         #expect(h2c.output == "200", "\(h2c)")
         // Without the upgrade, and as the second request of a connection.
-        #expect(try curl("GET", base + "/container/\(id)/exec?cmd=/bin/true").status == 400)
+        // A plain GET is told to upgrade: 426 with Upgrade: websocket.
+        #expect(try curl("GET", base + "/container/\(id)/exec?cmd=/bin/true").status == 426)
         let second = try sh(
             "curl -s -o /dev/null -w '%{http_code} ' \(base)/healthz --next -s -o /dev/null \(upgrade) -w '%{http_code}' '\(base)/container/\(id)/exec?cmd=/bin/true'"
         )

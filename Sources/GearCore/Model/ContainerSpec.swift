@@ -255,9 +255,14 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
             // path or a plain name so that no request can ask for one.
             let bytes = Array(program.utf8)
             let plainName = !bytes.isEmpty && bytes[0].isASCIIAlphanumeric && !program.contains("/")
-            let absolute = bytes.first == UInt8(ascii: "/") && !program.split(separator: "/").contains("..")
+            // systemd takes only a normalized path to a file: no empty, `.` or `..` component, no trailing slash
+            // (`/` alone is a directory: "bad unit file setting" at start, when the install had been accepted).
+            let absolute =
+                bytes.first == UInt8(ascii: "/")
+                && program.split(separator: "/", omittingEmptySubsequences: false).dropFirst().allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
             guard plainName || absolute, !program.contains(" ") else {
-                throw .invalid("Cmd[0] '\(program.prefix(200).debugEscaped)' must be an absolute path or a program name")
+                throw .invalid(
+                    "Cmd[0] '\(program.prefix(200).debugEscaped)' must be a normalized absolute path to a program (/usr/bin/env) or a program name")
             }
         }
         return cmd

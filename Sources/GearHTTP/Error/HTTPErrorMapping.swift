@@ -58,6 +58,8 @@ enum HTTPErrorMapping {
                 .contentTooLarge,
                 APIError(error: "too_large", message: "the request body is larger than \(GearAPI.maxJSONBodySize) bytes", requestId: requestID)
             )
+        case let error as UpgradeRequired:
+            return (.upgradeRequired, APIError(error: "upgrade_required", message: error.message, requestId: requestID))
         case let error as HTTPError:
             let code: String =
                 switch error.status {
@@ -78,6 +80,17 @@ enum HTTPErrorMapping {
     static func headers(for status: HTTPResponse.Status) -> HTTPFields {
         var fields = HTTPFields()
         if status == .serviceUnavailable || status == .tooManyRequests { fields[.retryAfter] = "1" }
+        if status == .upgradeRequired {
+            fields[.upgrade] = "websocket"
+            fields[.connection] = "Upgrade"
+        }
         return fields
     }
+}
+
+/// A request for what only a WebSocket serves, made without asking to upgrade: `426 Upgrade Required` with
+/// `Upgrade: websocket` (RFC 9110), so that a client learns what to do instead of reading "bad request".
+struct UpgradeRequired: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

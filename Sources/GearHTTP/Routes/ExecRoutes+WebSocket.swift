@@ -26,9 +26,9 @@ extension ExecRoutes {
                 .invalidRequest, "a WebSocket upgrade needs Upgrade: websocket, Sec-WebSocket-Key and Sec-WebSocket-Version: 13")
         }
         guard request.headers[.upgrade]?.lowercased().contains("websocket") == true else {
-            throw GearError(
-                .invalidRequest,
-                "GET /container/{id}/exec is the interactive exec over a WebSocket (Upgrade: websocket); POST /container/{id}/exec runs a command without one"
+            throw UpgradeRequired(
+                message:
+                    "GET /container/{id}/exec is the interactive exec over a WebSocket (Upgrade: websocket); POST /container/{id}/exec runs a command without one"
             )
         }
         guard let slot = WebSocketSlot.current else {

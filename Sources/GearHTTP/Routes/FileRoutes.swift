@@ -34,8 +34,9 @@ struct FileRoutes {
     /// slower still on two cores, so a download reads, then sends.
     static let readChunk = 1 << 20
 
-    /// The volume path the request names: the catch-all components, percent-decoded one by one (so `%2F` stays
-    /// inside its component and is refused there, and `%2e%2e` is `..`).
+    /// The volume path the request names: the catch-all components, percent-decoded one by one. A `%2F` separates
+    /// components as `/` does (OpenAPI clients encode a path parameter's slashes so), and every component is checked
+    /// after that: `%2e%2e` and `..%2F..` are `..` components, refused.
     private func path(_ context: GearRequestContext) throws -> VolumePath {
         let id = try ContainerID(context.parameters.get("id") ?? "")
         var components: [String] = []
@@ -43,7 +44,7 @@ struct FileRoutes {
             guard let decoded = raw.removingPercentEncoding else {
                 throw GearError(.invalidRequest, "the path has an invalid percent-encoding in '\(raw.prefix(80))'")
             }
-            components.append(decoded)
+            components += decoded.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         }
         return try agent.volumePath(id, components)
     }
