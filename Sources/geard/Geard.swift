@@ -47,7 +47,9 @@ struct Geard: AsyncParsableCommand {
     /// What spans the groups (each group checks its own flags).
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-        guard access.servesHTTPS || listeners.https.isEmpty else { throw ValidationError("--https needs --tls-cert, --tls-key and --tls-ca") }
+        guard access.servesHTTPS || listeners.https.isEmpty else {
+            throw ValidationError("--https and --tls-deny need --tls-cert, --tls-key and --tls-ca")
+        }
         _ = try etcd.configuration(access: access)
     }
 

@@ -166,4 +166,19 @@ import Testing
             }
         }
     }
+
+    /// A path parameter may come percent-encoded: the `==` of a base64url request id as `%3D%3D`.
+    @Test func pathParametersArePercentDecoded() async throws {
+        try await withApp { client in
+            try await client.execute(
+                uri: "/container/web?wait=10", method: .put, headers: [.init("X-Request-Id")!: "-sF3yxGNFLDjxZeer_fP0A=="], body: Self.body
+            ) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/jobs/-sF3yxGNFLDjxZeer_fP0A%3D%3D", method: .get) { response in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                #expect(String(buffer: response.body).contains(#""id":"fac177cb118d14b0e3c5979eaff7cfd0""#))
+            }
+            try await client.execute(uri: "/container/w%65b/status", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/container/a%2Fb/status", method: .get) { #expect($0.status == .badRequest) }
+        }
+    }
 }

@@ -17,6 +17,8 @@ contrib/sandbox/prepare-image.sh
 port=31470
 while ss -Htan "( sport = :$port )" | grep -q .; do port=$((port + 1)); done
 state=/var/lib/gear-api-fuzz
+# A fresh node each run: the fixtures below are made anew (a job id, once used, names that job for good).
+rm -rf "$state"
 log=.build/geard-api-fuzz.log
 .build/debug/geard --listen "127.0.0.1:$port" --socket none --state-dir "$state" > "$log" 2>&1 &
 pid=$!

@@ -1,3 +1,4 @@
+import Foundation
 public import GearAPI
 public import GearAuthorization
 public import GearCore
@@ -19,6 +20,8 @@ public struct GearRequestContext: RequestContext {
     /// True when the request came from one of geard's listeners (not an in-process test router): its body can
     /// tell when the client closes the connection, which ends log follows.
     public var liveConnection = false
+    /// True when the request came on an HTTP/2 stream (which cannot become a WebSocket).
+    public var http2 = false
     /// Who sent the request, as its listener established it; nobody until a listener says so.
     public var caller: Caller = .unauthenticated
     /// What the authorizer allowed: the containers the caller may see for this request's operation (lists are
@@ -33,4 +36,14 @@ public struct GearRequestContext: RequestContext {
 
     /// JSON bodies are read up to 1 MiB; larger ones are refused with 413.
     public var maxUploadSize: Int { GearAPI.maxJSONBodySize }
+}
+
+extension GearRequestContext {
+    /// A path parameter (`{id}`, `{name}`), percent-decoded: `%3D%3D` is the `==` of a base64url request id, as a
+    /// client may encode it. Empty when missing; what is not valid UTF-8 after decoding stays encoded (and is refused
+    /// by the id's own check).
+    public func pathParameter(_ name: String) -> String {
+        let raw = parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
 }

@@ -19,7 +19,7 @@ struct ArchiveRoutes {
     }
 
     private func path(_ request: Request, _ context: GearRequestContext) throws -> VolumePath {
-        let id = try ContainerID(context.parameters.get("id") ?? "")
+        let id = try ContainerID(context.pathParameter("id"))
         guard let text = request.uri.queryParameters.get("path") else {
             throw GearError(.invalidRequest, "the query parameter path is required, e.g. ?path=/data/logs")
         }

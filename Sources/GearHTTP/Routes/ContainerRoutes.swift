@@ -23,7 +23,7 @@ struct ContainerRoutes {
     }
 
     private func containerID(_ context: GearRequestContext) throws -> ContainerID {
-        try ContainerID(context.parameters.get("id") ?? "")
+        try ContainerID(context.pathParameter("id"))
     }
 
     @Sendable func install(_ request: Request, context: GearRequestContext) async throws -> Response {

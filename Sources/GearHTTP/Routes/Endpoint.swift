@@ -82,7 +82,7 @@ final class EndpointRegistrar {
         let target: String? =
             switch endpoint.target {
             case .node: nil
-            case .container, .environment: context.parameters.get("id")
+            case .container, .environment: context.pathParameter("id")
             }
         return AccessRequest(
             caller: context.caller, operation: endpoint.operation, target: target, token: AuthorizationMiddleware.bearerToken(request),

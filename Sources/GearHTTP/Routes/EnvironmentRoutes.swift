@@ -19,7 +19,7 @@ struct EnvironmentRoutes {
     }
 
     private func environmentID(_ context: GearRequestContext) throws -> EnvironmentID {
-        try EnvironmentID(context.parameters.get("id") ?? "")
+        try EnvironmentID(context.pathParameter("id"))
     }
 
     @Sendable func list(_ request: Request, context: GearRequestContext) async throws -> Response {

@@ -20,16 +20,19 @@ extension ExecRoutes {
     static let silenceLimit = Duration.seconds(75)
 
     @Sendable func interactive(_ request: Request, context: GearRequestContext) async throws -> Response {
-        let id = try ContainerID(context.parameters.get("id") ?? "")
+        let id = try ContainerID(context.pathParameter("id"))
         if request.headers[HTTPField.Name(UpgradeGuard.declined)!] != nil {
             throw GearError(
                 .invalidRequest, "a WebSocket upgrade needs Upgrade: websocket, Sec-WebSocket-Key and Sec-WebSocket-Version: 13")
         }
         guard request.headers[.upgrade]?.lowercased().contains("websocket") == true else {
-            throw UpgradeRequired(
-                message:
-                    "GET /container/{id}/exec is the interactive exec over a WebSocket (Upgrade: websocket); POST /container/{id}/exec runs a command without one"
-            )
+            let message =
+                "GET /container/{id}/exec is the interactive exec over a WebSocket (Upgrade: websocket); POST /container/{id}/exec runs a command without one"
+            // HTTP/2 has no upgrade to ask for: a client there must come back over HTTP/1.1.
+            if context.http2 {
+                throw GearError(.invalidRequest, message + "; over HTTPS, negotiate http/1.1 for it, not h2")
+            }
+            throw UpgradeRequired(message: message)
         }
         guard let slot = WebSocketSlot.current else {
             throw GearError(

@@ -22,7 +22,7 @@ struct ExecRoutes {
     }
 
     @Sendable func exec(_ request: Request, context: GearRequestContext) async throws -> Response {
-        let id = try ContainerID(context.parameters.get("id") ?? "")
+        let id = try ContainerID(context.pathParameter("id"))
         // Collected so that the body can still tell when the client goes away (`consumeWithCancellationOnInboundClose`).
         var request = request
         let body = try await request.collectBody(upTo: GearAPI.maxJSONBodySize)

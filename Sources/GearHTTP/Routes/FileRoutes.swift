@@ -38,7 +38,7 @@ struct FileRoutes {
     /// components as `/` does (OpenAPI clients encode a path parameter's slashes so), and every component is checked
     /// after that: `%2e%2e` and `..%2F..` are `..` components, refused.
     private func path(_ context: GearRequestContext) throws -> VolumePath {
-        let id = try ContainerID(context.parameters.get("id") ?? "")
+        let id = try ContainerID(context.pathParameter("id"))
         var components: [String] = []
         for raw in context.parameters.getCatchAll() {
             guard let decoded = raw.removingPercentEncoding else {

@@ -18,7 +18,7 @@ struct JobRoutes {
     }
 
     private func jobID(_ context: GearRequestContext) throws -> String {
-        let raw = context.parameters.get("id") ?? ""
+        let raw = context.pathParameter("id")
         return try GearRequestID(raw).rawValue
     }
 

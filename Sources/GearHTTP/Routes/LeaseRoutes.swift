@@ -16,7 +16,7 @@ struct LeaseRoutes {
     }
 
     @Sendable func get(_ request: Request, context: GearRequestContext) async throws -> Response {
-        JSONResponse.make(try agent.leases.current(context.parameters.get("name") ?? ""))
+        JSONResponse.make(try agent.leases.current(context.pathParameter("name")))
     }
 
     /// 200 with the lease when it was free, expired or the caller's (renewed); 409 when another holder has it.
@@ -24,7 +24,7 @@ struct LeaseRoutes {
         let body = try await request.body.collect(upTo: 4096)
         guard body.readableBytes > 0 else { throw GearError(.invalidRequest, "a JSON body is required: {\"Holder\":..,\"Seconds\":..}") }
         let lease = try GearJSON.decoder().decode(LeaseRequest.self, from: Data(body.readableBytesView))
-        return JSONResponse.make(try agent.leases.acquire(context.parameters.get("name") ?? "", holder: lease.holder, seconds: lease.seconds))
+        return JSONResponse.make(try agent.leases.acquire(context.pathParameter("name"), holder: lease.holder, seconds: lease.seconds))
     }
 
     /// 204 (also when the lease is free already); 409 when another holder has it.
@@ -32,7 +32,7 @@ struct LeaseRoutes {
         guard let holder = request.uri.queryParameters.get("holder"), !holder.isEmpty else {
             throw GearError(.invalidRequest, "?holder= names who lets the lease go")
         }
-        try agent.leases.release(context.parameters.get("name") ?? "", holder: holder)
+        try agent.leases.release(context.pathParameter("name"), holder: holder)
         return Response(status: .noContent)
     }
 }

@@ -18,7 +18,7 @@ struct LogRoutes {
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
     @Sendable func log(_ request: Request, context: GearRequestContext) async throws -> Response {
-        let id = try ContainerID(context.parameters.get("id") ?? "")
+        let id = try ContainerID(context.pathParameter("id"))
         return try await Self.serve(request, context: context) { query, fields in try await agent.log(id, query: query, fields: fields) }
     }
 

@@ -68,13 +68,14 @@ public struct GearHTTPServer: Sendable {
         return (router, routes.endpoints)
     }
 
-    /// The responder for the requests of one caller.
-    func responder(for caller: Caller) -> HTTPChannelHandler.Responder {
+    /// The responder for the requests of one caller (on an HTTP/2 connection or not).
+    func responder(for caller: Caller, http2: Bool = false) -> HTTPChannelHandler.Responder {
         let (routerResponder, logger, gate) = (self.routerResponder, self.logger, self.streams)
         return { request, responseWriter, channel in
             var context = GearRequestContext(source: .init(channel: channel, logger: logger))
             context.liveConnection = true
             context.caller = caller
+            context.http2 = http2
             let response: Response
             do {
                 // The handler takes its places for long-lived streams here; a body written later keeps them.
@@ -121,7 +122,7 @@ public struct GearHTTPServer: Sendable {
     {
         let server = self
         return HTTPListener(
-            address: address, security: security, responder: { server.responder(for: $0) },
+            address: address, security: security, responder: { server.responder(for: $0, http2: $1) },
             webSocket: { server.webSocketDecider(for: $0) }, logger: logger, limits: limits, onBound: onBound)
     }
 }

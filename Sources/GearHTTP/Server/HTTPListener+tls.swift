@@ -48,10 +48,10 @@ extension HTTPListener {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
             let negotiation = NIOTypedApplicationProtocolNegotiationHandler<NegotiatedConnection> { result in
                 let caller = Self.caller(of: channel, denied: denied)
-                let responder = responderFor(caller)
                 switch result {
                 case .negotiated("h2"):
-                    let http = HTTP2Connection(responder: responder, idleTimeout: .seconds(Self.idleTimeout.nanoseconds / 1_000_000_000))
+                    let http = HTTP2Connection(
+                        responder: responderFor(caller, true), idleTimeout: .seconds(Self.idleTimeout.nanoseconds / 1_000_000_000))
                     return http.setup(channel: channel, logger: logger).map { .http2(http, $0) }
                 case .negotiated("http/1.1"), .fallback:
                     let http = self.http1(for: caller, secure: true)

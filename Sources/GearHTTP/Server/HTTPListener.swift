@@ -19,7 +19,8 @@ public import ServiceLifecycle
 public final class HTTPListener: Service, Sendable {
     public let address: ListenAddress
     public let security: ListenerSecurity
-    let responderFactory: @Sendable (Caller) -> HTTPChannelHandler.Responder
+    /// The responder for the requests of one caller, over HTTP/2 or not.
+    let responderFactory: @Sendable (Caller, _ http2: Bool) -> HTTPChannelHandler.Responder
     /// How the first request of an HTTP/1.1 connection may become a WebSocket, per caller.
     let deciderFactory: @Sendable (Caller) -> WebSocketDecider
     let logger: Logger
@@ -46,7 +47,7 @@ public final class HTTPListener: Service, Sendable {
     ///   - responder: the responder for the requests of one caller (each TLS connection has its own).
     ///   - onBound: called with the bound TCP port once listening (nil for unix sockets).
     init(
-        address: ListenAddress, security: ListenerSecurity, responder: @escaping @Sendable (Caller) -> HTTPChannelHandler.Responder,
+        address: ListenAddress, security: ListenerSecurity, responder: @escaping @Sendable (Caller, _ http2: Bool) -> HTTPChannelHandler.Responder,
         webSocket: @escaping @Sendable (Caller) -> WebSocketDecider, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onBound: @escaping @Sendable (Int?) -> Void = { _ in }
@@ -98,7 +99,7 @@ public final class HTTPListener: Service, Sendable {
     /// An HTTP/1.1 connection of `caller` whose first request may become a WebSocket.
     func http1(for caller: Caller, secure: Bool) -> UpgradableHTTP1Channel {
         UpgradableHTTP1Channel(
-            http: HTTP1Channel(responder: responderFactory(caller), configuration: .init(idleTimeout: Self.idleTimeout)),
+            http: HTTP1Channel(responder: responderFactory(caller, false), configuration: .init(idleTimeout: Self.idleTimeout)),
             decide: deciderFactory(caller), secure: secure, headerTimeout: counter.limits.headerTimeout)
     }
 

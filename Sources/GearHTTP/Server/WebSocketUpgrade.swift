@@ -64,6 +64,9 @@ struct UpgradableHTTP1Channel: Sendable {
             let accepted = NIOLockedValueBox<WebSocketSession?>(nil)
             let deadline = headerTimeout.map { RequestHeadDeadline(timeout: $0) }
             let deadlineHandlers = deadline.map { (RequestHeadDeadline.Bytes($0), RequestHeadDeadline.Parts($0)) }
+            // HTTP/1's own: removed with the decoder when the connection becomes a WebSocket (it would read frames as
+            // request parts).
+            let malformed = MalformedRequestHandler()
             let decide = self.decide
             let secure = self.secure
             let upgrader = NIOTypedWebSocketServerUpgrader<Connection>(
@@ -99,6 +102,7 @@ struct UpgradableHTTP1Channel: Sendable {
                             channel.pipeline.syncOperations.removeHandler(bytes, promise: nil)
                             channel.pipeline.syncOperations.removeHandler(parts, promise: nil)
                         }
+                        channel.pipeline.syncOperations.removeHandler(malformed, promise: nil)
                         try channel.pipeline.syncOperations.addHandler(
                             NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 256, maxAccumulatedFrameSize: Self.maxMessageSize))
@@ -141,7 +145,7 @@ struct UpgradableHTTP1Channel: Sendable {
                 try channel.pipeline.syncOperations.addHandler(parts, position: .after(decoder))
             }
             try channel.pipeline.syncOperations.addHandler(UpgradeGuard(), position: .after(decoder))
-            try channel.pipeline.syncOperations.addHandler(MalformedRequestHandler(), position: .after(decoder))
+            try channel.pipeline.syncOperations.addHandler(malformed, position: .after(decoder))
             return Value(channel: channel, connection: result)
         }
     }

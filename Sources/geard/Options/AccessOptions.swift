@@ -28,7 +28,7 @@ struct AccessOptions: ParsableArguments {
     func validate() throws {
         let given = [tlsCert, tlsKey, tlsCA.first].compactMap { $0 }.count
         guard given == 0 || given == 3 else { throw ValidationError("HTTPS needs all of --tls-cert, --tls-key and --tls-ca") }
-        guard given == 3 || tlsDeny == nil else { throw ValidationError("--tls-deny needs --tls-cert, --tls-key and --tls-ca") }
+        guard given == 3 || tlsDeny == nil else { throw ValidationError("--https and --tls-deny need --tls-cert, --tls-key and --tls-ca") }
         guard AuditLevel(rawValue: audit) != nil else { throw ValidationError("--audit must be all, changes or denials") }
     }
 
