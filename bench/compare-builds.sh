@@ -3,7 +3,7 @@
 # GEARD_BASE (the code before) and GEARD_NEW (the change), release binaries both. Each benchmark of BENCHES runs for
 # each build, alternating (round 1: base then new; round 2: new then base; ...), so that a machine that gets
 # noisier half-way does not favour one. Prints each run's headline figures and keeps the whole output in
-# bench/results/compare/. Runs inside the sandbox:
+# bench/results/compare/. Runs inside the sandbox, with the benchmarks' packages installed first (make bench does):
 #
 #   contrib/sandbox/gear-sandbox run --net --bind "$PWD" -- env GEARD_BASE=/work/base/.build/release/geard \
 #       GEARD_NEW=$PWD/.build/release/geard bench/compare-builds.sh
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 : "${GEARD_BASE:?the build before}" "${GEARD_NEW:?the build after}"
 ROUNDS=${ROUNDS:-2}
 BENCHES=${BENCHES:-status-latency log-throughput files}
-out=bench/results/compare
+out=$PWD/bench/results/compare
 mkdir -p "$out"
 source bench/lib.sh
 machine
@@ -27,7 +27,7 @@ for round in $(seq 1 "$ROUNDS"); do
             [ "$build" = new ] && binary=$GEARD_NEW
             log="$out/$bench-$build-round$round.txt"
             echo "### $bench, $build build, round $round"
-            GEARD=$binary RESULTS="$out/work" bench/"$bench".sh > "$log" 2>&1 || { echo "    failed: see $log"; continue; }
+            GEARD=$binary RESULTS="$out/work" bench/"$bench".sh > "$log" 2>&1 || echo "    (exit status $?; the whole output: $log)"
             headline "$log"
         done
     done

@@ -44,6 +44,8 @@ extension GearRequestContext {
     /// by the id's own check).
     public func pathParameter(_ name: String) -> String {
         let raw = parameters.get(name) ?? ""
+        // Most ids hold no escape: decoding those would cost every request an NSString round trip.
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
         return raw.removingPercentEncoding ?? raw
     }
 }

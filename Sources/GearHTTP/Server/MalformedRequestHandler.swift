@@ -21,12 +21,14 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var inRequest = false
     /// The request in flight failed in its framing: close once its answer is written.
     private var closeAfterAnswer = false
-    /// An answer was started for the request in flight.
+    /// A request was read and its answer is not finished yet.
     private var answering = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: inRequest = true
+        case .head:
+            inRequest = true
+            answering = true
         case .end: inRequest = false
         case .body: break
         }
@@ -34,23 +36,23 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let part = unwrapOutboundIn(data)
-        switch part {
+        // The common case passes untouched: only an answer after a framing error is looked into.
+        guard closeAfterAnswer || answering else { return context.write(data, promise: promise) }
+        switch unwrapOutboundIn(data) {
         case .head(var head) where closeAfterAnswer:
             // The connection goes after this answer: the client is told.
-            answering = true
             head.headers.replaceOrAdd(name: "Connection", value: "close")
-            return context.write(wrapOutboundOut(.head(head)), promise: promise)
-        case .head: answering = true
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end where closeAfterAnswer:
             let written = promise ?? context.eventLoop.makePromise()
             context.write(data, promise: written)
             written.futureResult.whenComplete { _ in Self.closeGently(context) }
-            return
-        case .end: answering = false
-        case .body: break
+        case .end:
+            answering = false
+            context.write(data, promise: promise)
+        case .head, .body:
+            context.write(data, promise: promise)
         }
-        context.write(data, promise: promise)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
