@@ -175,6 +175,22 @@ struct ArchiveTests {
         #expect(try sh("podman image exists \(name)").status == 0)
         #expect(try sh("ls \(geard.stateDir)/images").output.isEmpty)
 
+        // Imports answered at once (wait=0) queue one behind the other; each archive stays until its job read it.
+        var queued: [(job: String, name: String)] = []
+        for n in 0..<3 {
+            let name = "localhost/gear-queued-\(n)-\(UUID().uuidString.prefix(6).lowercased())"
+            let answer = try curl("POST", "http://127.0.0.1:\(geard.port)/images?name=\(name)&wait=0", options: "--data-binary @\(work)/rootfs.tar")
+            #expect(answer.status == 202, "\(answer.body)")
+            queued.append((try GearJSON.decoder().decode(Job.self, from: Data(answer.body.utf8)).id, name))
+        }
+        for (job, name) in queued {
+            let done = try await geard.client.wait(job: job, timeout: 120)
+            #expect(done.job.state == .succeeded, "\(done.job.error?.message ?? "")")
+            #expect(try sh("podman image exists \(name)").status == 0)
+            _ = try sh("podman rmi -f \(name)")
+        }
+        #expect(try sh("ls \(geard.stateDir)/images").output.isEmpty)
+
         // What podman refuses fails its job with podman's words; bad names and empty bodies are refused at once.
         let garbage = try curl("POST", "http://127.0.0.1:\(geard.port)/images?wait=120", body: "this is not an image archive")
         #expect(garbage.status == 400, "\(garbage.body)")

@@ -17,6 +17,9 @@ public final class ImageUpload: Sendable {
         var file: OwnedDescriptor?
         var written: Int64 = 0
         var sha256 = SHA256()
+        /// Set once an import job owns the file: it removes it after podman read it, which may be after this
+        /// upload is gone (a job queued behind another import).
+        var handedOver = false
     }
 
     let path: String
@@ -37,7 +40,7 @@ public final class ImageUpload: Sendable {
     }
 
     deinit {
-        discard()
+        if !state.withLock({ $0.handedOver }) { discard() }
     }
 
     package func write(_ buffers: [ByteBuffer]) async throws(GearError) {
@@ -67,6 +70,11 @@ public final class ImageUpload: Sendable {
                 return (state.written, state.sha256.finalize().map { String(format: "%02x", $0) }.joined())
             }
         }
+    }
+
+    /// Gives the file to the import job that removes it.
+    func handOver() {
+        state.withLock { $0.handedOver = true }
     }
 
     /// Removes the file (safe to call more than once, and after `finish`).
@@ -110,7 +118,7 @@ extension NodeAgent {
             let submission = try await submit(.imageImport, .imageLane, fingerprint: fnv1aFingerprint(print), requestID: requestID) {
                 .importImage(archive: archive, name: name)
             }
-            if submission.replayed { upload.discard() }
+            if submission.replayed { upload.discard() } else { upload.handOver() }
             return submission
         } catch {
             upload.discard()
