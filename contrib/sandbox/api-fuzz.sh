@@ -59,5 +59,10 @@ st --exclude-name 'DELETE /containers' && st --include-name 'DELETE /containers'
     rc=$?
     kill -0 $pid 2>/dev/null && echo "geard is still running; the end of its log:" >&2 || echo "geard is gone; the end of its log:" >&2
     tail -40 "$log" >&2
+    # What the fixtures' units did (a slow stop or start shows here) and the jobs geard still holds.
+    echo "the fixtures' units:" >&2
+    journalctl --no-pager -n 60 -o short-precise -u ctr-fz.service -u ctr-fz-2.service >&2 || true
+    echo "geard's jobs:" >&2
+    curl -sS -m 5 "127.0.0.1:$port/jobs" >&2 || true
     exit $rc
 }
