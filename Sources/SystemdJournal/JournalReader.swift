@@ -19,13 +19,16 @@ public struct JournalEntry: Sendable, Hashable {
     public var priority: Int?
     /// `_PID`, nil when absent or not asked for.
     public var pid: Int?
+    /// Who logged it, as journalctl names it: `SYSLOG_IDENTIFIER`, else `_COMM`; nil when absent or not asked for.
+    public var identifier: String?
 
-    public init(realtime: UInt64, cursor: String, message: [UInt8], priority: Int? = nil, pid: Int? = nil) {
+    public init(realtime: UInt64, cursor: String, message: [UInt8], priority: Int? = nil, pid: Int? = nil, identifier: String? = nil) {
         self.realtime = realtime
         self.cursor = cursor
         self.message = message
         self.priority = priority
         self.pid = pid
+        self.identifier = identifier
     }
 
     /// The message as text, invalid UTF-8 replaced by U+FFFD.
@@ -40,7 +43,8 @@ public struct JournalFields: OptionSet, Sendable, Hashable {
     public static let cursor = JournalFields(rawValue: 1)
     public static let priority = JournalFields(rawValue: 2)
     public static let pid = JournalFields(rawValue: 4)
-    public static let all: JournalFields = [.cursor, .priority, .pid]
+    public static let identifier = JournalFields(rawValue: 8)
+    public static let all: JournalFields = [.cursor, .priority, .pid, .identifier]
 }
 
 /// An error from sd-journal.
@@ -219,9 +223,9 @@ public final class JournalReader {
     }
 
     /// The last `count` entries that match, oldest first.
-    public func tail(_ count: Int) throws(JournalError) -> [JournalEntry] {
+    public func tail(_ count: Int, fields: JournalFields = .all) throws(JournalError) -> [JournalEntry] {
         try seekBack(count)
-        return try read(maxEntries: count, maxBytes: Int.max).entries
+        return try read(maxEntries: count, maxBytes: Int.max, fields: fields).entries
     }
 
     private func field(_ name: String) -> UnsafeRawBufferPointer? {
@@ -231,6 +235,12 @@ public final class JournalReader {
         let prefix = name.utf8.count + 1
         guard length >= prefix else { return nil }
         return UnsafeRawBufferPointer(start: data + prefix, count: length - prefix)
+    }
+
+    /// A short text field (at most 256 bytes; invalid UTF-8 replaced), nil when absent or empty.
+    private func textField(_ name: String) -> String? {
+        guard let bytes = field(name), !bytes.isEmpty else { return nil }
+        return String(decoding: bytes.prefix(256), as: UTF8.self)
     }
 
     private func integerField(_ name: String) -> Int? {
@@ -260,7 +270,8 @@ public final class JournalReader {
             cursor: cursor,
             message: field("MESSAGE").map { Array($0) } ?? [],
             priority: fields.contains(.priority) ? integerField("PRIORITY") : nil,
-            pid: fields.contains(.pid) ? integerField("_PID") : nil
+            pid: fields.contains(.pid) ? integerField("_PID") : nil,
+            identifier: fields.contains(.identifier) ? (textField("SYSLOG_IDENTIFIER") ?? textField("_COMM")) : nil
         )
     }
 }

@@ -267,4 +267,69 @@ import Testing
         #expect(systemd.reloads - before >= 1)
         #expect(systemd.reloads - before < 10)
     }
+
+    /// A container a reload saw wanted at boot stays loaded in systemd after its file is gone (gear-active.target
+    /// wants it) until the next reload: its delete reloads, and deletes at once share reloads.
+    @Test func deletingAContainerSystemdHoldsPinnedReloadsOnce() async throws {
+        let agent = try await agent()
+        let ids = try (0..<10).map { try ContainerID("p\($0)") }
+        for id in ids { #expect(await wait(agent, try await agent.install(id, Self.sleeper, requestID: nil).job).state == .succeeded) }
+        try await systemd.reload()
+        let before = systemd.reloads
+        #expect(await wait(agent, try await agent.delete(ids[0], requestID: nil).job).state == .succeeded)
+        #expect(systemd.reloads == before + 1)
+        let jobs = try await withThrowingTaskGroup(of: Job.self) { group in
+            for id in ids.dropFirst() { group.addTask { try await agent.delete(id, requestID: nil).job } }
+            return try await group.reduce(into: [Job]()) { $0.append($1) }
+        }
+        for job in jobs { #expect(await wait(agent, job).state == .succeeded) }
+        #expect(systemd.reloads - before >= 2 && systemd.reloads - before < 10, "\(systemd.reloads - before)")
+    }
+
+    /// geard's install (`keepRunning`) leaves a running container running through a changed definition and an
+    /// install without `Started`; gear's restarts a changed running one and stops one installed without `Started`.
+    @Test func geardsReinstallKeepsARunningContainerGearsReplacesIt() async throws {
+        let agent = try await agent()
+        let web = try ContainerID("web")
+        #expect(await wait(agent, try await agent.install(web, Self.sleeper, requestID: nil).job).state == .succeeded)
+        var changed = Self.sleeper
+        changed.cmd = ["/bin/sleep", "2000"]
+        changed.started = false
+        let before = systemd.operations.count
+        #expect(await wait(agent, try await agent.install(web, changed, requestID: nil, keepRunning: true).job).state == .succeeded)
+        let geards = systemd.operations.dropFirst(before).filter { $0.hasSuffix("ctr-web.service") }
+        #expect(!geards.contains("stop ctr-web.service") && !geards.contains("restart ctr-web.service"), "\(geards)")
+        #expect(agent.definition(web)?.started == true, "still wanted at boot")
+        #expect(agent.definition(web)?.spec.cmd == ["/bin/sleep", "2000"])
+
+        changed.cmd = ["/bin/sleep", "3000"]
+        changed.started = true
+        let mark = systemd.operations.count
+        #expect(await wait(agent, try await agent.install(web, changed, requestID: nil).job).state == .succeeded)
+        #expect(systemd.operations.dropFirst(mark).contains("restart ctr-web.service"), "gear's install restarts a changed running one")
+        changed.started = false
+        #expect(await wait(agent, try await agent.install(web, changed, requestID: nil).job).state == .succeeded)
+        #expect(systemd.operations.last == "stop ctr-web.service", "and stops one installed without Started")
+    }
+
+    /// geard's environment description without variables names that environment, which is made, empty, when there is
+    /// none (geard's client's deploy names each instance's own); one that exists keeps its variables.
+    @Test func anEnvironmentNamedWithoutVariablesIsMadeWhenMissing() async throws {
+        let agent = try await agent()
+        var request = InstallRequest(runtime: "exec", cmd: ["/bin/true"])
+        request.environmentDescriptionID = "dp-web-1"
+        #expect(await wait(agent, try await agent.install(try ContainerID("dp-web-1"), request, requestID: nil).job).state == .succeeded)
+        #expect(try await agent.environment(try EnvironmentID("dp-web-1")).variables.isEmpty)
+        #expect(agent.definition(try ContainerID("dp-web-1"))?.spec.environmentID?.rawValue == "dp-web-1")
+
+        _ = try await agent.putEnvironment(try EnvironmentID("shared"), EnvironmentChange(set: [EnvironmentVariable(name: "A", value: "1")]))
+        request.environmentDescriptionID = "shared"
+        #expect(await wait(agent, try await agent.install(try ContainerID("other"), request, requestID: nil).job).state == .succeeded)
+        #expect(try await agent.environment(try EnvironmentID("shared")).variables == [EnvironmentVariable(name: "A", value: "1")])
+        // A refused install leaves no environment of its own behind.
+        request.environmentDescriptionID = "never"
+        request.cmd = ["bin/relative"]
+        await #expect(throws: GearError.self) { try await agent.install(try ContainerID("bad"), request, requestID: nil) }
+        await #expect(throws: GearError.self) { try await agent.environment(try EnvironmentID("never")) }
+    }
 }

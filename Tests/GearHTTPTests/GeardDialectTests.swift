@@ -144,6 +144,20 @@ import Testing
         }
     }
 
+    /// The journal lines of a status as `systemctl status` shows them: receive time, who, pid, the message without
+    /// podman's trailing line break, later lines of a message indented.
+    @Test func statusJournalLinesAreSystemctls() throws {
+        let utc = try #require(TimeZone(identifier: "UTC"))
+        // 2026-12-07T07:01:48.238576Z
+        let at: UInt64 = 1_796_626_908_238_576
+        let podman = LogRecord(realtime: at, cursor: "", message: Array("line 1\n".utf8), pid: 682, identifier: "ctr-dt1")
+        #expect(GeardDialect.journalLine(podman, timeZone: utc) == "Dec 07 07:01:48 ctr-dt1[682]: line 1")
+        let systemd = LogRecord(realtime: at + 86_400_000_000 * 30, cursor: "", message: Array("a\nb".utf8), pid: 1, identifier: "systemd")
+        #expect(GeardDialect.journalLine(systemd, timeZone: utc) == "Jan 06 07:01:48 systemd[1]: a\n                            b")
+        let bare = LogRecord(realtime: at, cursor: "", message: Array("x".utf8))
+        #expect(GeardDialect.journalLine(bare, timeZone: utc) == "Dec 07 07:01:48 x")
+    }
+
     @Test func goQuotingIsStrconvQuote() {
         #expect(GeardDialect.goQuoted("plain") == #""plain""#)
         #expect(GeardDialect.goQuoted("a\"b\\c\td\u{1}é") == #""a\"b\\c\td\x01é""#)

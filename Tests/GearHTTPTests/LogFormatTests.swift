@@ -23,6 +23,19 @@ import Testing
         #expect(written(.text) == Array("plain\n\n".utf8) + [0x62, 0xFF, 0x00, 0x0A, 0x22, 0x5C, 0x0A])
     }
 
+    /// podman's journald driver stores each line with its line break: text shows it once, as journalctl does;
+    /// NDJSON keeps the message as stored.
+    @Test func aMessageEndingInALineBreakIsOneLine() throws {
+        let record = LogRecord(realtime: 1, cursor: "c", message: Array("line 1\n".utf8))
+        var text = JSONWriter()
+        LogFormat.text.write(record, to: &text)
+        #expect(text.bytes == Array("line 1\n".utf8))
+        var ndjson = JSONWriter()
+        LogFormat.ndjson.write(record, to: &ndjson)
+        #expect(try JSONDecoder().decode(LogEntry.self, from: Data(ndjson.bytes.dropLast())).message == "line 1\n")
+        #expect(record.line == "line 1")
+    }
+
     @Test func ndjsonLinesDecodeToTheExactMessages() throws {
         let lines = written(.ndjson).split(separator: UInt8(ascii: "\n"))
         #expect(lines.count == 3)

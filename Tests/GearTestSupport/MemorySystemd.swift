@@ -13,6 +13,8 @@ public final class MemorySystemd: SystemdControl, @unchecked Sendable {
         var nextPID: UInt32 = 100
         var operations: [String] = []
         var reloads = 0
+        /// Units named in a `*.wants` folder when systemd last reloaded: they stay loaded until the next reload.
+        var wantedAtReload: Set<String> = []
         var failingStarts: Set<String> = []
         var gates: [String: [CheckedContinuation<Void, Never>]] = [:]
         var gated: Set<String> = []
@@ -105,12 +107,22 @@ public final class MemorySystemd: SystemdControl, @unchecked Sendable {
     }
 
     public func reload() async throws {
-        state.withLock { $0.reloads += 1 }
+        let fm = FileManager.default
+        let folders = ((try? fm.contentsOfDirectory(atPath: unitDirectory)) ?? []).filter { $0.hasSuffix(".wants") }
+        let wanted = Set(folders.flatMap { (try? fm.contentsOfDirectory(atPath: "\(unitDirectory)/\($0)")) ?? [] })
+        state.withLock {
+            $0.reloads += 1
+            $0.wantedAtReload = wanted
+        }
         try await Task.sleep(for: reloadDuration)
     }
 
     public func isLoaded(_ unit: String) async throws -> Bool {
         state.withLock { $0.active[unit] != nil }
+    }
+
+    public func isPinned(_ unit: String) async throws -> Bool {
+        state.withLock { $0.wantedAtReload.contains(unit) }
     }
 
     public func start(_ unit: String) async throws -> String {
@@ -176,7 +188,9 @@ public final class MemorySystemd: SystemdControl, @unchecked Sendable {
             return UnitListing(name: name, loadState: "loaded", activeState: running ? "active" : "inactive", subState: running ? "running" : "dead")
         }
     }
-    public func recentLog(_ unit: String, lines: Int) async -> [String] { ["\(unit): simulated failure"] }
+    public func recentLog(_ unit: String, lines: Int) async -> [LogRecord] {
+        [LogRecord(realtime: 0, cursor: "", message: Array("\(unit): simulated failure".utf8), pid: 1, identifier: "memory")]
+    }
     public func version() async throws -> String { "252 (in-memory)" }
 
     public func ping() async throws {}

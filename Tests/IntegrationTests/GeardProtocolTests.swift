@@ -217,4 +217,95 @@ struct GeardProtocolTests {
         #expect(try await eventually { try fetch("127.0.0.1:8081") != "geard-web\n" })
         #expect(try client(geard, "purge").status == 204)
     }
+
+    /// What a container answers inside `container` at `host:port`: busybox's nc (its static wget crashes on this
+    /// machine), a plain HTTP/1.0 request, the page at the end.
+    func fetch(from container: String, _ host: String, _ port: Int) throws -> String {
+        let answer = try sh(#"podman exec ctr-\#(container) sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc -w 5 \#(host) \#(port)'"#).output
+        return answer.hasSuffix("\r\n\r\ngeard-web\n") ? "geard-web\n" : answer
+    }
+
+    /// geard's client's `gear deploy` of a descriptor shaped like geard's fixtures (`link_alias.json`: web x1 linked to
+    /// db x2 by `AliasPorts`, no `Environment`): each instance installed with `"Environment": {"Variables": null,
+    /// "Source": "", "Id": <instance id>}`, which geard made as an empty environment, then the links, then the
+    /// starts. It failed with "no environment ...; create it first" for every instance.
+    @Test func geardsDeployFlowInstallsLinksAndStartsItsInstances() async throws {
+        let geard = try await GeardProcess.start()
+        defer { Task { await geard.stop() } }
+        let name = uniqueID("dp")
+        let dbs = ["\(name)-db-1", "\(name)-db-2"]
+        let web = "\(name)-web-1"
+        var ports: [Int] = []
+        for db in dbs {
+            let install = try client(geard, "install \(db) localhost/geard-web --ports 8080:0 --env-id \(db)")
+            #expect(install.ok && install.output?.hasSuffix("Container \(db) is installed\n") == true, "\(install)")
+            ports.append(try #require(install.ports?.first?[1]))
+        }
+        let webInstall = try client(geard, "install \(web) localhost/geard-web --ports 8080:0 --env-id \(web)")
+        #expect(webInstall.ok, "\(webInstall)")
+        // Each instance's own environment exists now, empty, as geard wrote it.
+        for id in dbs + [web] {
+            let environment = try client(geard, "env \(id)")
+            #expect(environment.ok && environment.output == "", "\(id): \(environment)")
+        }
+        let links = try client(geard, "link \(web) --net 127.0.0.1:8081:127.0.0.1:\(ports[0]),127.0.0.2:8081:127.0.0.1:\(ports[1])")
+        #expect(links.ok && links.status == 204, "\(links)")
+        for id in dbs + [web] {
+            let start = try client(geard, "start \(id)")
+            #expect(start.ok, "\(id): \(start)")
+        }
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                try fetch(from: web, "127.0.0.1", 8081) == "geard-web\n" && fetch(from: web, "127.0.0.2", 8081) == "geard-web\n"
+            }, "web reaches both db instances through its links")
+        // An environment that exists is named, not emptied (gear differs from geard there: docs/api.md).
+        #expect(try client(geard, "set-env \(dbs[0]) A=1").ok)
+        #expect(try client(geard, "install \(dbs[0]) localhost/geard-web --ports 8080:\(ports[0]) --env-id \(dbs[0])").ok)
+        #expect(try client(geard, "env \(dbs[0])").output == "A=\"1\"\n")
+        #expect(try client(geard, "purge").status == 204)
+    }
+
+    /// A re-install through geard's protocol leaves a running container running, with the same process (geard
+    /// rewrote the unit and left it so; gear's own install replaces), and `Started` does not restart one that already
+    /// runs; the new definition takes effect at its next start. gear's API keeps replacing.
+    @Test func aReinstallLeavesARunningContainerRunning() async throws {
+        let geard = try await GeardProcess.start()
+        defer { Task { await geard.stop() } }
+        let id = uniqueID("gpr")
+        let unit = "ctr-\(id).service"
+        let first = try client(geard, "install \(id) localhost/geard-web --start --ports 8080:0")
+        let port = try #require(first.ports?.first?[1])
+        #expect(try await eventually { try unitProperty(unit, "ActiveState") == "active" })
+        let pid = try unitProperty(unit, "MainPID")
+        let again = try client(geard, "install \(id) localhost/geard-web --ports 8080:\(port)")
+        #expect(again.ok && again.output?.hasSuffix("Container \(id) is installed\n") == true, "\(again)")
+        #expect(try unitProperty(unit, "ActiveState") == "active" && unitProperty(unit, "MainPID") == pid, "not stopped, not restarted")
+        #expect(try client(geard, "install \(id) localhost/geard-web --start --ports 8080:\(port)").ok)
+        #expect(try unitProperty(unit, "MainPID") == pid, "Started does not restart what already runs")
+        // A changed definition (a variable) is installed and waits for the next start.
+        #expect(try client(geard, "install \(id) localhost/geard-web --ports 8080:\(port) --env GEAR_REINSTALL=1").ok)
+        #expect(try unitProperty(unit, "MainPID") == pid)
+        #expect(try client(geard, "restart \(id)").ok)
+        #expect(
+            try await eventually {
+                try sh("podman inspect ctr-\(id) --format '{{range .Config.Env}}{{println .}}{{end}}'").output.contains("GEAR_REINSTALL=1\n")
+            })
+        // A stopped one stays stopped; its status says how it stopped (a stop's SIGTERM, not a bare 143).
+        #expect(try client(geard, "stop \(id)").ok)
+        #expect(try client(geard, "install \(id) localhost/geard-web --ports 8080:\(port)").ok)
+        #expect(try unitProperty(unit, "ActiveState") == "inactive")
+        let status = try client(geard, "status \(id)")
+        let text = status.output ?? ""
+        #expect(status.ok && (!text.contains("exit status 143") || text.contains("stopped by SIGTERM (exit status 143)")), "\(status)")
+        // geard's log answer: the journal as text, streamed (202), which its client prints.
+        #expect(try client(geard, "start \(id)").ok)
+        let logs = try client(geard, "logs \(id) --for 2")
+        #expect(logs.ok && logs.status == 202 && logs.contentType?.hasPrefix("text/plain") == true, "\(logs)")
+        #expect(logs.output?.isEmpty == false, "the journal's lines: \(logs)")
+        // gear's own API still replaces: an install without Started stops the container.
+        let replaced = try await geard.client.install(id, InstallRequest(image: "localhost/geard-web", started: false), wait: 60)
+        #expect(replaced.job.state == .succeeded)
+        #expect(try unitProperty(unit, "ActiveState") == "inactive")
+        #expect(try client(geard, "purge").status == 204)
+    }
 }

@@ -56,6 +56,26 @@ struct StoppedContainerTests {
         _ = try await geard.client.delete(running, wait: 60)
     }
 
+    /// A daemon-reload (anyone's) while a container runs makes gear-active.target want it, so systemd never collects
+    /// its unit by itself: the delete reloads once, and systemd forgets the container (found by geard's own client,
+    /// whose list showed deleted containers as loaded with NeedDaemonReload=yes).
+    @Test func aDeleteAfterSomeonesReloadLeavesNoStaleUnit() async throws {
+        let geard = try await SharedGeard.get()
+        let id = uniqueID("pin")
+        let unit = "ctr-\(id).service"
+        #expect(
+            try await geard.client.install(id, InstallRequest(runtime: "exec", cmd: ["/bin/sleep", "1000"], started: true), wait: 60).job.state
+                == .succeeded)
+        #expect(try sh("systemctl daemon-reload").status == 0)
+        #expect(try unitProperty(unit, "WantedBy").contains("gear-active.target"))
+        let before = try now()
+        #expect(try await geard.client.delete(id, wait: 60).job.state == .succeeded)
+        #expect(try unitProperty(unit, "LoadState") == "not-found")
+        #expect(try unitProperty(unit, "NeedDaemonReload") == "no")
+        #expect(try reloads(since: before) == 1)
+        #expect(try loadedUnits(unit).isEmpty)
+    }
+
     @Test func readingStoppedContainersLoadsNoUnit() async throws {
         let geard = try await SharedGeard.get()
         let prefix = uniqueID("rd")

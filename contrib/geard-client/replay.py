@@ -13,6 +13,7 @@ Usage: replay.py HOST:PORT COMMAND ARGS...
     install ID IMAGE [--start] [--ports 8080:0,...] [--env K=V]... [--env-id ID] [--volumes /a,/b:/host:ro]
                      [--links [FROMHOST:]FROMPORT:TOHOST:TOPORT,...] [--set FIELD=JSON]
     start|stop|restart|status|delete ID        list [-a]        purge
+    logs ID [--for SECONDS]  (geard's answer streams: read what arrives in SECONDS, default all of it)
     set-env ID K=V...  (PATCH)    reset-env ID K=V...  (PUT)    env ID  (GET)
     link ID,... --net [FROMHOST:]FROMPORT:TOHOST:TOPORT,...
 """
@@ -27,8 +28,9 @@ def request_id():
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
-def send(address, method, path, body=None):
-    """One request as Go's net/http writes it; answers (status, headers (lower-case names), body bytes)."""
+def send(address, method, path, body=None, read_for=None):
+    """One request as Go's net/http writes it; answers (status, headers (lower-case names), body bytes). With
+    `read_for`, the body is what arrives in that many seconds (an answer that streams)."""
     host, port = address.rsplit(":", 1)
     lines = [f"{method} {path} HTTP/1.1", f"Host: {address}", "User-Agent: Go-http-client/1.1"]
     payload = b""
@@ -53,7 +55,24 @@ def send(address, method, path, body=None):
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip()
         data = b""
-        if status in (204, 304) or method == "HEAD":
+        if read_for is not None:
+            s.settimeout(read_for)
+            try:
+                while True:
+                    line = reader.readline()
+                    if not line:
+                        break
+                    size = int(line.split(b";")[0].strip(), 16) if headers.get("transfer-encoding", "").lower() == "chunked" else None
+                    if size is None:
+                        data += line
+                        continue
+                    if size == 0:
+                        break
+                    data += reader.read(size)
+                    reader.readline()
+            except (socket.timeout, TimeoutError, OSError):
+                pass
+        elif status in (204, 304) or method == "HEAD":
             pass
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             while True:
@@ -200,6 +219,9 @@ def main(argv):
         result = judge(command, *send(address, "GET", f"/container/{args[0]}/status"))
     elif command == "delete":
         result = judge(command, *send(address, "DELETE", f"/container/{args[0]}"))
+    elif command == "logs":
+        seconds = float(args[args.index("--for") + 1]) if "--for" in args else None
+        result = judge(command, *send(address, "GET", f"/container/{args[0]}/log", read_for=seconds))
     elif command == "list":
         result = judge("list", *send(address, "GET", "/containers" + ("?all=1" if "-a" in args else "")))
     elif command == "purge":

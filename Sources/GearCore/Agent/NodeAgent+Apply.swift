@@ -7,7 +7,7 @@ import Logging
 extension NodeAgent {
     func apply(_ work: JobWork, to id: ContainerID) async throws -> JobResult {
         switch work {
-        case .install(let definition): try await applyInstall(definition)
+        case .install(let definition, let replaceRunning): try await applyInstall(definition, replaceRunning: replaceRunning)
         case .delete: try await applyDelete(id)
         case .start: try await applyStart(id)
         case .stop: try await applyStop(id)
@@ -20,7 +20,7 @@ extension NodeAgent {
 
     // MARK: install
 
-    private func applyInstall(_ definition: ContainerDefinition) async throws -> JobResult {
+    private func applyInstall(_ definition: ContainerDefinition, replaceRunning: Bool) async throws -> JobResult {
         let id = definition.id
         let unit = id.unitName
         let replacing = definitions[id] != nil
@@ -43,10 +43,11 @@ extension NodeAgent {
             let state = try await systemd.status(unit)
             let running = state.activeState == "active" || state.activeState == "activating" || state.activeState == "reloading"
             try await allowStart(unit)
-            let result = try await (running && changed ? systemd.restart(unit) : systemd.start(unit))
-            try await expectActive(id, result: result, action: running && changed ? "restart" : "start")
+            let restarting = running && changed && replaceRunning
+            let result = try await (restarting ? systemd.restart(unit) : systemd.start(unit))
+            try await expectActive(id, result: result, action: restarting ? "restart" : "start")
             if let health = definition.spec.health { try await awaitHealthy(id, health) }
-        } else if loaded {
+        } else if loaded && replaceRunning {
             // A unit systemd does not hold is not running; asking it to stop would load it.
             _ = try await systemd.stop(unit)
         }
@@ -113,7 +114,7 @@ extension NodeAgent {
         guard result != "done" else { return }
         let unit = id.unitName
         let state = try? await systemd.status(unit)
-        let lines = await systemd.recentLog(unit, lines: 8)
+        let lines = (await systemd.recentLog(unit, lines: 8)).map(\.line)
         var message = "\(unit) failed to \(action) (job \(result)"
         if let state {
             message += ", unit \(state.activeState)/\(state.subState)"
@@ -134,16 +135,20 @@ extension NodeAgent {
             return JobResult(container: nil, message: "container \(id) is not installed")
         }
         if try await systemd.isLoaded(unit) { _ = try await systemd.stop(unit) }
+        // A unit another one depends on (gear-active.target, once a reload read the boot want) stays loaded after
+        // its file is gone, until a reload: then systemd is told, below.
+        let pinned = try await systemd.isPinned(unit)
         await linkProxy.close(id)
         // The definition is the source of truth: once it is gone the container is gone, and a crash past this
         // point leaves files that the next start of geard removes.
         try await BlockingIO.run { try FileSystem.remove(layout.definitionFile(id)) }
         definitions[id] = nil
         events.append(.deleted, container: id.rawValue)
-        // No reload: systemd forgets a stopped unit whose file is gone when it collects it, and a new install of
-        // the same id reloads if systemd still holds the old one.
+        // Otherwise no reload: systemd forgets a stopped unit whose file is gone when it collects it, and a new
+        // install of the same id reloads if systemd still holds the old one.
         try await removeUnitAndFiles(id)
         try? await systemd.resetFailed(unit)
+        if pinned { try await reloader.reloadNow() }
         return JobResult(container: nil, message: "container \(id) deleted")
     }
 

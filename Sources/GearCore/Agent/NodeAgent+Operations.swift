@@ -8,9 +8,17 @@ extension NodeAgent {
     /// Installs or replaces a container (`PUT /container/{id}`).
     ///
     /// geard's fields mean what they meant there: `Id` must be the path's id; `Environment.Id` with `Variables` makes
-    /// (replaces) that named environment with them and installs the container with it, without variables it names
-    /// one that exists; `VolumeMounts` mount host directories from the roots the node allows only.
-    public func install(_ id: ContainerID, _ request: InstallRequest, requestID: RequestID?) async throws(GearError) -> Submission {
+    /// (replaces) that named environment with them and installs the container with it; without variables it names
+    /// that environment, which is made empty when there is none (geard wrote it, which its client's `gear deploy`
+    /// relies on: it names each instance's own environment so); `VolumeMounts` mount host directories from the
+    /// roots the node allows only.
+    ///
+    /// - Parameter keepRunning: geard's install (its protocol): a running container keeps running, with the new
+    ///   definition taking effect at its next start, and an install without `Started` does not stop it. gear's own
+    ///   install replaces: a changed running container restarts, and one installed without `Started` stops.
+    public func install(
+        _ id: ContainerID, _ request: InstallRequest, requestID: RequestID?, keepRunning: Bool = false
+    ) async throws(GearError) -> Submission {
         if let given = request.id, !given.isEmpty, given != id.rawValue {
             throw GearError(.invalidRequest, "Id '\(given.prefix(80).debugEscaped)' is not the container of the path, \(id)")
         }
@@ -27,18 +35,23 @@ extension NodeAgent {
                 throw GearError(.invalidRequest, "Environment.Id \(named) and EnvironmentId \(other) name different environments")
             }
             request.environmentID = named
-            if let variables = request.environment, !variables.isEmpty { inline = (environment, variables) }
+            if let variables = request.environment, !variables.isEmpty {
+                inline = (environment, variables)
+            } else if sharedEnvironments[environment] == nil {
+                // geard made (truncated) it; one that exists is left as it is: others may use it.
+                inline = (environment, [])
+            }
             request.environment = nil
         }
         let spec = try ContainerSpec(validating: request)
         try checkBinds(spec.binds ?? [])
-        guard let inline else { return try await install(id, spec, requestID: requestID) }
+        guard let inline else { return try await install(id, spec, requestID: requestID, keepRunning: keepRunning) }
         // geard's inline variables: the named environment first (as geard wrote its file first), put back as it was
         // when the install is refused.
         let before = sharedEnvironments[inline.id]
         _ = try await putEnvironment(inline.id, EnvironmentChange(set: inline.variables))
         do {
-            return try await install(id, spec, requestID: requestID)
+            return try await install(id, spec, requestID: requestID, keepRunning: keepRunning)
         } catch {
             if let before {
                 _ = try? await putEnvironment(inline.id, EnvironmentChange(set: before.variables))
@@ -68,7 +81,7 @@ extension NodeAgent {
         }
     }
 
-    private func install(_ id: ContainerID, _ spec: ContainerSpec, requestID: RequestID?) async throws(GearError) -> Submission {
+    private func install(_ id: ContainerID, _ spec: ContainerSpec, requestID: RequestID?, keepRunning: Bool) async throws(GearError) -> Submission {
         let print = Self.fingerprint(.install, id, spec)
         return try await submit(.install, id, fingerprint: print, requestID: requestID) {
             if let environment = spec.environmentID, sharedEnvironments[environment] == nil {
@@ -77,9 +90,11 @@ extension NodeAgent {
             let previous = latestPendingInstall(id)?.definition ?? definitions[id]
             let ports = try portAllocator.resolve(spec.ports, for: id, owners: portOwners(excluding: id), previous: previous?.ports ?? [])
             let now = Date()
+            // geard's install leaves a container that should run running (and wanted at boot).
+            let started = spec.started || (keepRunning && (previous?.started ?? false))
             let definition = ContainerDefinition(
-                id: id, spec: spec, ports: ports, started: spec.started, createdAt: definitions[id]?.createdAt ?? now, updatedAt: now)
-            return .install(definition)
+                id: id, spec: spec, ports: ports, started: started, createdAt: definitions[id]?.createdAt ?? now, updatedAt: now)
+            return .install(definition, replaceRunning: !keepRunning)
         }
     }
 
@@ -134,9 +149,9 @@ extension NodeAgent {
         index.entries.map(\.definition.id)
     }
 
-    /// The last `lines` journal messages of a container, oldest first.
+    /// The last `lines` journal entries of a container, oldest first, with their pid and identifier.
     /// (Empty when the journal cannot be read.)
-    public nonisolated func recentLog(_ id: ContainerID, lines: Int) async -> [String] {
+    public nonisolated func recentLog(_ id: ContainerID, lines: Int) async -> [LogRecord] {
         await systemd.recentLog(id.unitName, lines: lines)
     }
 

@@ -130,7 +130,7 @@ public actor NodeAgent {
             throw Self.gearError(error)
         }
         var ports: [PortMapping] = []
-        if case .install(let definition) = work {
+        if case .install(let definition, _) = work {
             installSequence += 1
             pendingInstalls[id] = PendingInstall(container: container, sequence: installSequence, definition: definition)
             ports = definition.ports

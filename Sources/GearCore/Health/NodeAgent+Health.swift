@@ -107,7 +107,7 @@ extension NodeAgent {
             try Task.checkCancellation()
             let unit = try await systemd.status(id.unitName)
             guard unit.activeState == "active" || unit.activeState == "activating" || unit.activeState == "reloading" else {
-                let lines = await systemd.recentLog(id.unitName, lines: 8)
+                let lines = (await systemd.recentLog(id.unitName, lines: 8)).map(\.line)
                 throw GearError(
                     .unitFailed,
                     "container \(id) stopped (\(unit.activeState)/\(unit.subState)) before it became healthy"

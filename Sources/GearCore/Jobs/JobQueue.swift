@@ -6,7 +6,10 @@ import Synchronization
 /// What a job does. A new kind of job adds a case here (and its name to `JobKind`) and its work to the one switch
 /// that runs jobs, `NodeAgent.apply`.
 enum JobWork: Sendable {
-    case install(ContainerDefinition)
+    /// Install or replace. With `replaceRunning` (gear's install) a running container whose unit changed restarts
+    /// and one that should not run stops; without it (geard's) a running container keeps running and takes the new
+    /// definition at its next start.
+    case install(ContainerDefinition, replaceRunning: Bool)
     case delete, start, stop, restart
     /// Set a container's network links (geard's links), in its definition and, while it runs, in its namespace.
     case link([LinkSpec])

@@ -83,7 +83,7 @@ extension NodeAgent {
         default: break
         }
         queue.recordExit(id, exit)
-        let lines = exit.result == "success" && exit.exitCode == 0 ? [] : await systemd.recentLog(unit, lines: 8)
+        let lines = exit.result == "success" && exit.exitCode == 0 ? [] : (await systemd.recentLog(unit, lines: 8)).map(\.line)
         // Let the unit go: systemd collects it (its journal stays).
         if state.activeState == "failed" {
             try? await systemd.resetFailed(unit)

@@ -15,21 +15,33 @@ public struct LogRecord: Sendable, Hashable {
     public var priority: Int?
     /// The process that wrote it; nil when absent or not asked for.
     public var pid: Int?
+    /// Who logged it (`podman`, `systemd`, the unit's name for a container's output), as journalctl names it; nil
+    /// when absent or not asked for. Not written to the wire (`writeJSON`).
+    public var identifier: String?
 
-    public init(realtime: UInt64, cursor: String, message: [UInt8], priority: Int? = nil, pid: Int? = nil) {
+    public init(realtime: UInt64, cursor: String, message: [UInt8], priority: Int? = nil, pid: Int? = nil, identifier: String? = nil) {
         self.realtime = realtime
         self.cursor = cursor
         self.message = message
         self.priority = priority
         self.pid = pid
+        self.identifier = identifier
     }
 
     init(_ entry: JournalEntry) {
-        self.init(realtime: entry.realtime, cursor: entry.cursor, message: entry.message, priority: entry.priority, pid: entry.pid)
+        self.init(
+            realtime: entry.realtime, cursor: entry.cursor, message: entry.message, priority: entry.priority, pid: entry.pid,
+            identifier: entry.identifier)
     }
 
     /// The message as text, invalid UTF-8 replaced by U+FFFD.
     public var text: String { String(decoding: message, as: UTF8.self) }
+
+    /// The message as one line of text as journalctl shows it: without the line break podman's journald driver
+    /// (conmon) ends each line with.
+    public var line: String {
+        message.last == UInt8(ascii: "\n") ? String(decoding: message.dropLast(), as: UTF8.self) : text
+    }
 
     /// Whether the message is valid UTF-8 (then `LogEntry.message` holds it exactly).
     public var isValidUTF8: Bool {

@@ -8,9 +8,9 @@ struct JournalReaderBox {
         reader = try JournalReader()
     }
 
-    func tail(unit: String, lines: Int) throws -> [String] {
+    func tail(unit: String, lines: Int) throws -> [LogRecord] {
         try reader.matchUnit(unit)
-        return try reader.tail(lines).map(\.text)
+        return try reader.tail(lines, fields: [.pid, .identifier]).map(LogRecord.init)
     }
 
     /// Throws when the journal cannot be opened (the health check's probe).

@@ -17,6 +17,10 @@ public protocol SystemdControl: Sendable {
     /// everything geard asked before). A changed unit file needs a reload only then: systemd reads the file of a
     /// unit it does not hold when it loads it.
     func isLoaded(_ unit: String) async throws -> Bool
+    /// True when other units systemd holds depend on the unit (`WantedBy`, `RequiredBy`, ...; for a container,
+    /// `gear-active.target` once a reload read its boot want). systemd then keeps the unit loaded, stopped or not,
+    /// until a reload, also once its file is gone (`NeedDaemonReload=yes`).
+    func isPinned(_ unit: String) async throws -> Bool
     /// Starts, stops or restarts a unit and waits for systemd's job to end; returns the job result.
     func start(_ unit: String) async throws -> String
     func stop(_ unit: String) async throws -> String
@@ -32,8 +36,9 @@ public protocol SystemdControl: Sendable {
     func statuses(_ units: [String]) async throws -> [UnitState]
     /// Loaded units matching glob patterns.
     func list(patterns: [String]) async throws -> [UnitListing]
-    /// The last `lines` journal messages of a unit, oldest first (empty when the journal cannot be read).
-    func recentLog(_ unit: String, lines: Int) async -> [String]
+    /// The last `lines` journal entries of a unit, oldest first, with their pid and identifier (empty when the
+    /// journal cannot be read).
+    func recentLog(_ unit: String, lines: Int) async -> [LogRecord]
     /// A cheap round trip that proves systemd answers.
     func ping() async throws
     /// systemd's version.
@@ -103,6 +108,16 @@ public struct BusSystemdControl: SystemdControl {
     public func disable(_ names: [String]) async throws { _ = try await manager.disableUnitFiles(names) }
     public func reload() async throws { try await manager.reload() }
     public func isLoaded(_ unit: String) async throws -> Bool { try await manager.getUnit(unit) != nil }
+    public func isPinned(_ unit: String) async throws -> Bool {
+        guard try await manager.getUnit(unit) != nil else { return false }
+        let properties = try await manager.unitProperties(unit, wanted: Self.reverseDependencies)
+        return properties.values.contains { $0.elements?.isEmpty == false }
+    }
+    /// The properties that name the units depending on one (the reverse of `Wants=`, `Requires=`, `Requisite=`,
+    /// `BindsTo=`, `PartOf=`, `Upholds=`, and of a socket's or timer's trigger).
+    static let reverseDependencies: Set<String> = [
+        "WantedBy", "RequiredBy", "RequisiteOf", "BoundBy", "ConsistsOf", "UpheldBy", "TriggeredBy",
+    ]
     public func start(_ unit: String) async throws -> String { try await manager.startUnit(unit).result }
     public func restart(_ unit: String) async throws -> String { try await manager.restartUnit(unit).result }
     public func resetFailed(_ unit: String) async throws { try await manager.resetFailedUnit(unit) }
@@ -143,8 +158,8 @@ public struct BusSystemdControl: SystemdControl {
         }
     }
 
-    public func recentLog(_ unit: String, lines: Int) async -> [String] {
-        (try? await BlockingIO.run { () throws -> [String] in
+    public func recentLog(_ unit: String, lines: Int) async -> [LogRecord] {
+        (try? await BlockingIO.run { () throws -> [LogRecord] in
             let reader = try JournalReaderBox()
             return try reader.tail(unit: unit, lines: lines)
         }) ?? []

@@ -123,8 +123,8 @@ enum GeardDialect {
     }
 
     /// `GET /container/{id}/status`: the container as `systemctl status` shows a unit (geard answered with that
-    /// command's output), then its last journal lines.
-    static func status(_ s: ContainerStatus, log: [String]) -> String {
+    /// command's output), then its last journal lines as that command shows them.
+    static func status(_ s: ContainerStatus, log: [LogRecord], timeZone: TimeZone = .current) -> String {
         var lines = ["● \(s.unit) - gear container \(s.id) (\(s.runtime))"]
         lines.append("     Loaded: \(s.loadState) (\(s.started ? "enabled" : "disabled"))")
         var active = "     Active: \(s.activeState) (\(s.subState))"
@@ -132,16 +132,44 @@ enum GeardDialect {
         lines.append(active)
         if let pid = s.mainPID { lines.append("   Main PID: \(pid)") }
         if let result = s.result, result != "success" || s.exitStatus.map({ $0 != 0 }) == true {
-            lines.append("     Result: \(result)\(s.exitStatus.map { ", exit status \($0)" } ?? "")")
+            lines.append("     Result: \(result)\(s.exitStatus.map { Self.exitStatus($0, result: result) } ?? "")")
         }
         if let image = s.image { lines.append("      Image: \(image)") }
         if !s.ports.isEmpty { lines.append("      Ports: \(s.ports.map { "\($0.internalPort) -> \($0.externalPort)" }.joined(separator: ", "))") }
         if s.restarts > 0 { lines.append("   Restarts: \(s.restarts)") }
         if !log.isEmpty {
             lines.append("")
-            lines += log
+            lines += log.map { journalLine($0, timeZone: timeZone) }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One journal entry as `systemctl status` (journalctl's short format) shows it: `Dec 07 07:01:48
+    /// podman[602]: message`, in journal order. The time stamp is when journald received the entry, which is what
+    /// orders the lines (podman's own messages carry the time of the event they report, which may be earlier).
+    /// The lines of a multi-line message after its first are indented under it.
+    static func journalLine(_ record: LogRecord, timeZone: TimeZone) -> String {
+        let date = Date(timeIntervalSince1970: Double(record.realtime) / 1_000_000)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let c = calendar.dateComponents([.month, .day, .hour, .minute, .second], from: date)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int?) -> String { let n = n ?? 0; return n < 10 ? "0\(n)" : "\(n)" }
+        var prefix = "\(months[((c.month ?? 1) - 1) % 12]) \(two(c.day)) \(two(c.hour)):\(two(c.minute)):\(two(c.second))"
+        if let who = record.identifier {
+            prefix += " \(who.debugEscaped)"
+            if let pid = record.pid { prefix += "[\(pid)]" }
+            prefix += ":"
+        }
+        let parts = record.line.split(separator: "\n", omittingEmptySubsequences: false)
+        let indent = String(repeating: " ", count: prefix.count + 1)
+        return ([prefix + " " + (parts.first ?? "")] + parts.dropFirst().map { indent + $0 }).joined(separator: "\n")
+    }
+
+    /// The exit status as status shows it: a stop ends the main process with SIGTERM, which the unit counts as
+    /// success (`SuccessExitStatus=143`, 128 + 15), so that is said rather than a bare 143.
+    static func exitStatus(_ status: Int, result: String) -> String {
+        status == 143 && result == "success" ? ", stopped by SIGTERM (exit status 143)" : ", exit status \(status)"
     }
 
     /// `GET /environment/{id}`: geard's environment file, one `NAME="value"` line per variable (Go's quoting).

@@ -35,7 +35,8 @@ struct ContainerRoutes {
         }
         let spec = try GearJSON.decoder().decode(InstallRequest.self, from: Data(body.readableBytesView))
         if let environment = spec.environmentID { try context.authorization.permit(environment: environment) }
-        let submission = try await agent.install(id, spec, requestID: context.requestID)
+        // geard's client expects geard's install: a running container is not stopped or restarted by it.
+        let submission = try await agent.install(id, spec, requestID: context.requestID, keepRunning: context.geard)
         if context.geard {
             let started = spec.started == true
             return try await GeardDialect.answer(submission, request: request, agent: agent) {

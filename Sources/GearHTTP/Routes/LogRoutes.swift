@@ -28,13 +28,26 @@ struct LogRoutes {
         _ request: Request, context: GearRequestContext, forceFollow: Bool = false,
         open: @Sendable (LogQuery, LogFields) async throws -> LogStream
     ) async throws -> Response {
-        let (format, followByAccept) = try LogFormat.negotiate(request)
         let parameters = request.uri.queryParameters
-        let follow = try forceFollow || (QueryFlags.bool(request, "follow") ?? followByAccept)
-        var cursor = parameters.get("cursor")
-        if cursor == nil, let last = request.headers[Self.lastEventID], !last.isEmpty { cursor = last }
-        let query = try LogQuery(
-            lines: parameters.get("lines"), since: parameters.get("since"), until: parameters.get("until"), cursor: cursor, follow: follow)
+        let format: LogFormat
+        var query: LogQuery
+        if context.geard {
+            // geard's answer, which its client reads: the last 30 lines as text, then what comes for 30 seconds (202:
+            // the answer streams), whatever the client's Accept says.
+            format = .text
+            query = try LogQuery(
+                lines: parameters.get("lines") ?? "30", since: parameters.get("since"), until: nil, cursor: parameters.get("cursor"),
+                follow: true)
+        } else {
+            let (negotiated, followByAccept) = try LogFormat.negotiate(request)
+            format = negotiated
+            let follow = try forceFollow || (QueryFlags.bool(request, "follow") ?? followByAccept)
+            var cursor = parameters.get("cursor")
+            if cursor == nil, let last = request.headers[Self.lastEventID], !last.isEmpty { cursor = last }
+            query = try LogQuery(
+                lines: parameters.get("lines"), since: parameters.get("since"), until: parameters.get("until"), cursor: cursor, follow: follow)
+        }
+        if context.geard { query.until = Date().addingTimeInterval(Self.geardFollowSeconds) }
         // A follow is a long-lived stream: counted against the caller's, and an idle SSE one sends keep-alives.
         let ticket = query.follow ? try StreamAdmission.enter() : nil
         let heartbeat = format == .sse && query.follow ? StreamAdmission.keepAliveInterval : nil
@@ -44,10 +57,11 @@ struct LogRoutes {
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         if format == .sse { headers[HTTPField.Name("X-Accel-Buffering")!] = "no" }
         let live = context.liveConnection
+        let follow = query.follow
         let body = ResponseBody { writer in
             Self.openStreams.increment()
             defer { Self.openStreams.decrement() }
-            if live && query.follow {
+            if live && follow {
                 // A follower that has nothing to send would not notice a client that went away: end it when
                 // the connection's inbound side closes.
                 // A follow also ends, cleanly, when geard shuts down.
@@ -60,8 +74,11 @@ struct LogRoutes {
             withExtendedLifetime(ticket) {}
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: headers, body: body)
+        return Response(status: context.geard ? .accepted : .ok, headers: headers, body: body)
     }
+
+    /// How long geard's log answer follows the journal.
+    static let geardFollowSeconds: TimeInterval = 30
 }
 
 extension LogRoutes {
@@ -88,7 +105,7 @@ extension LogRoutes {
 
 /// How log entries are written.
 enum LogFormat: Sendable, Equatable {
-    /// One line per entry: the message as the journal holds it.
+    /// One line per entry: the message as the journal holds it, ended by one line break.
     case text
     /// One JSON object per line: timestamp, cursor, priority, pid, message.
     case ndjson
@@ -134,8 +151,10 @@ enum LogFormat: Sendable, Equatable {
     func write(_ entry: LogRecord, to w: inout JSONWriter) {
         switch self {
         case .text:
+            // One line break after each entry, as journalctl shows them: podman's journald driver (conmon) stores
+            // each line with its own.
             w.raw(entry.message)
-            w.raw(UInt8(ascii: "\n"))
+            if entry.message.last != UInt8(ascii: "\n") { w.raw(UInt8(ascii: "\n")) }
         case .ndjson:
             entry.writeJSON(to: &w)
             w.raw(UInt8(ascii: "\n"))
