@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "geard", targets: ["geard"]),
         .executable(name: "gear", targets: ["gear"]),
+        .executable(name: "gear-orchestrator", targets: ["gear-orchestrator"]),
         .library(name: "GearClient", targets: ["GearClient"]),
         .library(name: "GearAPI", targets: ["GearAPI"]),
     ],
@@ -220,6 +221,46 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The metrics system of geard and gear-orchestrator: swift-metrics into a Prometheus registry, with help texts.
+        .target(
+            name: "GearMetrics",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The orchestrator: deployments in etcd kept true by one elected replica (placement, replacing the instances of
+        // dead nodes, rollouts); no systemd below it.
+        .target(
+            name: "GearOrchestrator",
+            dependencies: [
+                "GearAPI",
+                "GearDeploy",
+                "GearEtcd",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "gear-orchestrator",
+            dependencies: [
+                "GearEtcd",
+                "GearMetrics",
+                "GearOrchestrator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "geard",
             dependencies: [
@@ -230,6 +271,7 @@ let package = Package(
                 "GearEtcd",
                 "GearEtcdTransport",
                 "GearHTTP",
+                "GearMetrics",
                 "SystemdBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -289,7 +331,7 @@ let package = Package(
         .testTarget(
             name: "GearHTTPTests",
             dependencies: [
-                "GearHTTP", "GearAuthorization", "GearCore", "GearAPI", "GearCertificates", "GearTestSupport",
+                "GearHTTP", "GearAuthorization", "GearCore", "GearAPI", "GearCertificates", "GearMetrics", "GearTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -326,6 +368,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "GearOrchestratorTests",
+            dependencies: ["GearOrchestrator", "GearDeploy", "GearAPI", "GearEtcd"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GearEtcdTests",
             dependencies: ["GearEtcd", "GearEtcdTransport", "GearAPI", "GearCore"],
             swiftSettings: swiftSettings
@@ -345,7 +392,7 @@ let package = Package(
         .testTarget(
             name: "GearCLITests",
             dependencies: [
-                "gear", "geard", "GearAPI", "GearClient",
+                "gear", "geard", "gear-orchestrator", "GearAPI", "GearClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

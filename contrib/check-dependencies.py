@@ -31,7 +31,8 @@ def main():
         for dependency in target.get("dependencies", []):
             for form in ("byName", "target", "product"):
                 if form in dependency:
-                    declared.add(dependency[form][0])
+                    # An executable target's module name has '_' where the target's name has '-'.
+                    declared.add(dependency[form][0].replace("-", "_"))
         imported = set()
         for folder, _, files in os.walk(path):
             for file in files:
@@ -40,11 +41,21 @@ def main():
                         # Multi-line string literals (scripts the tests run) are not Swift.
                         imported |= set(IMPORT.findall(STRING.sub("", source.read())))
         imported -= SYSTEM
-        imported.discard(name)
+        imported.discard(name.replace("-", "_"))
         for module in sorted(imported - declared):
             problems.append(f"{name} imports {module} but does not declare it in Package.swift")
         for module in sorted(declared - imported):
             problems.append(f"{name} declares {module} in Package.swift but imports it nowhere")
+    # Layers (../shared/design.md): the orchestrator runs where there is no systemd, so nothing below it reaches it.
+    depends = {t["name"]: {d[f][0] for d in t.get("dependencies", []) for f in ("byName", "target") if f in d} for t in manifest["targets"]}
+    for top in ("GearOrchestrator", "gear-orchestrator"):
+        seen, stack = set(), [top]
+        while stack:
+            for module in depends.get(stack.pop(), set()) - seen:
+                seen.add(module)
+                stack.append(module)
+        for module in sorted(seen & {"CSystemd", "SystemdBus", "SystemdJournal", "GearCore"}):
+            problems.append(f"{top} reaches {module}: the orchestrator links no systemd")
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

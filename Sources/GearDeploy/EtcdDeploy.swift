@@ -88,12 +88,18 @@ public enum EtcdDeploy {
                 if let explicit = Self.explicitPorts(request) { status.ports = explicit }
                 statuses.append(status)
             }
-            for (id, container) in node.containers where node.desired[id] == nil {
+            // What the node runs of its own (installed through its API) holds room and ids; what it installed from a
+            // desired entry that is gone is on its way out (a node back from the dead stops its stale copies), and is
+            // not taken for an instance of the slot it had.
+            for (id, container) in node.containers where node.desired[id] == nil && container.owner != "etcd" {
                 if let status = container.status { statuses.append(status) }
             }
             desiredRequests[node.name] = requests
+            let problem = node.problems.keys.sorted().first.map { "its report cannot be believed (\(node.problems[$0]!))" }
             states.append(
-                NodeState(name: node.name, address: node.observed!.addresses.first ?? "", info: node.observed!.info, containers: statuses))
+                NodeState(
+                    name: node.name, address: node.observed!.addresses.first ?? "", info: node.observed!.info, containers: statuses,
+                    unschedulable: problem))
         }
         var plan = try Planner.plan(descriptor, nodes: states)
 

@@ -13,9 +13,15 @@ public struct EtcdFleet: Sendable {
         /// Desired container entries by id.
         public var desired: [String: EtcdEntry] = [:]
         /// Other desired keys (environments).
-        public var otherDesired = 0
+        public var otherDesired: Int { otherDesiredKeys.count }
+        var otherDesiredKeys: Set<String> = []
         /// Observed entries about desired keys the node refused (not containers).
-        public var errors: [ObservedError] = []
+        public var errors: [ObservedError] { errorsByKey.keys.sorted().map { errorsByKey[$0]! } }
+        var errorsByKey: [String: ObservedError] = [:]
+        /// What the node wrote that cannot be believed, by key: an entry too large or unreadable, one that names
+        /// another node or container, one too many. A node with problems takes no new instances (its observed entries
+        /// are untrusted input: a compromised node can write anything under its own prefix, and nothing else).
+        public var problems: [String: String] = [:]
 
         public init(
             name: String, observed: ObservedNode? = nil, containers: [String: ObservedContainer] = [:], desired: [String: EtcdEntry] = [:]
@@ -31,6 +37,11 @@ public struct EtcdFleet: Sendable {
     /// The revision both reads were made at.
     public var revision: Int64
 
+    /// The largest observed entry read (a node's report of a container with a long health log is a few KiB).
+    public static let maxObservedBytes = 64 * 1024
+    /// The most observed entries of one node that are read.
+    public static let maxObservedEntries = 10_000
+
     public init(nodes: [String: Node], revision: Int64) {
         self.nodes = nodes
         self.revision = revision
@@ -45,31 +56,92 @@ public struct EtcdFleet: Sendable {
     public static func read(_ client: EtcdClient) async throws(EtcdError) -> EtcdFleet {
         let desired = try await client.range(prefix: GearKeys.desiredRoot)
         let observed = try await client.range(prefix: GearKeys.observedRoot, revision: desired.revision)
-        var nodes: [String: Node] = [:]
-        func node(_ name: String) -> Node { nodes[name] ?? Node(name: name) }
-        for entry in desired.values {
-            guard let (name, rest) = GearKeys.split(entry.key, under: GearKeys.desiredRoot) else { continue }
-            var current = node(name)
+        var fleet = EtcdFleet(nodes: [:], revision: desired.revision)
+        for entry in desired.values + observed.values { fleet.put(entry) }
+        return fleet
+    }
+
+    /// Takes in one key of the desired or observed prefix, as read or as a watch delivers it (other keys are
+    /// ignored). An observed entry is believed only when it is at most `maxObservedBytes`, reads as what its key
+    /// says, and names the node and container of its key; otherwise the node gets a problem for that key, and an
+    /// unreadable node entry leaves the node without a report (silent).
+    public mutating func put(_ entry: EtcdEntry) {
+        if let (name, rest) = GearKeys.split(entry.key, under: GearKeys.desiredRoot) {
+            var node = nodes[name] ?? Node(name: name)
             if rest.hasPrefix("containers/") {
-                current.desired[String(rest.dropFirst("containers/".count))] = entry
+                node.desired[String(rest.dropFirst("containers/".count))] = entry
             } else {
-                current.otherDesired += 1
+                node.otherDesiredKeys.insert(entry.key)
             }
-            nodes[name] = current
+            nodes[name] = node
+            return
+        }
+        guard let (name, rest) = GearKeys.split(entry.key, under: GearKeys.observedRoot) else { return }
+        var node = nodes[name] ?? Node(name: name)
+        defer { nodes[name] = node }
+        node.problems[entry.key] = nil
+        guard entry.value.count <= Self.maxObservedBytes else {
+            if rest == "node" { node.observed = nil }
+            node.problems[entry.key] = "\(rest): \(entry.value.count) bytes, more than the \(Self.maxObservedBytes) read"
+            return
         }
         let decoder = GearJSON.decoder()
-        for entry in observed.values {
-            guard let (name, rest) = GearKeys.split(entry.key, under: GearKeys.observedRoot) else { continue }
-            var current = node(name)
-            if rest == "node" {
-                current.observed = try? decoder.decode(ObservedNode.self, from: entry.value)
-            } else if rest.hasPrefix("containers/"), let container = try? decoder.decode(ObservedContainer.self, from: entry.value) {
-                current.containers[container.id] = container
-            } else if let error = try? decoder.decode(ObservedError.self, from: entry.value) {
-                current.errors.append(error)
+        if rest == "node" {
+            guard let observed = try? decoder.decode(ObservedNode.self, from: entry.value), observed.name == name else {
+                node.observed = nil
+                node.problems[entry.key] = "its node entry is unreadable or names another node"
+                return
             }
-            nodes[name] = current
+            node.observed = observed
+        } else if rest.hasPrefix("containers/") {
+            let id = String(rest.dropFirst("containers/".count))
+            guard node.containers[id] != nil || node.containers.count < Self.maxObservedEntries else {
+                node.problems[entry.key] = "more than \(Self.maxObservedEntries) observed containers"
+                return
+            }
+            if let container = try? decoder.decode(ObservedContainer.self, from: entry.value), container.id == id,
+                container.status.map({ $0.id == id }) ?? true
+            {
+                node.containers[id] = container
+            } else if let error = try? decoder.decode(ObservedError.self, from: entry.value) {
+                node.containers[id] = nil
+                node.errorsByKey[entry.key] = error
+            } else {
+                node.containers[id] = nil
+                node.problems[entry.key] = "\(rest): unreadable, or about another container"
+            }
+        } else if let error = try? decoder.decode(ObservedError.self, from: entry.value), node.errorsByKey.count < Self.maxObservedEntries {
+            node.errorsByKey[entry.key] = error
+        } else {
+            node.problems[entry.key] = "\(rest): unreadable"
         }
-        return EtcdFleet(nodes: nodes, revision: desired.revision)
+    }
+
+    /// Forgets one key of the desired or observed prefix (deleted, or gone with its node's lease).
+    public mutating func remove(_ key: String) {
+        if let (name, rest) = GearKeys.split(key, under: GearKeys.desiredRoot), var node = nodes[name] {
+            if rest.hasPrefix("containers/") {
+                node.desired[String(rest.dropFirst("containers/".count))] = nil
+            } else {
+                node.otherDesiredKeys.remove(key)
+            }
+            nodes[name] = node.isEmpty ? nil : node
+        } else if let (name, rest) = GearKeys.split(key, under: GearKeys.observedRoot), var node = nodes[name] {
+            node.problems[key] = nil
+            node.errorsByKey[key] = nil
+            if rest == "node" {
+                node.observed = nil
+            } else if rest.hasPrefix("containers/") {
+                node.containers[String(rest.dropFirst("containers/".count))] = nil
+            }
+            nodes[name] = node.isEmpty ? nil : node
+        }
+    }
+}
+
+extension EtcdFleet.Node {
+    /// Nothing is known of it any more.
+    var isEmpty: Bool {
+        observed == nil && containers.isEmpty && desired.isEmpty && otherDesiredKeys.isEmpty && errorsByKey.isEmpty && problems.isEmpty
     }
 }

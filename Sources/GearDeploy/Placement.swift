@@ -8,12 +8,16 @@ public struct NodeState: Sendable, Hashable {
     public var address: String
     public var info: NodeInfo
     public var containers: [ContainerStatus]
+    /// Why the host takes no new instances (cordoned, or what it reports cannot be believed), or nil. What runs
+    /// there stays.
+    public var unschedulable: String?
 
-    public init(name: String, address: String, info: NodeInfo, containers: [ContainerStatus]) {
+    public init(name: String, address: String, info: NodeInfo, containers: [ContainerStatus], unschedulable: String? = nil) {
         self.name = name
         self.address = address
         self.info = info
         self.containers = containers
+        self.unschedulable = unschedulable
     }
 }
 

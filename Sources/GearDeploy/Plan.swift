@@ -171,7 +171,7 @@ public enum Planner {
             var reasons: [String] = []
             for node in nodes {
                 let room = capacity[node.name]!
-                if let refusal = room.refusal(container) ?? room.shortfall(demand, countDisk: true) {
+                if let refusal = node.unschedulable ?? room.refusal(container) ?? room.shortfall(demand, countDisk: true) {
                     reasons.append("\(node.name): \(refusal)")
                     continue
                 }

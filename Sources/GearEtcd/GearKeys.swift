@@ -7,10 +7,44 @@ import GearAPI
 ///     /gear/v1/desired/{node}/environments/{id}    a named environment's body
 ///     /gear/v1/observed/{node}/containers/{id}     ObservedContainer, under the node's lease
 ///     /gear/v1/observed/{node}/node                ObservedNode, under the node's lease
+///
+/// and the orchestrator's, above the nodes:
+///
+///     /gear/v1/deployments/{name}                  a deployment descriptor (what `gear deploy` reads), by users
+///     /gear/v1/status/deployments/{name}           DeploymentStatus, by the leading orchestrator
+///     /gear/v1/orchestrator/leader                 the leading replica's name, under its lease
 public struct GearKeys: Sendable, Hashable {
     public static let root = "/gear/v1/"
     public static let desiredRoot = root + "desired/"
     public static let observedRoot = root + "observed/"
+    public static let deploymentsRoot = root + "deployments/"
+    public static let deploymentStatusRoot = root + "status/deployments/"
+    public static let orchestratorRoot = root + "orchestrator/"
+    public static let orchestratorLeader = orchestratorRoot + "leader"
+
+    public static func deployment(_ name: String) -> String { deploymentsRoot + name }
+    public static func deploymentStatus(_ name: String) -> String { deploymentStatusRoot + name }
+
+    /// The deployment a key under `/gear/v1/deployments/` names (one part, a deployment's name), or nil.
+    public static func deploymentName(_ key: String) -> String? { name(key, under: deploymentsRoot) }
+    /// The deployment a key under `/gear/v1/status/deployments/` is the status of, or nil.
+    public static func deploymentStatusName(_ key: String) -> String? { name(key, under: deploymentStatusRoot) }
+
+    static func name(_ key: String, under root: String) -> String? {
+        guard key.hasPrefix(root) else { return nil }
+        let name = String(key.dropFirst(root.count))
+        return problem(withDeployment: name) == nil ? name : nil
+    }
+
+    /// Why `name` cannot name a deployment (a key part; `gear deploy` makes names of 1 to 63 letters, digits,
+    /// `-`, `_` and `.`), or nil.
+    public static func problem(withDeployment name: String) -> String? {
+        guard (1...63).contains(name.utf8.count) else { return "must have 1 to 63 characters" }
+        guard name != ".", name != "..", name.utf8.allSatisfy(ContainerID.isIDByte) else {
+            return "may hold only letters, digits, '-', '_' and '.'"
+        }
+        return nil
+    }
 
     public let node: String
 

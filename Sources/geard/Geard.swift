@@ -5,6 +5,7 @@ import GearCore
 import GearEtcd
 import GearEtcdTransport
 import GearHTTP
+import GearMetrics
 import Logging
 import Metrics
 import NIOCore

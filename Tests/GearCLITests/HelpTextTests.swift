@@ -2,6 +2,7 @@ import ArgumentParser
 import Testing
 
 @testable import gear
+@testable import gear_orchestrator
 @testable import geard
 
 /// Help texts read as prose in an 80-column terminal: a paragraph line never holds a run of spaces (a line break
@@ -27,6 +28,11 @@ import Testing
             let help = Gear.helpMessage(for: command, columns: 80)
             #expect(Self.problems(help).isEmpty, "gear \(command.configuration.commandName ?? "?"): \(Self.problems(help).joined(separator: "\n"))")
         }
+    }
+
+    @Test func theOrchestratorsHelpReadsAsProse() {
+        let help = GearOrchestratorCommand.helpMessage(columns: 80)
+        #expect(Self.problems(help).isEmpty, "\(Self.problems(help).joined(separator: "\n"))")
     }
 
     @Test func geardsHelpReadsAsProse() {

@@ -43,7 +43,18 @@ import Testing
             try EtcdRoles.nodeGrants("n1") == [
                 EtcdGrant(.read, prefix: "/gear/v1/desired/n1/"), EtcdGrant(.readwrite, prefix: "/gear/v1/observed/n1/"),
             ])
-        #expect(EtcdRoles.orchestratorGrants.map(\.description) == ["readwrite /gear/v1/desired/*", "read /gear/v1/observed/*"])
+        #expect(
+            EtcdRoles.orchestratorGrants.map(\.description) == [
+                "readwrite /gear/v1/desired/*", "read /gear/v1/observed/*", "readwrite /gear/v1/deployments/*",
+                "readwrite /gear/v1/status/deployments/*", "readwrite /gear/v1/orchestrator/*", "read /gear/v1/*",
+            ])
+        // The orchestrator's keys: a deployment's name is one key part.
+        #expect(GearKeys.deployment("web") == "/gear/v1/deployments/web")
+        #expect(GearKeys.deploymentName("/gear/v1/deployments/web.v2") == "web.v2")
+        #expect(GearKeys.deploymentStatusName("/gear/v1/status/deployments/web") == "web")
+        for bad in ["/gear/v1/deployments/", "/gear/v1/deployments/a/b", "/gear/v1/deployments/..", "/gear/v1/desired/web"] {
+            #expect(GearKeys.deploymentName(bad) == nil)
+        }
         // A prefix's range ends just after every key that starts with it.
         #expect(EtcdClient.rangeEnd("/a/") == Data("/a0".utf8))
         #expect(EtcdClient.rangeEnd("a") == Data("b".utf8))

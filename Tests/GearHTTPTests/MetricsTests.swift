@@ -1,6 +1,7 @@
 import Foundation
 import GearAuthorization
 import GearCore
+import GearMetrics
 import GearTestSupport
 import Hummingbird
 import HummingbirdTesting

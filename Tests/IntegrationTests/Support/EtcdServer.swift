@@ -31,7 +31,7 @@ final class EtcdServer: @unchecked Sendable {
     /// A fresh etcd with a CA, its own server certificate, the root user, and authentication enabled, on loopback and
     /// on the test hosts' bridge.
     static func start() async throws -> EtcdServer {
-        let up = try sh("contrib/sandbox/test-hosts.sh up 6")
+        let up = try sh("contrib/sandbox/test-hosts.sh up 9")
         guard up.status == 0 else { throw TestFailure("test hosts: \(up.output)") }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let pki = "/tmp/gear-etcd-pki-\(tag)"

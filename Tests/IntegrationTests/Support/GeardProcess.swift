@@ -21,6 +21,10 @@ enum Sandbox {
     static var gearPath: String {
         ProcessInfo.processInfo.environment["GEAR_BIN"] ?? FileManager.default.currentDirectoryPath + "/.build/debug/gear"
     }
+
+    static var orchestratorPath: String {
+        ProcessInfo.processInfo.environment["GEAR_ORCHESTRATOR_BIN"] ?? FileManager.default.currentDirectoryPath + "/.build/debug/gear-orchestrator"
+    }
 }
 
 /// A geard started for a test: its own state directory and TCP port, no unix socket unless asked.

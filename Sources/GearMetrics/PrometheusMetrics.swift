@@ -1,7 +1,7 @@
 public import CoreMetrics
 public import Prometheus
 
-/// The metrics system geard installs: swift-metrics into a Prometheus registry that `GET /metrics` emits, in the form
+/// The metrics system geard and gear-orchestrator install: swift-metrics into a Prometheus registry that `GET /metrics` emits, in the form
 /// `promtool check metrics` accepts: names and labels valid (`http.route` becomes `http_route`), every family with a
 /// `# HELP` line, counters ending in `_total` (Hummingbird's `hb_requests` is `hb_requests_total`).
 public enum PrometheusMetrics {
@@ -27,6 +27,14 @@ public enum PrometheusMetrics {
         "gear_containers_health": "Containers with a health check that run, by health status (starting, healthy, unhealthy)",
         "gear_health_checks_total": "Health checks run, by result",
         "gear_header_timeouts_total": "HTTP/1 connections closed because a request head did not arrive within the header timeout",
+        "gear_orchestrator_leader": "1 while this orchestrator replica leads",
+        "gear_orchestrator_terms_total": "Terms of leadership this replica began",
+        "gear_orchestrator_deployments": "Deployments in etcd, as the leader last counted them",
+        "gear_orchestrator_instances": "Instances of every deployment, by the state their status gives",
+        "gear_orchestrator_cache_revision": "The etcd revision the leader's caches hold",
+        "gear_orchestrator_writes_total": "The leader's transactions, written or refused as a conflict",
+        "gear_orchestrator_instances_written_total": "Desired entries the leader wrote, by action (create, replace, delete)",
+        "gear_orchestrator_rescheduled_total": "Instances taken off nodes silent past their grace period",
     ]
 
     /// The Prometheus name of a swift-metrics label; counters get `_total` when they lack it.
@@ -44,7 +52,7 @@ public enum PrometheusMetrics {
         dimensions.map { (name($0.0), $0.1) }
     }
 
-    static func helpText(_ name: String) -> String { help[name] ?? "geard's \(name)" }
+    static func helpText(_ name: String) -> String { help[name] ?? "gear's \(name)" }
 }
 
 /// swift-metrics' factory over the registry with the names, `_total` suffixes and help texts of `PrometheusMetrics`

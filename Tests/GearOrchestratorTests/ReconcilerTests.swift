@@ -1,0 +1,251 @@
+import Foundation
+import GearAPI
+import GearDeploy
+import GearEtcd
+import Testing
+
+@testable import GearOrchestrator
+
+/// web ×1 linked to db ×2, as geard's `link_alias.json` fixture has it.
+let shop = """
+    {"Name":"shop","IdPrefix":"shop-","Containers":[
+      {"Name":"web","Count":1,"Image":"localhost/web","Links":[{"To":"db","AliasPorts":[{"Internal":3000,"External":8080}]}]},
+      {"Name":"db","Count":2,"Image":"localhost/db","PublicPorts":[{"Internal":3000}]}
+    ]}
+    """
+
+/// A fleet as etcd would hold it, changed only by what the reconciler writes and by nodes that converge on it.
+struct World {
+    var fleet = EtcdFleet(nodes: [:], revision: 1)
+    var revision: Int64 = 10
+    let encoder = GearJSON.encoder()
+
+    init(nodes: [String], memory: Int64 = 8 << 30) {
+        for (i, name) in nodes.enumerated() {
+            let info = NodeInfo(
+                hostname: name, machineID: "m-\(name)", bootID: "b", kernel: "6", systemdVersion: "252", podmanVersion: "4.3.1", cpus: 4,
+                memory: .init(totalBytes: memory, availableBytes: memory),
+                disk: .init(path: "/var/lib/gear", totalBytes: 100 << 30, freeBytes: 100 << 30),
+                ports: .init(first: 4000, last: 4999, allocated: 0, free: 1000), containers: .init(total: 0, started: 0, byState: [:]),
+                granted: .init(memoryBytes: 0, cpus: 0))
+            report(ObservedNode(name: name, info: info, addresses: ["10.0.0.\(i + 1)"], reportedAt: Date(), appliedRevision: 1), as: name)
+        }
+    }
+
+    mutating func report(_ node: ObservedNode, as name: String) {
+        revision += 1
+        fleet.put(EtcdEntry(key: try! GearKeys(node: name).observedNode, value: try! encoder.encode(node), modRevision: revision))
+    }
+
+    /// Writes a reconciliation's operations; with `converge`, the nodes then run what their desired entries say.
+    mutating func apply(_ decision: Reconciliation, converge: Bool = true) {
+        revision += 1
+        for operation in decision.operations {
+            switch operation {
+            case .put(let key, let value, _):
+                fleet.put(EtcdEntry(key: key, value: value, modRevision: revision))
+                if converge { observe(key, value) }
+            case .delete(let key):
+                fleet.remove(key)
+                if converge, let (node, rest) = GearKeys.split(key, under: GearKeys.desiredRoot) {
+                    fleet.remove(GearKeys.observedRoot + node + "/" + rest)
+                }
+            case .deletePrefix: Issue.record("no prefix deletes")
+            }
+        }
+    }
+
+    /// The node of `key` reports the container of `value` converged and running.
+    mutating func observe(_ key: String, _ value: Data) {
+        guard let (node, rest) = GearKeys.split(key, under: GearKeys.desiredRoot), rest.hasPrefix("containers/") else { return }
+        let id = String(rest.dropFirst("containers/".count))
+        let request = try! GearJSON.decoder().decode(InstallRequest.self, from: value)
+        var status = ContainerStatus(
+            id: id, unit: "ctr-\(id).service", runtime: "podman", image: request.image, cmd: [], started: request.started ?? false,
+            loadState: "loaded", activeState: "active", subState: "running", mainPID: 1, result: nil, exitStatus: nil, restarts: 0,
+            activeSince: nil, inactiveSince: nil,
+            ports: (request.ports ?? []).map { PortMapping(internal: $0.internalPort, external: $0.externalPort ?? 0) }, volumes: [],
+            restartPolicy: "on-failure", memoryLimit: nil, cpuLimit: nil)
+        status.labels = request.labels
+        let observed = ObservedContainer(
+            id: id, status: status, owner: "etcd", desiredRevision: fleet.nodes[node]!.desired[id]!.modRevision, converged: true)
+        fleet.put(EtcdEntry(key: try! GearKeys(node: node).observedContainer(id), value: try! encoder.encode(observed), modRevision: revision))
+    }
+
+    /// The node's lease expires: everything it observed goes.
+    mutating func kill(_ node: String) {
+        for key in fleet.nodes[node]!.containers.keys.map({ try! GearKeys(node: node).observedContainer($0) }) { fleet.remove(key) }
+        fleet.remove(try! GearKeys(node: node).observedNode)
+    }
+
+    /// Where each instance of `deployment` is desired: id -> nodes.
+    func placement(_ deployment: String = "shop") -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for (name, node) in fleet.nodes {
+            for (id, entry) in node.desired {
+                let request = try! GearJSON.decoder().decode(InstallRequest.self, from: entry.value)
+                if request.labels?[DeploymentLabel.deployment] == deployment { result[id, default: []].append(name) }
+            }
+        }
+        return result.mapValues { $0.sorted() }
+    }
+
+    func ready(_ except: [String: NodeCondition] = [:]) -> [String: NodeCondition] {
+        var result: [String: NodeCondition] = [:]
+        for name in fleet.nodes.keys { result[name] = except[name] ?? .ready }
+        return result
+    }
+
+    func reconcile(
+        _ descriptor: String? = shop, nodes: [String: NodeCondition]? = nil, current: DeploymentStatus? = nil, revision: Int64 = 5,
+        maxUnavailable: Int = 1
+    ) -> Reconciliation {
+        Reconciler.reconcile(
+            name: "shop", deployment: descriptor.map { EtcdEntry(key: GearKeys.deployment("shop"), value: Data($0.utf8), modRevision: revision) },
+            fleet: fleet, nodes: nodes ?? ready(), current: current, maxUnavailable: maxUnavailable, leader: "o1",
+            now: Date(timeIntervalSince1970: 1_800_000_000))
+    }
+}
+
+@Suite struct ReconcilerTests {
+    @Test func aNewDeploymentIsPlacedOnceAndThenLeftAlone() throws {
+        var world = World(nodes: ["h1", "h2", "h3"])
+        let first = world.reconcile()
+        #expect(first.operations.count == 3 && first.conditions.allSatisfy { if case .modRevision(_, 0) = $0 { true } else { false } })
+        let status = try #require(first.status)
+        #expect(status.state == .converging && status.instances.map(\.state) == ["starting", "starting", "starting"])
+        #expect(status.lastEvent?.hasPrefix("create ") == true)
+        world.apply(first)
+        #expect(world.placement().keys.sorted() == ["shop-db-1", "shop-db-2", "shop-web-1"])
+        #expect(Set(world.placement().values.map { $0[0] }).count == 3, "spread over the three nodes")
+
+        let again = world.reconcile(current: status)
+        #expect(again.operations.isEmpty)
+        #expect(again.status?.state == .running && again.status?.running == 3 && again.status?.placed == 3)
+        #expect(again.status?.lastEvent == status.lastEvent, "the last event stays until something else happens")
+    }
+
+    @Test func aSilentNodeIsWaitedForThenItsInstancesArePlacedElsewhere() throws {
+        var world = World(nodes: ["h1", "h2", "h3"])
+        world.apply(world.reconcile())
+        let lost = try #require(world.placement()["shop-db-1"]?.first)
+        let webBefore = world.fleet.nodes.values.compactMap { $0.desired["shop-web-1"] }.first!.value
+        world.kill(lost)
+
+        // Within its grace period: nothing moves.
+        let waiting = world.reconcile(nodes: world.ready([lost: .silent(seconds: 5)]))
+        #expect(waiting.operations.isEmpty)
+        #expect(waiting.status?.state == .waiting && waiting.status?.message?.contains("\(lost) (silent for 5 s)") == true)
+
+        // Past it: db-1 is placed on another node and deleted from the dead one in the same transaction; web's links
+        // follow it (its desired entry changes), and every write is conditioned on what was read.
+        let replaced = world.reconcile(nodes: world.ready([lost: .dead(seconds: 25)]))
+        let keys = replaced.operations.map(\.key)
+        #expect(keys.contains(try GearKeys(node: lost).desiredContainer("shop-db-1")))
+        #expect(replaced.operations.count == replaced.conditions.count)
+        #expect(replaced.events.contains { $0.hasPrefix("delete shop-db-1 on \(lost) (silent for 25 s") })
+        world.apply(replaced)
+        let after = world.placement()
+        #expect(after.count == 3 && after.values.allSatisfy { $0.count == 1 && $0[0] != lost }, "one copy of each slot, none on \(lost)")
+        let webAfter = world.fleet.nodes.values.compactMap { $0.desired["shop-web-1"] }.first!.value
+        #expect(webAfter != webBefore, "web's NetworkLinks lead to the new db-1")
+
+        // The node comes back, still reporting its stale copy of db-1 until it has stopped it: that copy is on its
+        // way out, not an instance of the slot; nothing moves back, nothing runs twice.
+        world.report(
+            ObservedNode(
+                name: lost, info: world.fleet.nodes.values.compactMap(\.observed).first!.info, addresses: ["10.0.0.9"], reportedAt: Date(),
+                appliedRevision: 1), as: lost)
+        let live = try #require(world.fleet.nodes.values.compactMap { $0.containers["shop-db-1"] }.first)
+        let stale = ObservedContainer(id: "shop-db-1", status: live.status, owner: "etcd", desiredRevision: 11, converged: false)
+        world.fleet.put(
+            EtcdEntry(key: try GearKeys(node: lost).observedContainer("shop-db-1"), value: try GearJSON.encoder().encode(stale), modRevision: 90))
+        let back = world.reconcile(nodes: world.ready())
+        #expect(back.operations.isEmpty, "\(back.events)")
+    }
+
+    @Test func replacementsRollWithinTheBudget() throws {
+        var world = World(nodes: ["h1", "h2", "h3"])
+        world.apply(world.reconcile())
+        let changed = shop.replacingOccurrences(of: "localhost/db", with: "localhost/db:2")
+        let first = world.reconcile(changed, revision: 6)
+        #expect(first.events == ["replace shop-db-1 on \(world.placement()["shop-db-1"]![0])"])
+        // Written, not yet converged: no budget left for the next one.
+        world.apply(first, converge: false)
+        let blocked = world.reconcile(changed, revision: 6)
+        #expect(blocked.operations.isEmpty && blocked.status?.state == .converging)
+        // Converged: db-2 goes next; with two at a time both would have gone at once.
+        let key = world.fleet.nodes.values.compactMap { node in node.desired["shop-db-1"].map { ($0.key, $0.value) } }.first!
+        world.observe(key.0, key.1)
+        #expect(world.reconcile(changed, revision: 6).events == ["replace shop-db-2 on \(world.placement()["shop-db-2"]![0])"])
+        var fresh = World(nodes: ["h1", "h2", "h3"])
+        fresh.apply(fresh.reconcile())
+        #expect(fresh.reconcile(changed, revision: 6, maxUnavailable: 2).events.count == 2)
+    }
+
+    @Test func aDescriptorThatCannotBeReadChangesNothing() throws {
+        var world = World(nodes: ["h1", "h2"])
+        world.apply(world.reconcile())
+        for (bad, says) in [
+            ("{", "not valid JSON"), (shop.replacingOccurrences(of: #""Name":"shop""#, with: #""Name":"other""#), "its key names 'shop'"),
+            (shop.replacingOccurrences(of: #""Count":2"#, with: #""Count":-1"#), "Containers[1]"),
+            (shop.replacingOccurrences(of: #""Image":"localhost/web""#, with: #""Image":"localhost/web","Bogus":1"#), "Bogus"),
+        ] {
+            let decision = world.reconcile(bad)
+            #expect(decision.operations.isEmpty)
+            #expect(decision.status?.state == .invalid && decision.status?.message?.contains(says) == true, "\(decision.status?.message ?? "")")
+            #expect(decision.status?.placed == 3, "what runs is still reported")
+        }
+    }
+
+    @Test func whatFitsNowhereWaitsWithEachNodesReason() throws {
+        let world = World(nodes: ["h1", "h2"], memory: 1 << 30)
+        let big = shop.replacingOccurrences(of: #""Image":"localhost/db""#, with: #""Image":"localhost/db","Memory":"4G""#)
+        let decision = world.reconcile(big)
+        #expect(decision.operations.isEmpty)
+        #expect(decision.status?.state == .pending)
+        #expect(decision.status?.pending?.count == 2 && decision.status?.pending?.allSatisfy { $0.contains("memory: needs") } == true)
+    }
+
+    @Test func aDeletedDeploymentTakesItsInstancesAndItsStatusAway() throws {
+        var world = World(nodes: ["h1", "h2", "h3"])
+        world.apply(world.reconcile())
+        let gone = world.reconcile(nil)
+        #expect(gone.status == nil && gone.operations.count == 3 && gone.events.allSatisfy { $0.contains("(deployment shop removed)") })
+        world.apply(gone)
+        #expect(world.placement().isEmpty)
+    }
+
+    /// What a node writes under its own prefix is untrusted: an entry too large, unreadable, or describing another
+    /// node or container is not believed, and the node takes no new instances while it has one.
+    @Test func aNodeThatWritesWhatCannotBeBelievedTakesNothingNew() throws {
+        var world = World(nodes: ["h1", "h2"])
+        let h2 = try GearKeys(node: "h2")
+        let otherNode = try GearJSON.encoder().encode(
+            ObservedNode(name: "h1", info: world.fleet.nodes["h2"]!.observed!.info, addresses: [], reportedAt: Date(), appliedRevision: 1))
+        world.fleet.put(EtcdEntry(key: h2.observedNode, value: otherNode, modRevision: 30))
+        #expect(world.fleet.nodes["h2"]?.observed == nil && world.fleet.nodes["h2"]?.problems[h2.observedNode] != nil)
+        #expect(world.fleet.nodes["h1"]?.observed?.name == "h1", "h2 cannot describe h1")
+
+        var liar = World(nodes: ["h1", "h2"])
+        let aboutAnother = ObservedContainer(id: "shop-db-1", status: nil, owner: "etcd", desiredRevision: 1, converged: true)
+        liar.fleet.put(EtcdEntry(key: h2.observedContainer("x"), value: try GearJSON.encoder().encode(aboutAnother), modRevision: 31))
+        liar.fleet.put(EtcdEntry(key: h2.observedContainer("big"), value: Data(count: EtcdFleet.maxObservedBytes + 1), modRevision: 32))
+        #expect(liar.fleet.nodes["h2"]?.problems.count == 2 && liar.fleet.nodes["h2"]?.containers.isEmpty == true)
+        let decision = liar.reconcile()
+        liar.apply(decision)
+        #expect(liar.placement().values.allSatisfy { $0 == ["h1"] }, "\(liar.placement())")
+        // The lie withdrawn, the node is believed again.
+        liar.fleet.remove(h2.observedContainer("x"))
+        liar.fleet.remove(h2.observedContainer("big"))
+        #expect(liar.fleet.nodes["h2"]?.problems.isEmpty == true)
+    }
+}
+
+extension EtcdOperation {
+    var key: String {
+        switch self {
+        case .put(let key, _, _), .delete(let key), .deletePrefix(let key): key
+        }
+    }
+}
