@@ -54,9 +54,11 @@ public struct RolledInstance: Sendable, Hashable {
 
 public enum EtcdDeploy {
     /// Plans a deployment over the fleet's nodes that report themselves (only those named in `nodes` when given).
-    /// Replacements roll `maxUnavailable` at a time, in the order of the plan's instances.
+    /// Replacements roll `maxUnavailable` at a time, in the order of the plan's instances. Nodes in `unschedulable`
+    /// (cordoned, draining) keep what runs there and take nothing new, for the reason given.
     public static func plan(
-        _ descriptor: DeploymentDescriptor, fleet: EtcdFleet, nodes names: [String]? = nil, maxUnavailable: Int = 1
+        _ descriptor: DeploymentDescriptor, fleet: EtcdFleet, nodes names: [String]? = nil, maxUnavailable: Int = 1,
+        unschedulable: [String: String] = [:]
     ) throws -> EtcdDeployPlan {
         let name = descriptor.deploymentName
         let decoder = GearJSON.decoder()
@@ -95,7 +97,8 @@ public enum EtcdDeploy {
                 if let status = container.status { statuses.append(status) }
             }
             desiredRequests[node.name] = requests
-            let problem = node.problems.keys.sorted().first.map { "its report cannot be believed (\(node.problems[$0]!))" }
+            let problem =
+                node.problems.keys.sorted().first.map { "its report cannot be believed (\(node.problems[$0]!))" } ?? unschedulable[node.name]
             states.append(
                 NodeState(
                     name: node.name, address: node.observed!.addresses.first ?? "", info: node.observed!.info, containers: statuses,

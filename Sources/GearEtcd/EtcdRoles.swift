@@ -9,14 +9,15 @@ public enum EtcdRoles {
         return [EtcdGrant(.read, prefix: keys.desiredPrefix), EtcdGrant(.readwrite, prefix: keys.observedPrefix)]
     }
 
-    /// The role of orchestrators (`gear deploy --etcd` and gear-orchestrator): they write every node's desired state,
-    /// deployments, their status and the leader key, and read everything of gear's (the orchestrator watches all of
+    /// The role of orchestrators (`gear deploy --etcd`, `gear node cordon|drain` and gear-orchestrator): they write
+    /// every node's desired state, deployments, their status, the leader key and maintenance entries, and read everything of gear's (the orchestrator watches all of
     /// `/gear/v1/` in one watch, which needs the read of the whole prefix).
     public static let orchestrator = "gear-orchestrator"
 
     public static let orchestratorGrants = [
         EtcdGrant(.readwrite, prefix: GearKeys.desiredRoot), EtcdGrant(.read, prefix: GearKeys.observedRoot),
         EtcdGrant(.readwrite, prefix: GearKeys.deploymentsRoot), EtcdGrant(.readwrite, prefix: GearKeys.deploymentStatusRoot),
-        EtcdGrant(.readwrite, prefix: GearKeys.orchestratorRoot), EtcdGrant(.read, prefix: GearKeys.root),
+        EtcdGrant(.readwrite, prefix: GearKeys.orchestratorRoot), EtcdGrant(.readwrite, prefix: GearKeys.maintenanceRoot),
+        EtcdGrant(.read, prefix: GearKeys.root),
     ]
 }

@@ -13,6 +13,7 @@ import GearAPI
 ///     /gear/v1/deployments/{name}                  a deployment descriptor (what `gear deploy` reads), by users
 ///     /gear/v1/status/deployments/{name}           DeploymentStatus, by the leading orchestrator
 ///     /gear/v1/orchestrator/leader                 the leading replica's name, under its lease
+///     /gear/v1/maintenance/{node}                  NodeMaintenance (`gear node cordon|drain`), by operators
 public struct GearKeys: Sendable, Hashable {
     public static let root = "/gear/v1/"
     public static let desiredRoot = root + "desired/"
@@ -21,6 +22,16 @@ public struct GearKeys: Sendable, Hashable {
     public static let deploymentStatusRoot = root + "status/deployments/"
     public static let orchestratorRoot = root + "orchestrator/"
     public static let orchestratorLeader = orchestratorRoot + "leader"
+    public static let maintenanceRoot = root + "maintenance/"
+
+    /// The key of a node's maintenance entry.
+    public static func maintenance(_ node: String) -> String { maintenanceRoot + node }
+    /// The node a key under `/gear/v1/maintenance/` is about, or nil.
+    public static func maintenanceNode(_ key: String) -> String? {
+        guard key.hasPrefix(maintenanceRoot) else { return nil }
+        let node = String(key.dropFirst(maintenanceRoot.count))
+        return problem(withNode: node) == nil ? node : nil
+    }
 
     public static func deployment(_ name: String) -> String { deploymentsRoot + name }
     public static func deploymentStatus(_ name: String) -> String { deploymentStatusRoot + name }

@@ -28,6 +28,8 @@ actor LeaderTerm {
     var fleet = EtcdFleet(nodes: [:], revision: 0)
     var deployments: [String: EtcdEntry] = [:]
     var statuses: [String: EtcdEntry] = [:]
+    /// Operators' maintenance entries by node (`gear node cordon|drain`); one that cannot be read cordons.
+    var maintenance: [String: NodeMaintenance.Mode] = [:]
     /// When each node's observed node entry was last seen to go (or, for a node that had none when this term began,
     /// when the term began: a new leader gives every silent node its full grace).
     var silentSince: [String: ContinuousClock.Instant] = [:]
@@ -71,6 +73,7 @@ actor LeaderTerm {
         fleet = EtcdFleet(nodes: [:], revision: revision)
         deployments = [:]
         statuses = [:]
+        maintenance = [:]
         var leader: EtcdEntry?
         for entry in entries {
             if entry.key == GearKeys.orchestratorLeader { leader = entry }
@@ -135,6 +138,9 @@ actor LeaderTerm {
             deployments[name] = entry
         } else if let name = GearKeys.deploymentStatusName(entry.key) {
             statuses[name] = entry
+        } else if let node = GearKeys.maintenanceNode(entry.key) {
+            let mode = entry.value.count <= 4096 ? (try? GearJSON.decoder().decode(NodeMaintenance.self, from: entry.value))?.mode : nil
+            maintenance[node] = mode ?? .cordon
         } else if entry.key.hasPrefix(GearKeys.desiredRoot) || entry.key.hasPrefix(GearKeys.observedRoot) {
             fleet.put(entry)
             if let (node, rest) = GearKeys.split(entry.key, under: GearKeys.observedRoot), rest == "node" {
@@ -152,6 +158,8 @@ actor LeaderTerm {
             deployments[name] = nil
         } else if let name = GearKeys.deploymentStatusName(key) {
             statuses[name] = nil
+        } else if let node = GearKeys.maintenanceNode(key) {
+            maintenance[node] = nil
         } else if key.hasPrefix(GearKeys.desiredRoot) || key.hasPrefix(GearKeys.observedRoot) {
             fleet.remove(key)
             if let (node, rest) = GearKeys.split(key, under: GearKeys.observedRoot), rest == "node" {
@@ -209,7 +217,7 @@ actor LeaderTerm {
             let currentStatus = statuses[name].flatMap { try? decoder.decode(DeploymentStatus.self, from: $0.value) }
             let decision = Reconciler.reconcile(
                 name: name, deployment: deployments[name], fleet: fleet, nodes: nodes, current: currentStatus,
-                maxUnavailable: configuration.maxUnavailable, leader: configuration.identity, now: Date())
+                maxUnavailable: configuration.maxUnavailable, leader: configuration.identity, now: Date(), maintenance: maintenance)
             for instance in decision.status?.instances ?? [] { states[instance.state, default: 0] += 1 }
             var operations = decision.operations
             var conditions = decision.conditions + [.modRevision(GearKeys.orchestratorLeader, equals: fence)]

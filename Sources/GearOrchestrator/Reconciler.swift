@@ -54,7 +54,7 @@ public enum Reconciler {
 
     public static func reconcile(
         name: String, deployment: EtcdEntry?, fleet: EtcdFleet, nodes: [String: NodeCondition], current: DeploymentStatus?,
-        maxUnavailable: Int, leader: String, now: Date
+        maxUnavailable: Int, leader: String, now: Date, maintenance: [String: NodeMaintenance.Mode] = [:]
     ) -> Reconciliation {
         var result = Reconciliation()
         let mine = instances(of: name, in: fleet)
@@ -104,9 +104,23 @@ public enum Reconciler {
         }
 
         let ready = fleet.nodes.keys.filter { nodes[$0] == .ready && fleet.nodes[$0]?.observed != nil }.sorted()
+        let unready = mine.filter { nodes[$0.node] == .ready && !isReady($0, fleet: fleet) }.count
+        var budget = max(0, maxUnavailable - unready)
+        // Draining nodes: as many of their instances as the budget allows are taken off (the planner, not seeing
+        // them, places them elsewhere) and deleted where they were, in the same transaction; the next go once those
+        // are ready.
+        let evicted = Array(mine.filter { maintenance[$0.node] == .drain && nodes[$0.node] == .ready }.prefix(budget))
+        budget -= evicted.count
+        var view = fleet
+        for instance in evicted {
+            view.nodes[instance.node]?.desired[instance.id] = nil
+            view.nodes[instance.node]?.containers[instance.id] = nil
+        }
+        let unschedulable = maintenance.mapValues { $0 == .drain ? "draining" : "cordoned" }
         let planned: EtcdDeployPlan
         do {
-            planned = try EtcdDeploy.plan(descriptor, fleet: fleet, nodes: ready.isEmpty ? nil : ready, maxUnavailable: maxUnavailable)
+            planned = try EtcdDeploy.plan(
+                descriptor, fleet: view, nodes: ready.isEmpty ? nil : ready, maxUnavailable: maxUnavailable, unschedulable: unschedulable)
         } catch {
             let message = (error as? DeploymentError)?.message ?? "\(error)"
             status.state = .pending
@@ -121,8 +135,7 @@ public enum Reconciler {
         // Replacements: only as many as the budget leaves.
         let rolled = planned.waves.flatMap(\.replaced)
         let rolledKeys = Set(rolled.map { "\($0.node)/\($0.id)" })
-        let unready = mine.filter { nodes[$0.node] == .ready && !isReady($0, fleet: fleet) }.count
-        let allowed = Set(rolled.prefix(max(0, maxUnavailable - unready)).map { "\($0.node)/\($0.id)" })
+        let allowed = Set(rolled.prefix(budget).map { "\($0.node)/\($0.id)" })
         for wave in planned.waves {
             for (i, operation) in wave.operations.enumerated() where result.operations.count < maxWrites {
                 let step = wave.steps[i]
@@ -137,6 +150,11 @@ public enum Reconciler {
                 result.write(
                     operation, key: conditionKey, ifRevision: revision, "\(step.action) \(step.id) on \(step.node)", touching: put ? key : nil)
             }
+        }
+        for instance in evicted where result.operations.count < maxWrites {
+            result.write(
+                .delete(instance.key), key: instance.key, ifRevision: instance.entry.modRevision,
+                "delete \(instance.id) on \(instance.node) (the node is draining)")
         }
         // The dead nodes' copies: their slots are placed again above.
         for instance in mine where result.operations.count < maxWrites {

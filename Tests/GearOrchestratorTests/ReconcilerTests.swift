@@ -98,12 +98,23 @@ struct World {
 
     func reconcile(
         _ descriptor: String? = shop, nodes: [String: NodeCondition]? = nil, current: DeploymentStatus? = nil, revision: Int64 = 5,
-        maxUnavailable: Int = 1
+        maxUnavailable: Int = 1, maintenance: [String: NodeMaintenance.Mode] = [:]
     ) -> Reconciliation {
         Reconciler.reconcile(
             name: "shop", deployment: descriptor.map { EtcdEntry(key: GearKeys.deployment("shop"), value: Data($0.utf8), modRevision: revision) },
             fleet: fleet, nodes: nodes ?? ready(), current: current, maxUnavailable: maxUnavailable, leader: "o1",
-            now: Date(timeIntervalSince1970: 1_800_000_000))
+            now: Date(timeIntervalSince1970: 1_800_000_000), maintenance: maintenance)
+    }
+
+    /// Every node runs what its desired entries say, and stops what they no longer name.
+    mutating func convergeAll() {
+        for (name, node) in fleet.nodes {
+            let keys = try! GearKeys(node: name)
+            for id in node.containers.keys where node.desired[id] == nil { fleet.remove(keys.observedContainer(id)) }
+            for (id, entry) in node.desired where (node.containers[id]?.desiredRevision ?? -1) < entry.modRevision {
+                observe(entry.key, entry.value)
+            }
+        }
     }
 }
 
@@ -214,6 +225,30 @@ struct World {
         #expect(gone.status == nil && gone.operations.count == 3 && gone.events.allSatisfy { $0.contains("(deployment shop removed)") })
         world.apply(gone)
         #expect(world.placement().isEmpty)
+    }
+
+    @Test func aCordonedNodeTakesNothingNewAndADrainingOneIsEmptiedAFewAtATime() throws {
+        var world = World(nodes: ["h1", "h2", "h3"])
+        world.apply(world.reconcile(maintenance: ["h1": .cordon]))
+        #expect(world.placement().count == 3 && world.placement().values.allSatisfy { $0 != ["h1"] }, "\(world.placement())")
+        #expect(world.reconcile().operations.isEmpty, "uncordoned, nothing moves back")
+
+        let onH2 = world.placement().filter { $0.value == ["h2"] }.count
+        #expect(onH2 >= 1)
+        var moved = 0
+        for _ in 0..<5 {
+            let step = world.reconcile(maintenance: ["h2": .drain])
+            guard !step.operations.isEmpty else { break }
+            #expect(step.events.filter { $0.hasSuffix("(the node is draining)") }.count == 1, "\(step.events)")
+            world.apply(step, converge: false)
+            // The moved instance is not ready yet: nothing else moves.
+            #expect(world.reconcile(maintenance: ["h2": .drain]).operations.isEmpty)
+            world.convergeAll()
+            moved += 1
+        }
+        #expect(moved == onH2)
+        #expect(world.placement().count == 3 && world.placement().values.allSatisfy { $0.count == 1 && $0[0] != "h2" }, "\(world.placement())")
+        #expect(world.reconcile(maintenance: ["h2": .drain]).operations.isEmpty && world.reconcile().operations.isEmpty)
     }
 
     /// What a node writes under its own prefix is untrusted: an entry too large, unreadable, or describing another

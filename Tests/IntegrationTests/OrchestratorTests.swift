@@ -133,9 +133,9 @@ struct OrchestratorTests {
 
     static let shared = Task { try Cluster(etcd: try await EtcdTests.shared.value) }
 
-    static func descriptor(version: String = "v1", extra: String = "") -> String {
-        DeployTests.descriptor(name: "od", dbVersion: version, extra: extra).replacingOccurrences(
-            of: #""IdPrefix":"od-","#, with: #""IdPrefix":"od-","RandomizeIds":true,"#)
+    static func descriptor(name: String = "od", version: String = "v1", extra: String = "") -> String {
+        DeployTests.descriptor(name: name, dbVersion: version, extra: extra).replacingOccurrences(
+            of: #""IdPrefix":"\#(name)-","#, with: #""IdPrefix":"\#(name)-","RandomizeIds":true,"#)
     }
 
     /// What web reaches at an alias address inside its container.
@@ -228,5 +228,66 @@ struct OrchestratorTests {
         #expect(try cluster.etcd.etcdctl("del /gear/v1/deployments/od").status == 0)
         #expect(try await eventually(timeout: .seconds(60)) { try cluster.instances("od").isEmpty && cluster.status("od") == nil })
         #expect(try cluster.etcd.keys("/gear/v1/desired/").isEmpty)
+    }
+
+    /// `gear node cordon`, `uncordon` and `drain` with the orchestrator: a cordoned node gets none of a new
+    /// deployment's instances; a drain moves a node's instances to the others and returns once none is left there.
+    @Test func aCordonedNodeTakesNothingNewAndADrainMovesItsInstancesOff() async throws {
+        let cluster = try await Self.shared.value
+        // Fresh geards and one replica: the test before stops everything at its end.
+        for n in Self.hosts {
+            if let process = cluster.geards[n], process.isRunning {
+                kill(process.processIdentifier, SIGTERM)
+                process.waitUntilExit()
+            }
+            _ = try sh("ip -n gear-h\(n) link set eth0 up && ip -n gear-h\(n) route replace default via 10.77.0.254")
+            cluster.geards[n] = try cluster.launchGeard(n)
+        }
+        cluster.orchestrators["orch-a"] = try cluster.launchOrchestrator("orch-a")
+        defer { cluster.stopAll() }
+        #expect(
+            try await eventually(timeout: .seconds(30)) {
+                try Self.hosts.allSatisfy { try cluster.etcd.get("/gear/v1/observed/oh\($0)/node") != nil }
+            })
+        #expect(try await eventually(timeout: .seconds(15)) { try cluster.leader() == "orch-a" })
+        let etcd = cluster.etcd
+        func node(_ arguments: String) throws -> (status: Int32, output: String) {
+            try sh(
+                "\(Sandbox.gearPath) node \(arguments) --etcd \(etcd.url) --ca \(etcd.pki)/ca.crt --cert \(etcd.pki)/orch-a.crt --key \(etcd.pki)/orch-a.key 2>&1"
+            )
+        }
+        let slots: Set<String> = ["web-1", "db-1", "db-2"]
+
+        let cordon = try node("cordon oh7 --reason test")
+        #expect(cordon.status == 0 && cordon.output.contains("oh7: cordoned"), "\(cordon.output)")
+        #expect(try etcd.get("/gear/v1/maintenance/oh7")?.contains(#""mode":"cordon""#) == true)
+        try etcd.put("/gear/v1/deployments/oc", Self.descriptor(name: "oc"))
+        #expect(
+            try await eventually(timeout: .seconds(90)) { try cluster.eachSlotRunsOnce("oc", slots: slots) }, "\(cluster.report("oc"))")
+        #expect(try cluster.instances("oc").values.allSatisfy { $0.node != "oh7" }, "\(cluster.report("oc"))")
+        #expect(try node("uncordon oh7").status == 0)
+        #expect(try etcd.get("/gear/v1/maintenance/oh7") == nil)
+
+        let drain = try node("drain oh8 --timeout 90")
+        #expect(drain.status == 0 && drain.output.contains("oh8: drained"), "\(drain.output)")
+        #expect(
+            try await eventually(timeout: .seconds(60)) {
+                try cluster.eachSlotRunsOnce("oc", slots: slots) && cluster.instances("oc").values.allSatisfy { $0.node != "oh8" }
+            }, "\(cluster.report("oc"))")
+        #expect(try etcd.keys("/gear/v1/desired/oh8/").isEmpty)
+        #expect(try node("uncordon oh8").status == 0)
+
+        // A drain with no orchestrator leading is refused, and writes nothing.
+        let replica = try #require(cluster.orchestrators["orch-a"])
+        kill(replica.processIdentifier, SIGTERM)
+        replica.waitUntilExit()
+        #expect(try await eventually { try cluster.leader() == nil }, "a replica that stops cleanly gives the leadership up at once")
+        let refused = try node("drain oh9")
+        #expect(refused.status == 1 && refused.output.contains("no orchestrator leads"), "\(refused.output)")
+        #expect(try etcd.get("/gear/v1/maintenance/oh9") == nil)
+
+        cluster.orchestrators["orch-a"] = try cluster.launchOrchestrator("orch-a")
+        #expect(try etcd.etcdctl("del /gear/v1/deployments/oc").status == 0)
+        #expect(try await eventually(timeout: .seconds(60)) { try cluster.instances("oc").isEmpty && cluster.status("oc") == nil })
     }
 }

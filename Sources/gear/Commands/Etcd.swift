@@ -51,8 +51,8 @@ struct EtcdGrant: AsyncParsableCommand {
             For each NODE: the user NODE (no password: it signs in with its certificate) and the role gear-node-NODE, \
             which reads /gear/v1/desired/NODE/ and reads and writes /gear/v1/observed/NODE/, nothing else. With \
             --orchestrator: the user NAME and the role gear-orchestrator, which reads everything under /gear/v1/ and \
-            writes /gear/v1/desired/, /gear/v1/deployments/, /gear/v1/status/deployments/ and /gear/v1/orchestrator/ \
-            (gear deploy --etcd and gear-orchestrator). What exists already is kept, and grants a role lacks are added: \
+            writes /gear/v1/desired/, /gear/v1/deployments/, /gear/v1/status/deployments/, /gear/v1/orchestrator/ and \
+            /gear/v1/maintenance/ (gear deploy --etcd, gear node cordon|drain and gear-orchestrator). What exists already is kept, and grants a role lacks are added: \
             running it again changes nothing else.
             """)
 

@@ -123,9 +123,10 @@ struct List: AsyncParsableCommand {
     }
 }
 
-struct Node: AsyncParsableCommand {
+struct NodeInfo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what hosts have and what they granted: CPUs, memory, disk, ports, containers.",
+        commandName: "info",
+        abstract: "Show what hosts have and what they granted: CPUs, memory, disk, ports, containers (the default).",
         discussion: "Examples: gear node; gear node node1 node2:43274 --output json")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "host[:port]; none for the default geard") var hosts: [String] = []
