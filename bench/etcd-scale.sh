@@ -4,8 +4,9 @@
 # unique across nodes, so their units do not collide in the one systemd they share), following one etcd (Debian's
 # 3.4, TLS, client-cert-auth, auth on). Measured in one run:
 #   - start-up: every node's observed entry written;
-#   - gear deploy --etcd of COUNT exec containers (500 by default) in one transaction, and the time from the deploy's
-#     start to each node's containers reported converged and active (p50/p99 over nodes and containers);
+#   - gear deploy --etcd of COUNT exec containers (500 by default), placed by gear-orchestrator (transactions of up to
+#     120 keys), and the time from the deploy's start to each node's containers reported converged and active
+#     (p50/p99 over nodes and containers);
 #   - side by side in the same run: the push model a user would pick instead, gear deploy of the same COUNT instances
 #     to the same geards over HTTP (a second deployment), and the floor of the one systemd all nodes share here,
 #     COUNT systemd-run starts of units with the same sandboxing by 50 concurrent shells;
@@ -18,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 GEAR=${GEAR:-$PWD/.build/release/gear}
+ORCHESTRATOR=${ORCHESTRATOR:-$PWD/.build/release/gear-orchestrator}
 NODES=${NODES:-50}
 COUNT=${COUNT:-500}
 PORT=${ETCD_PORT:-2379}
@@ -31,6 +33,7 @@ rm -rf "$pki" "$data" /var/lib/gear-scale
 "$GEAR" certs issue node etcd --ip 127.0.0.1 --out "$pki" > /dev/null
 "$GEAR" certs issue client root --out "$pki" > /dev/null
 "$GEAR" certs issue client deployer --out "$pki" > /dev/null
+"$GEAR" certs issue client orch --out "$pki" > /dev/null
 names=()
 for i in $(seq -w 1 "$NODES"); do names+=("n$i"); "$GEAR" certs issue node "n$i" --ip 127.0.0.1 --out "$pki" > /dev/null; done
 
@@ -53,10 +56,15 @@ etcdctl_root user add root --no-password > /dev/null
 etcdctl_root user grant-role root root > /dev/null
 etcdctl_root auth enable > /dev/null
 "$GEAR" etcd grant -q --etcd "https://127.0.0.1:$PORT" --ca "$pki/ca.crt" --cert "$pki/root.crt" --key "$pki/root.key" "${names[@]}"
-"$GEAR" etcd grant -q --etcd "https://127.0.0.1:$PORT" --ca "$pki/ca.crt" --cert "$pki/root.crt" --key "$pki/root.key" --orchestrator deployer
+"$GEAR" etcd grant -q --etcd "https://127.0.0.1:$PORT" --ca "$pki/ca.crt" --cert "$pki/root.crt" --key "$pki/root.key" --operator deployer
+"$GEAR" etcd grant -q --etcd "https://127.0.0.1:$PORT" --ca "$pki/ca.crt" --cert "$pki/root.crt" --key "$pki/root.key" --orchestrator orch
 
 pids=()
-trap 'kill ${pids[*]} $ETCD_PID 2>/dev/null || true' EXIT
+"$ORCHESTRATOR" --etcd "https://127.0.0.1:$PORT" --ca "$pki/ca.crt" --cert "$pki/orch.crt" --key "$pki/orch.key" --name orch \
+    --listen none > "$RESULTS/orchestrator-scale.log" 2>&1 &
+ORCH_PID=$!
+trap 'kill ${pids[*]} $ORCH_PID $ETCD_PID 2>/dev/null || true' EXIT
+until etcdctl_root get /gear/v1/orchestrator/leader | grep -q orch; do sleep 0.1; done
 began=$(now_ns)
 for i in $(seq 1 "$NODES"); do
     n=$(printf 'n%02d' "$i")
@@ -92,7 +100,7 @@ deploy_through_etcd() {
     bench/etcd-converge.py "$RESULTS/scale-watch.json" "$RESULTS/scale-start" "$expected" "$mode" > "$RESULTS/scale-converge.out" &
     local follower=$!
     gear_etcd deploy "$file" > "$RESULTS/scale-deploy.out"
-    echo "$label: gear deploy --etcd took $(seconds_since "$start") s ($(tail -1 "$RESULTS/scale-deploy.out" | grep -o '[0-9]* keys written'))"
+    echo "$label: gear deploy --etcd took $(seconds_since "$start") s (until the orchestrator's status said running)"
     wait "$follower"
     cat "$RESULTS/scale-converge.out"
     echo "  etcd CPU meanwhile: $(echo "scale=2; ($(cpu_ticks "$ETCD_PID") - etcd_cpu) / $(getconf CLK_TCK)" | bc) s; etcd RSS $(( $(rss_kib "$ETCD_PID") / 1024 )) MiB"
@@ -108,7 +116,7 @@ echo "  geard RSS: min $(( $(echo "$rss" | head -1) / 1024 )) MiB, median $(( $(
 
 start=$(now_ns)
 gear_etcd deploy "$RESULTS/scale-app.json" > "$RESULTS/scale-deploy.out"
-echo "redeploy, unchanged: $(seconds_since "$start") s ($(tail -1 "$RESULTS/scale-deploy.out" | grep -o '[0-9]* keys written'))"
+echo "redeploy, unchanged: $(seconds_since "$start") s ($(head -1 "$RESULTS/scale-deploy.out"))"
 
 # The push model side by side: the same instances, a second deployment, to the same geards over HTTP.
 hosts=$(for i in $(seq 1 "$NODES"); do printf '127.0.0.1:%d ' $((44100 + i)); done)

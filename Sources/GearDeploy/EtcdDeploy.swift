@@ -55,10 +55,11 @@ public struct RolledInstance: Sendable, Hashable {
 public enum EtcdDeploy {
     /// Plans a deployment over the fleet's nodes that report themselves (only those named in `nodes` when given).
     /// Replacements roll `maxUnavailable` at a time, in the order of the plan's instances. Nodes in `unschedulable`
-    /// (cordoned, draining) keep what runs there and take nothing new, for the reason given.
+    /// (cordoned, draining) keep what runs there and take nothing new, for the reason given; a slot placed anew goes
+    /// to none of the nodes `avoid` gives it.
     public static func plan(
         _ descriptor: DeploymentDescriptor, fleet: EtcdFleet, nodes names: [String]? = nil, maxUnavailable: Int = 1,
-        unschedulable: [String: String] = [:]
+        unschedulable: [String: String] = [:], avoid: [Slot: Set<String>] = [:]
     ) throws -> EtcdDeployPlan {
         let name = descriptor.deploymentName
         let decoder = GearJSON.decoder()
@@ -104,7 +105,7 @@ public enum EtcdDeploy {
                     name: node.name, address: node.observed!.addresses.first ?? "", info: node.observed!.info, containers: statuses,
                     unschedulable: problem))
         }
-        var plan = try Planner.plan(descriptor, nodes: states)
+        var plan = try Planner.plan(descriptor, nodes: states, avoid: avoid)
 
         // Ports, by the one rule of the nodes themselves (`PortChoice`), over what each node reports: the ports of its
         // other containers (desired or observed), and those a host process listens on (which a container the node
@@ -184,96 +185,6 @@ public enum EtcdDeploy {
         // that is down keeps its desired state until it is back or an operator deletes it.
         _ = name
         return EtcdDeployPlan(plan: plan, waves: waves.filter { !$0.operations.isEmpty })
-    }
-
-    /// How a rollout ended.
-    public enum RolloutOutcome: Sendable, Equatable {
-        /// Every wave written, every replacement converged.
-        case complete
-        /// The keys of wave `wave` (0 first) changed since they were read (another deploy): it and the waves after
-        /// it were not written.
-        case conflict(wave: Int)
-        /// A replacement of wave `wave` did not converge: the waves after it were not written.
-        case stopped(wave: Int, node: String, id: String, reason: String)
-    }
-
-    /// Writes the waves in order, each in one transaction on the condition that its keys are as they were read; after
-    /// each wave, waits until the nodes report its replacements converged (active when started, healthy when they
-    /// have a health check). A replacement that fails, turns unhealthy or is not there within `timeout` stops the
-    /// rollout: a bad version reaches at most one batch. `progress` hears each write and each replacement ready.
-    public static func rollout(
-        _ plan: EtcdDeployPlan, client: EtcdClient, timeout: Duration, poll: Duration = .milliseconds(200),
-        progress: @Sendable (_ node: String, _ id: String, _ what: String) -> Void = { _, _, _ in }
-    ) async throws(EtcdError) -> (outcome: RolloutOutcome, written: Int, transactions: Int, revision: Int64) {
-        var written = 0
-        var transactions = 0
-        var revision: Int64 = 0
-        for (index, wave) in plan.waves.enumerated() {
-            let result: (succeeded: Bool, revision: Int64)
-            do {
-                result = try await client.transaction(if: wave.conditions, then: wave.operations)
-            } catch  where index > 0 {
-                // Part of the rollout is written: say where it stopped rather than fail as if nothing was.
-                let step = wave.steps.first
-                let reason = "not written: etcd: \(error.message)"
-                return (.stopped(wave: index, node: step?.node ?? "", id: step?.id ?? "", reason: reason), written, transactions, revision)
-            }
-            guard result.succeeded else { return (.conflict(wave: index), written, transactions, revision) }
-            written += wave.operations.count
-            transactions += 1
-            revision = result.revision
-            for step in wave.steps { progress(step.node, step.id, step.action) }
-            let deadline = ContinuousClock.now + timeout
-            for instance in wave.replaced {
-                if let reason = await waitConverged(instance, revision: result.revision, client: client, deadline: deadline, poll: poll) {
-                    return (.stopped(wave: index, node: instance.node, id: instance.id, reason: reason), written, transactions, revision)
-                }
-                progress(instance.node, instance.id, instance.started ? "ready" : "converged")
-            }
-        }
-        return (.complete, written, transactions, revision)
-    }
-
-    /// Nil once the node reports the instance converged on a desired entry written at `revision` or later (active
-    /// when started, healthy when checked); otherwise why not: the node's error, a failed or unhealthy container, or
-    /// what it last reported when the deadline passed. etcd being away for a while only delays the answer.
-    static func waitConverged(
-        _ instance: RolledInstance, revision: Int64, client: EtcdClient, deadline: ContinuousClock.Instant, poll: Duration
-    ) async -> String? {
-        let keys: GearKeys
-        do {
-            keys = try GearKeys(node: instance.node)
-        } catch {
-            return error.message
-        }
-        let decoder = GearJSON.decoder()
-        var last = "no report from node \(instance.node)"
-        while true {
-            var observed: ObservedContainer?
-            do {
-                if let entry = try await client.get(keys.observedContainer(instance.id)) {
-                    observed = try? decoder.decode(ObservedContainer.self, from: entry.value)
-                } else if try await client.get(keys.observedNode) == nil {
-                    last = "node \(instance.node) is silent"
-                }
-            } catch {
-                last = "etcd: \(error.message)"
-            }
-            if let observed {
-                switch verdict(observed, instance, revision: revision) {
-                case .ready: return nil
-                case .failed(let reason): return reason
-                case .pending(let state): last = state
-                }
-            }
-            guard ContinuousClock.now < deadline else { return "not ready in time: \(last)" }
-            try? await Task.sleep(for: poll)
-        }
-    }
-
-    /// What a node's observed entry says of a replacement written at `revision`.
-    static func verdict(_ observed: ObservedContainer, _ instance: RolledInstance, revision: Int64) -> InstanceVerdict {
-        Readiness.verdict(observed, started: instance.started, healthChecked: instance.healthChecked, revision: revision)
     }
 
     static func explicitPorts(_ request: InstallRequest) -> [PortMapping]? {

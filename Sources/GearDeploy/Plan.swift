@@ -76,8 +76,11 @@ public struct DeploymentPlan: Sendable {
 /// hosts say they run. Deterministic: the same descriptor and host states give the same plan.
 public enum Planner {
     /// - Parameter randomID: makes the id of a new instance when the descriptor asks for random ids.
+    /// - Parameter avoid: nodes a slot that is placed anew must not go to (the orchestrator's rescheduling of an
+    ///   instance that failed there); the node's reason in a shortfall says so.
     public static func plan(
-        _ descriptor: DeploymentDescriptor, nodes: [NodeState], randomID: () -> String = { Planner.randomSuffix() }
+        _ descriptor: DeploymentDescriptor, nodes: [NodeState], avoid: [Slot: Set<String>] = [:],
+        randomID: () -> String = { Planner.randomSuffix() }
     ) throws(DeploymentError) -> DeploymentPlan {
         try descriptor.validate()
         guard !nodes.isEmpty else { throw DeploymentError(field: "", "no hosts to deploy to") }
@@ -171,7 +174,8 @@ public enum Planner {
             var reasons: [String] = []
             for node in nodes {
                 let room = capacity[node.name]!
-                if let refusal = node.unschedulable ?? room.refusal(container) ?? room.shortfall(demand, countDisk: true) {
+                let avoided = avoid[item.slot]?.contains(node.name) == true ? "\(item.slot) failed here" : nil
+                if let refusal = node.unschedulable ?? avoided ?? room.refusal(container) ?? room.shortfall(demand, countDisk: true) {
                     reasons.append("\(node.name): \(refusal)")
                     continue
                 }

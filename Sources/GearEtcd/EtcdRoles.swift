@@ -9,15 +9,23 @@ public enum EtcdRoles {
         return [EtcdGrant(.read, prefix: keys.desiredPrefix), EtcdGrant(.readwrite, prefix: keys.observedPrefix)]
     }
 
-    /// The role of orchestrators (`gear deploy --etcd`, `gear node cordon|drain` and gear-orchestrator): they write
-    /// every node's desired state, deployments, their status, the leader key and maintenance entries, and read everything of gear's (the orchestrator watches all of
-    /// `/gear/v1/` in one watch, which needs the read of the whole prefix).
+    /// The role of gear-orchestrator replicas: they write every node's desired state, the deployments' status and
+    /// the leader key, and read everything of gear's (the orchestrator watches all of `/gear/v1/` in one watch, which
+    /// needs the read of the whole prefix). They do not write deployments or maintenance entries: people do.
     public static let orchestrator = "gear-orchestrator"
 
     public static let orchestratorGrants = [
-        EtcdGrant(.readwrite, prefix: GearKeys.desiredRoot), EtcdGrant(.read, prefix: GearKeys.observedRoot),
-        EtcdGrant(.readwrite, prefix: GearKeys.deploymentsRoot), EtcdGrant(.readwrite, prefix: GearKeys.deploymentStatusRoot),
-        EtcdGrant(.readwrite, prefix: GearKeys.orchestratorRoot), EtcdGrant(.readwrite, prefix: GearKeys.maintenanceRoot),
+        EtcdGrant(.readwrite, prefix: GearKeys.desiredRoot), EtcdGrant(.readwrite, prefix: GearKeys.deploymentStatusRoot),
+        EtcdGrant(.readwrite, prefix: GearKeys.orchestratorRoot), EtcdGrant(.read, prefix: GearKeys.root),
+    ]
+
+    /// The role of operators (`gear deploy --etcd`, `gear node cordon|uncordon|drain`, `gear status --etcd`): they
+    /// write deployments and maintenance entries and read everything of gear's; where instances go, only the
+    /// orchestrator writes (users control topology, the orchestrator placement).
+    public static let `operator` = "gear-operator"
+
+    public static let operatorGrants = [
+        EtcdGrant(.readwrite, prefix: GearKeys.deploymentsRoot), EtcdGrant(.readwrite, prefix: GearKeys.maintenanceRoot),
         EtcdGrant(.read, prefix: GearKeys.root),
     ]
 }

@@ -30,9 +30,9 @@ actor LeaderTerm {
     var statuses: [String: EtcdEntry] = [:]
     /// Operators' maintenance entries by node (`gear node cordon|drain`); one that cannot be read cordons.
     var maintenance: [String: NodeMaintenance.Mode] = [:]
-    /// When each node's observed node entry was last seen to go (or, for a node that had none when this term began,
-    /// when the term began: a new leader gives every silent node its full grace).
-    var silentSince: [String: ContinuousClock.Instant] = [:]
+    /// Since when each node has been silent (for a node that had no entry when this term began, since the term
+    /// began: a new leader gives every silent node its full grace), which are dead, which flap.
+    var health: NodeHealth
     var appliedRevision: Int64 = 0
     /// A change arrived since the last pass.
     var dirty = true
@@ -53,6 +53,7 @@ actor LeaderTerm {
         self.logger = logger
         self.metrics = metrics
         self.report = report
+        health = NodeHealth(grace: configuration.nodeGrace)
     }
 
     func run() async throws {
@@ -81,7 +82,7 @@ actor LeaderTerm {
         }
         guard leader?.modRevision == fence else { throw Deposed(description: "another replica leads (the leader key changed)") }
         let now = ContinuousClock.now
-        for (name, node) in fleet.nodes where node.observed == nil { silentSince[name] = silentSince[name] ?? now }
+        for (name, node) in fleet.nodes where node.observed == nil { health.silent(name, at: now) }
         appliedRevision = revision
         dirty = true
         logger.info(
@@ -145,9 +146,9 @@ actor LeaderTerm {
             fleet.put(entry)
             if let (node, rest) = GearKeys.split(entry.key, under: GearKeys.observedRoot), rest == "node" {
                 if fleet.nodes[node]?.observed != nil {
-                    silentSince[node] = nil
+                    health.reported(node, at: .now)
                 } else {
-                    silentSince[node] = silentSince[node] ?? .now
+                    health.silent(node, at: .now)
                 }
             }
         }
@@ -162,9 +163,7 @@ actor LeaderTerm {
             maintenance[node] = nil
         } else if key.hasPrefix(GearKeys.desiredRoot) || key.hasPrefix(GearKeys.observedRoot) {
             fleet.remove(key)
-            if let (node, rest) = GearKeys.split(key, under: GearKeys.observedRoot), rest == "node" {
-                silentSince[node] = silentSince[node] ?? .now
-            }
+            if let (node, rest) = GearKeys.split(key, under: GearKeys.observedRoot), rest == "node" { health.silent(node, at: .now) }
         }
     }
 
@@ -186,26 +185,10 @@ actor LeaderTerm {
         }
     }
 
-    /// How each node stands now.
-    func conditions() -> [String: NodeCondition] {
-        let now = ContinuousClock.now
-        var result: [String: NodeCondition] = [:]
-        for (name, node) in fleet.nodes {
-            if node.observed != nil {
-                result[name] = .ready
-                continue
-            }
-            let since = silentSince[name] ?? now
-            if silentSince[name] == nil { silentSince[name] = now }
-            let silence = now - since
-            let seconds = Int(silence.components.seconds)
-            result[name] = silence >= configuration.nodeGrace ? .dead(seconds: seconds) : .silent(seconds: seconds)
-        }
-        return result
-    }
-
     func pass() async throws {
-        let nodes = conditions()
+        let now = ContinuousClock.now
+        let nodes = health.update(fleet.nodes.mapValues { $0.observed != nil }, at: now)
+        let quarantined = health.quarantined(at: now)
         let names = Set(deployments.keys).union(statuses.keys).sorted()
         report(deployments.count)
         metrics.deployments.record(deployments.count)
@@ -217,7 +200,8 @@ actor LeaderTerm {
             let currentStatus = statuses[name].flatMap { try? decoder.decode(DeploymentStatus.self, from: $0.value) }
             let decision = Reconciler.reconcile(
                 name: name, deployment: deployments[name], fleet: fleet, nodes: nodes, current: currentStatus,
-                maxUnavailable: configuration.maxUnavailable, leader: configuration.identity, now: Date(), maintenance: maintenance)
+                maxUnavailable: configuration.maxUnavailable, leader: configuration.identity, now: Date(), maintenance: maintenance,
+                quarantined: quarantined, reschedule: configuration.reschedule)
             for instance in decision.status?.instances ?? [] { states[instance.state, default: 0] += 1 }
             var operations = decision.operations
             var conditions = decision.conditions + [.modRevision(GearKeys.orchestratorLeader, equals: fence)]
@@ -251,7 +235,7 @@ actor LeaderTerm {
                 dirty = true
                 continue
             }
-            metrics.wrote(decision.events)
+            metrics.wrote(decision)
             awaiting = (result.revision, .now)
             for event in decision.events {
                 logger.notice("orchestrator: \(event)", metadata: ["deployment": "\(name)", "etcd.revision": "\(result.revision)"])

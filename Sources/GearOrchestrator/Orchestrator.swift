@@ -17,6 +17,8 @@ public struct OrchestratorConfiguration: Sendable {
     public var leaseTTL: Int64 = 10
     /// How many of a deployment's instances a rolling replacement may take down at once.
     public var maxUnavailable = 1
+    /// When an instance that keeps failing on its node is placed on another.
+    public var reschedule = ReschedulePolicy()
     /// Every deployment is looked at again at least this often (grace periods, readiness), besides on each change.
     public var resync: Duration = .seconds(1)
 

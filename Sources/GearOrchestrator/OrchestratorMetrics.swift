@@ -16,8 +16,11 @@ struct OrchestratorMetrics: Sendable {
     let placements = Counter(label: "gear_orchestrator_instances_written_total", dimensions: [("action", "create")])
     let replacements = Counter(label: "gear_orchestrator_instances_written_total", dimensions: [("action", "replace")])
     let deletions = Counter(label: "gear_orchestrator_instances_written_total", dimensions: [("action", "delete")])
-    /// Instances taken off nodes that stayed silent past their grace period.
-    let rescheduled = Counter(label: "gear_orchestrator_rescheduled_total")
+    /// Slots placed again elsewhere: off nodes that stayed silent past their grace period, off nodes they failed on.
+    let rescheduled: [Reconciliation.RescheduleCause: Counter] = Dictionary(
+        uniqueKeysWithValues: Reconciliation.RescheduleCause.allCases.map {
+            ($0, Counter(label: "gear_orchestrator_rescheduled_total", dimensions: [("cause", $0.rawValue)]))
+        })
     /// Terms this replica began.
     let terms = Counter(label: "gear_orchestrator_terms_total")
 
@@ -26,19 +29,13 @@ struct OrchestratorMetrics: Sendable {
     let instances: [String: Gauge] = Dictionary(
         uniqueKeysWithValues: OrchestratorMetrics.states.map { ($0, Gauge(label: "gear_orchestrator_instances", dimensions: [("state", $0)])) })
 
-    /// Counts what one transaction wrote, from its events.
-    func wrote(_ events: [String]) {
+    /// Counts what one transaction wrote.
+    func wrote(_ decision: Reconciliation) {
         writes.increment()
-        for event in events {
-            if event.hasPrefix("create ") {
-                placements.increment()
-            } else if event.hasPrefix("replace ") {
-                replacements.increment()
-            } else if event.hasPrefix("delete ") {
-                deletions.increment()
-                if event.hasSuffix("past its grace period)") { rescheduled.increment() }
-            }
-        }
+        placements.increment(by: decision.writes[.create] ?? 0)
+        replacements.increment(by: decision.writes[.replace] ?? 0)
+        deletions.increment(by: decision.writes[.delete] ?? 0)
+        for (cause, count) in decision.rescheduled { rescheduled[cause]?.increment(by: count) }
     }
 
     func record(instances counts: [String: Int]) {

@@ -49,6 +49,14 @@ struct GearOrchestratorCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-unavailable"), help: "How many instances of a deployment a rolling replacement takes down at once.")
     var maxUnavailable: Int = 1
 
+    @Option(
+        name: .customLong("reschedule-delay"),
+        help: "Seconds an instance may stay failed on its node before it is placed on another; doubles with each reschedule of its slot.")
+    var rescheduleDelay: Int = 30
+
+    @Option(name: .customLong("reschedule-max-delay"), help: "The longest wait before a reschedule, in seconds.")
+    var rescheduleMaxDelay: Int = 3600
+
     @Option(name: .long, help: "HOST:PORT for /healthz, /readyz and /metrics (plain HTTP: keep it local), or none.")
     var listen: String = "127.0.0.1:43280"
 
@@ -69,6 +77,10 @@ struct GearOrchestratorCommand: AsyncParsableCommand {
         guard (1...3600).contains(nodeGrace) else { throw ValidationError("--node-grace must be 1 to 3600 seconds") }
         guard (2...600).contains(leaseTTL) else { throw ValidationError("--lease-ttl must be 2 to 600 seconds") }
         guard maxUnavailable >= 1 else { throw ValidationError("--max-unavailable must be at least 1") }
+        guard (1...86_400).contains(rescheduleDelay) else { throw ValidationError("--reschedule-delay must be 1 to 86400 seconds") }
+        guard (rescheduleDelay...604_800).contains(rescheduleMaxDelay) else {
+            throw ValidationError("--reschedule-max-delay must be --reschedule-delay to 604800 seconds")
+        }
         if let name { guard (1...128).contains(name.utf8.count) else { throw ValidationError("--name must have 1 to 128 bytes") } }
         _ = try endpoints()
         _ = try address()
@@ -98,6 +110,7 @@ struct GearOrchestratorCommand: AsyncParsableCommand {
         configuration.nodeGrace = .seconds(nodeGrace)
         configuration.leaseTTL = Int64(leaseTTL)
         configuration.maxUnavailable = maxUnavailable
+        configuration.reschedule = ReschedulePolicy(delay: TimeInterval(rescheduleDelay), maxDelay: TimeInterval(rescheduleMaxDelay))
         let orchestrator: Orchestrator
         do {
             orchestrator = try Orchestrator(configuration: configuration, logger: logger)

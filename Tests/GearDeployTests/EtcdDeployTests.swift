@@ -57,7 +57,7 @@ import Testing
     }
 }
 
-/// What the rollout makes of a node's observed entry for a replacement written at revision 10.
+/// What the orchestrator makes of a node's observed entry for a replacement written at revision 10.
 @Suite struct RolloutVerdictTests {
     static func observed(
         revision: Int64 = 10, converged: Bool = true, active: String = "active", health: String? = nil, error: String? = nil
@@ -73,26 +73,34 @@ import Testing
     }
 
     @Test func readyOnlyOnceTheNewEntryIsConvergedActiveAndHealthy() {
-        let plain = RolledInstance(node: "h1", id: "db-1", started: true, healthChecked: false)
-        let checked = RolledInstance(node: "h1", id: "db-1", started: true, healthChecked: true)
-        let stopped = RolledInstance(node: "h1", id: "db-1", started: false, healthChecked: false)
-        #expect(EtcdDeploy.verdict(Self.observed(), plain, revision: 10) == .ready)
-        #expect(EtcdDeploy.verdict(Self.observed(revision: 12), plain, revision: 10) == .ready)
+        func plain(_ observed: ObservedContainer) -> InstanceVerdict {
+            Readiness.verdict(observed, started: true, healthChecked: false, revision: 10)
+        }
+        func checked(_ observed: ObservedContainer) -> InstanceVerdict {
+            Readiness.verdict(observed, started: true, healthChecked: true, revision: 10)
+        }
+        func stopped(_ observed: ObservedContainer) -> InstanceVerdict {
+            Readiness.verdict(observed, started: false, healthChecked: false, revision: 10)
+        }
+        #expect(plain(Self.observed()) == .ready)
+        #expect(plain(Self.observed(revision: 12)) == .ready)
         // The old entry's report, however good, is not the new one's.
-        #expect(EtcdDeploy.verdict(Self.observed(revision: 9), plain, revision: 10) == .pending("its node has not applied the new entry yet"))
-        #expect(EtcdDeploy.verdict(Self.observed(converged: false), plain, revision: 10) == .pending("converging, active"))
-        #expect(EtcdDeploy.verdict(Self.observed(health: "starting"), checked, revision: 10) == .pending("converged, active (running), starting"))
-        #expect(EtcdDeploy.verdict(Self.observed(health: "healthy"), checked, revision: 10) == .ready)
-        #expect(EtcdDeploy.verdict(Self.observed(active: "inactive"), stopped, revision: 10) == .ready)
+        #expect(plain(Self.observed(revision: 9)) == .pending("its node has not applied the new entry yet"))
+        #expect(plain(Self.observed(converged: false)) == .pending("converging, active"))
+        #expect(checked(Self.observed(health: "starting")) == .pending("converged, active (running), starting"))
+        #expect(checked(Self.observed(health: "healthy")) == .ready)
+        #expect(stopped(Self.observed(active: "inactive")) == .ready)
     }
 
     @Test func aRefusalAFailureOrAnUnhealthyReplacementStopsTheRollout() {
-        let checked = RolledInstance(node: "h1", id: "db-1", started: true, healthChecked: true)
-        #expect(EtcdDeploy.verdict(Self.observed(error: "refused: bad image"), checked, revision: 10) == .failed("refused: bad image"))
-        #expect(EtcdDeploy.verdict(Self.observed(active: "failed"), checked, revision: 10) == .failed("failed (exit-code)"))
-        #expect(EtcdDeploy.verdict(Self.observed(health: "unhealthy"), checked, revision: 10) == .failed("unhealthy: no db"))
+        func checked(_ observed: ObservedContainer) -> InstanceVerdict {
+            Readiness.verdict(observed, started: true, healthChecked: true, revision: 10)
+        }
+        #expect(checked(Self.observed(error: "refused: bad image")) == .failed("refused: bad image"))
+        #expect(checked(Self.observed(active: "failed")) == .failed("failed (exit-code)"))
+        #expect(checked(Self.observed(health: "unhealthy")) == .failed("unhealthy: no db"))
         // An error about an older entry is not this one's.
-        #expect(EtcdDeploy.verdict(Self.observed(revision: 9, error: "old"), checked, revision: 10) != .failed("old"))
+        #expect(checked(Self.observed(revision: 9, error: "old")) != .failed("old"))
     }
 
     /// The push deploy judges the status its host answers with the same verdict as the etcd deploy judges the

@@ -45,9 +45,13 @@ import Testing
             ])
         #expect(
             EtcdRoles.orchestratorGrants.map(\.description) == [
-                "readwrite /gear/v1/desired/*", "read /gear/v1/observed/*", "readwrite /gear/v1/deployments/*",
-                "readwrite /gear/v1/status/deployments/*", "readwrite /gear/v1/orchestrator/*", "readwrite /gear/v1/maintenance/*",
+                "readwrite /gear/v1/desired/*", "readwrite /gear/v1/status/deployments/*", "readwrite /gear/v1/orchestrator/*",
                 "read /gear/v1/*",
+            ])
+        // Operators write deployments and maintenance entries, never a node's desired state.
+        #expect(
+            EtcdRoles.operatorGrants.map(\.description) == [
+                "readwrite /gear/v1/deployments/*", "readwrite /gear/v1/maintenance/*", "read /gear/v1/*",
             ])
         // The orchestrator's keys: a deployment's name is one key part.
         #expect(GearKeys.deployment("web") == "/gear/v1/deployments/web")

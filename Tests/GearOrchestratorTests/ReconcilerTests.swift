@@ -98,12 +98,22 @@ struct World {
 
     func reconcile(
         _ descriptor: String? = shop, nodes: [String: NodeCondition]? = nil, current: DeploymentStatus? = nil, revision: Int64 = 5,
-        maxUnavailable: Int = 1, maintenance: [String: NodeMaintenance.Mode] = [:]
+        maxUnavailable: Int = 1, maintenance: [String: NodeMaintenance.Mode] = [:], after seconds: TimeInterval = 0
     ) -> Reconciliation {
         Reconciler.reconcile(
             name: "shop", deployment: descriptor.map { EtcdEntry(key: GearKeys.deployment("shop"), value: Data($0.utf8), modRevision: revision) },
             fleet: fleet, nodes: nodes ?? ready(), current: current, maxUnavailable: maxUnavailable, leader: "o1",
-            now: Date(timeIntervalSince1970: 1_800_000_000), maintenance: maintenance)
+            now: Date(timeIntervalSince1970: 1_800_000_000 + seconds), maintenance: maintenance)
+    }
+
+    /// The node running `id` reports it failed (its unit's result).
+    mutating func fail(_ id: String) {
+        let node = placement()[id]![0]
+        var observed = fleet.nodes[node]!.containers[id]!
+        observed.status?.activeState = "failed"
+        observed.status?.result = "exit-code"
+        revision += 1
+        fleet.put(EtcdEntry(key: try! GearKeys(node: node).observedContainer(id), value: try! encoder.encode(observed), modRevision: revision))
     }
 
     /// Every node runs what its desired entries say, and stops what they no longer name.
@@ -192,6 +202,79 @@ struct World {
         var fresh = World(nodes: ["h1", "h2", "h3"])
         fresh.apply(fresh.reconcile())
         #expect(fresh.reconcile(changed, revision: 6, maxUnavailable: 2).events.count == 2)
+    }
+
+    /// A bad version stops at its first instance (it never becomes ready, so the budget stays spent); the fix
+    /// replaces that failing instance at once, and the rest were never touched.
+    @Test func theFixOfAFailingReplacementReachesItWhateverTheBudget() throws {
+        var world = World(nodes: ["h1", "h2", "h3"])
+        world.apply(world.reconcile())
+        let bad = shop.replacingOccurrences(of: "localhost/db", with: "localhost/db:bad")
+        let first = world.reconcile(bad, revision: 6)
+        world.apply(first, converge: false)
+        // db-1's node reports the bad version failed.
+        let (key, value) = world.fleet.nodes.values.compactMap { node in node.desired["shop-db-1"].map { ($0.key, $0.value) } }.first!
+        world.observe(key, value)
+        let node = world.placement()["shop-db-1"]![0]
+        var observed = try #require(world.fleet.nodes[node]?.containers["shop-db-1"])
+        observed.status?.activeState = "failed"
+        world.fleet.put(
+            EtcdEntry(key: try GearKeys(node: node).observedContainer("shop-db-1"), value: try GearJSON.encoder().encode(observed), modRevision: 95))
+        let stuck = world.reconcile(bad, revision: 6)
+        #expect(stuck.operations.isEmpty && stuck.status?.instances.first { $0.id == "shop-db-1" }?.state == "failed")
+        // The previous version again: db-1 is written back though it leaves no budget; db-2 had not changed.
+        let fixed = world.reconcile(shop, revision: 7)
+        #expect(fixed.events == ["replace shop-db-1 on \(node)"], "\(fixed.events)")
+    }
+
+    /// An instance that fails where it is goes to another node once it has failed for its slot's back-off (30 s,
+    /// then 60 s, ...), deleted where it failed in the same transaction; the back-off and the history are in the
+    /// status, so the next pass (or a new leader) holds to them.
+    @Test func aFailingInstanceIsRescheduledElsewhereWithBackOff() throws {
+        var world = World(nodes: ["h1", "h2", "h3", "h4"])
+        world.apply(world.reconcile())
+        let first = try #require(world.placement()["shop-db-1"]?.first)
+        world.fail("shop-db-1")
+        let failed = world.reconcile(after: 100)
+        #expect(failed.operations.isEmpty, "not before it has failed for 30 s")
+        let seen = try #require(failed.status?.instances.first { $0.id == "shop-db-1" })
+        #expect(seen.state == "failed" && seen.failedSince == Date(timeIntervalSince1970: 1_800_000_100))
+        #expect(world.reconcile(current: failed.status, after: 129).operations.isEmpty)
+
+        let moved = world.reconcile(current: failed.status, after: 130)
+        #expect(moved.rescheduled == [.failed: 1])
+        let oldKey = try GearKeys(node: first).desiredContainer("shop-db-1")
+        let deletesOld = moved.operations.contains(where: { $0.key == oldKey && $0.isDelete })
+        #expect(deletesOld)
+        let event = try #require(moved.events.first { $0.hasPrefix("reschedule db-1 off \(first) to ") })
+        #expect(event.contains("failed (exit-code)") && event.contains("reschedule 1 of the slot, the next no sooner than 60 s"), "\(event)")
+        let record = try #require(moved.status?.reschedules?.first)
+        #expect(record.slot == "db-1" && record.count == 1 && record.from == first)
+        #expect(moved.status?.history?.map(\.text).contains(event) == true)
+        world.apply(moved)
+        let second = try #require(world.placement()["shop-db-1"]?.first)
+        #expect(second != first && world.placement()["shop-db-1"]?.count == 1, "one copy, elsewhere")
+        #expect(world.fleet.nodes[first]?.desired["shop-db-1"] == nil)
+
+        // It fails there too: the next reschedule waits 60 s.
+        world.fail("shop-db-1")
+        let again = world.reconcile(current: moved.status, after: 140)
+        #expect(again.operations.isEmpty && again.status?.reschedules?.first?.count == 1)
+        #expect(world.reconcile(current: again.status, after: 199).operations.isEmpty)
+        let third = world.reconcile(current: again.status, after: 200)
+        #expect(third.events.contains { $0.hasPrefix("reschedule db-1 off \(second) to ") }, "\(third.events)")
+        #expect(third.status?.reschedules?.first?.count == 2)
+    }
+
+    @Test func aFailingInstanceThatNoOtherNodeCanTakeStays() throws {
+        var world = World(nodes: ["h1"])
+        world.apply(world.reconcile())
+        world.fail("shop-db-1")
+        let failed = world.reconcile(after: 0)
+        let stays = world.reconcile(current: failed.status, after: 60)
+        #expect(stays.operations.isEmpty, "\(stays.events)")
+        #expect(stays.status?.message?.contains("no other node can take them") == true, "\(stays.status?.message ?? "")")
+        #expect(stays.status?.message?.contains("db#1 failed here") == true, "\(stays.status?.message ?? "")")
     }
 
     @Test func aDescriptorThatCannotBeReadChangesNothing() throws {
@@ -283,4 +366,8 @@ extension EtcdOperation {
         case .put(let key, _, _), .delete(let key), .deletePrefix(let key): key
         }
     }
+}
+
+extension EtcdOperation {
+    var isDelete: Bool { if case .delete = self { true } else { false } }
 }

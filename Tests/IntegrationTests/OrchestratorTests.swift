@@ -19,119 +19,9 @@ import Testing
 struct OrchestratorTests {
     static let hosts = [7, 8, 9]
 
-    final class Cluster: @unchecked Sendable {
-        // @unchecked Sendable: the process tables are changed only by the serialized tests, from one task.
-        let etcd: EtcdServer
-        var geards: [Int: Process] = [:]
-        var orchestrators: [String: Process] = [:]
-        /// Each replica's --listen port (/healthz, /readyz, /metrics).
-        var ports: [String: Int] = [:]
-
-        init(etcd: EtcdServer) throws {
-            self.etcd = etcd
-            for command in [
-                "certs issue client orch-a --out \(etcd.pki)", "certs issue client orch-b --out \(etcd.pki)",
-                "etcd grant --orchestrator --etcd \(etcd.url) --ca \(etcd.pki)/ca.crt --cert \(etcd.pki)/root.crt --key \(etcd.pki)/root.key orch-a orch-b",
-            ] {
-                let result = try sh("\(Sandbox.gearPath) \(command)")
-                guard result.status == 0 else { throw TestFailure("gear \(command): \(result.output)") }
-            }
-            for n in OrchestratorTests.hosts {
-                try etcd.addNode("oh\(n)", address: "10.77.0.\(n)")
-                geards[n] = try launchGeard(n)
-            }
-        }
-
-        func launchGeard(_ n: Int) throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-            process.arguments =
-                [
-                    "--net=/run/netns/gear-h\(n)", Sandbox.geardPath, "--listen", "none", "--socket", "/run/gear-orch-h\(n).sock",
-                    "--state-dir", "/var/lib/gear-orch-h\(n)", "--network-namespace", "/run/netns/gear-h\(n)", "--advertise", "10.77.0.\(n)",
-                ] + etcd.geardArguments("oh\(n)", ttl: 3, throughBridge: true)
-            try run(process, log: "/tmp/geard-orch-h\(n).log")
-            return process
-        }
-
-        func launchOrchestrator(_ name: String) throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Sandbox.orchestratorPath)
-            process.arguments = [
-                "--etcd", etcd.url, "--ca", "\(etcd.pki)/ca.crt", "--cert", "\(etcd.pki)/\(name).crt", "--key", "\(etcd.pki)/\(name).key",
-                "--name", name, "--node-grace", "4", "--lease-ttl", "3", "--listen", "127.0.0.1:\(port(name))",
-            ]
-            try run(process, log: "/tmp/\(name).log")
-            return process
-        }
-
-        func port(_ name: String) -> Int {
-            if let port = ports[name] { return port }
-            let port = GeardProcess.freePort()
-            ports[name] = port
-            return port
-        }
-
-        /// What a replica answers at `path`: the status code and body.
-        func ask(_ name: String, _ path: String) throws -> (code: Int, body: String) {
-            let output = try sh("curl -s -w '\\n%{http_code}' 127.0.0.1:\(port(name))\(path)").output
-            let code = Int(output.split(separator: "\n").last ?? "") ?? 0
-            return (code, String(output.dropLast(String(code).count)))
-        }
-
-        func run(_ process: Process, log: String) throws {
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            handle.seekToEndOfFile()
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-        }
-
-        /// The deployment's instances that nodes report: id -> (node, slot, active and converged).
-        func instances(_ deployment: String) throws -> [String: (node: String, slot: String, running: Bool)] {
-            var result: [String: (String, String, Bool)] = [:]
-            for key in try etcd.keys("/gear/v1/observed/") where key.contains("/containers/") {
-                guard let value = try etcd.get(key),
-                    let observed = try? JSONDecoder().decode(EtcdTests.Observed.self, from: Data(value.utf8)),
-                    let labels = observed.status?.labels, labels["gear.deployment"] == deployment
-                else { continue }
-                let node = key.split(separator: "/")[3]
-                let slot = "\(labels["gear.deployment.container"] ?? "?")-\(labels["gear.deployment.index"] ?? "?")"
-                result[observed.id] = (String(node), slot, observed.converged && observed.status?.activeState == "active")
-            }
-            return result
-        }
-
-        /// Every slot of the deployment runs exactly once, and the nodes report nothing else of it.
-        func eachSlotRunsOnce(_ deployment: String, slots: Set<String>) throws -> Bool {
-            let all = try instances(deployment).values
-            return all.allSatisfy(\.running) && all.count == slots.count && Set(all.map(\.slot)) == slots
-        }
-
-        func status(_ deployment: String) throws -> [String: Any]? {
-            guard let value = try etcd.get("/gear/v1/status/deployments/\(deployment)") else { return nil }
-            return try JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any]
-        }
-
-        /// What the nodes report of the deployment and its status, for a failed expectation.
-        func report(_ deployment: String) -> String {
-            let instances = (try? instances(deployment)).map { "\($0)" } ?? "?"
-            let status = (try? etcd.get("/gear/v1/status/deployments/\(deployment)")).flatMap { $0 } ?? "none"
-            return "instances: \(instances); status: \(status)"
-        }
-
-        func leader() throws -> String? { try etcd.get("/gear/v1/orchestrator/leader") }
-
-        func stopAll() {
-            for process in Array(geards.values) + Array(orchestrators.values) where process.isRunning {
-                kill(process.processIdentifier, SIGTERM)
-                process.waitUntilExit()
-            }
-        }
+    static let shared = Task {
+        try NodeFleet(etcd: try await EtcdTests.shared.value, hosts: hosts, prefix: "oh", orchestrators: ["orch-a", "orch-b"])
     }
-
-    static let shared = Task { try Cluster(etcd: try await EtcdTests.shared.value) }
 
     static func descriptor(name: String = "od", version: String = "v1", extra: String = "") -> String {
         DeployTests.descriptor(name: name, dbVersion: version, extra: extra).replacingOccurrences(
@@ -139,7 +29,7 @@ struct OrchestratorTests {
     }
 
     /// What web reaches at an alias address inside its container.
-    static func fetch(_ cluster: Cluster, _ alias: String) throws -> String {
+    static func fetch(_ cluster: NodeFleet, _ alias: String) throws -> String {
         guard let web = try cluster.instances("od").first(where: { $0.value.slot == "web-1" })?.key else { return "" }
         let output = try sh("podman exec ctr-\(web) sh -c \"printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 5 \(alias) 8080\"").output
         return output.split(whereSeparator: \.isNewline).last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
@@ -150,14 +40,11 @@ struct OrchestratorTests {
         defer { cluster.stopAll() }
         let slots: Set<String> = ["web-1", "db-1", "db-2"]
         #expect(
-            try await eventually(timeout: .seconds(30)) {
-                try Self.hosts.allSatisfy { try cluster.etcd.get("/gear/v1/observed/oh\($0)/node") != nil }
-            },
-            "nodes never reported: \((try? String(contentsOfFile: "/tmp/geard-orch-h7.log", encoding: .utf8)) ?? "")")
+            try await cluster.nodesReport(), "nodes never reported: \((try? String(contentsOfFile: cluster.geardLog(7), encoding: .utf8)) ?? "")")
 
         // Two replicas: one leads, the other stands by.
-        cluster.orchestrators["orch-a"] = try cluster.launchOrchestrator("orch-a")
-        cluster.orchestrators["orch-b"] = try cluster.launchOrchestrator("orch-b")
+        _ = try cluster.launchOrchestrator("orch-a")
+        _ = try cluster.launchOrchestrator("orch-b")
         #expect(try await eventually(timeout: .seconds(15)) { try cluster.leader() != nil })
         let first = try #require(try cluster.leader())
         let standby = first == "orch-a" ? "orch-b" : "orch-a"
@@ -224,6 +111,24 @@ struct OrchestratorTests {
                 try unitProperty("ctr-\(victimID).service", "ActiveState") != "active" && cluster.eachSlotRunsOnce("od", slots: slots)
             }, "\(cluster.report("od"))")
 
+        // Back from the dead, it takes nothing new for a while (30 s, doubling if it flaps again): a deployment of
+        // one instance per node waits, pending with that reason, and is placed there once the while is over.
+        let apart = try DeployTests.write(
+            #"{"Name":"of","IdPrefix":"of-","RandomizeIds":true,"Containers":[{"Name":"s","Count":3,"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Affinity":{"Apart":["s"]}}]}"#,
+            "of")
+        #expect(try cluster.gear("deploy \(apart) --no-wait").status == 0)
+        #expect(
+            try await eventually(timeout: .seconds(10)) {
+                let status = try cluster.status("of")
+                return status?["state"] as? String == "pending"
+                    && (status?["pending"] as? [String])?.contains { $0.hasPrefix("\(victim): flapping: back from the dead once") } == true
+            }, "\(cluster.report("of"))")
+        #expect(
+            try await eventually(timeout: .seconds(45)) { try cluster.eachSlotRunsOnce("of", slots: ["s-1", "s-2", "s-3"]) },
+            "\(cluster.report("of"))")
+        #expect(try cluster.instances("of").values.contains { $0.node == victim })
+        #expect(try cluster.gear("deploy --delete of").status == 0)
+
         // Deleted, it goes everywhere, and so does its status.
         #expect(try cluster.etcd.etcdctl("del /gear/v1/deployments/od").status == 0)
         #expect(try await eventually(timeout: .seconds(60)) { try cluster.instances("od").isEmpty && cluster.status("od") == nil })
@@ -235,27 +140,16 @@ struct OrchestratorTests {
     @Test func aCordonedNodeTakesNothingNewAndADrainMovesItsInstancesOff() async throws {
         let cluster = try await Self.shared.value
         // Fresh geards and one replica: the test before stops everything at its end.
-        for n in Self.hosts {
-            if let process = cluster.geards[n], process.isRunning {
-                kill(process.processIdentifier, SIGTERM)
-                process.waitUntilExit()
-            }
-            _ = try sh("ip -n gear-h\(n) link set eth0 up && ip -n gear-h\(n) route replace default via 10.77.0.254")
-            cluster.geards[n] = try cluster.launchGeard(n)
-        }
-        cluster.orchestrators["orch-a"] = try cluster.launchOrchestrator("orch-a")
+        try cluster.restartGeards()
+        _ = try cluster.launchOrchestrator("orch-a")
         defer { cluster.stopAll() }
-        #expect(
-            try await eventually(timeout: .seconds(30)) {
-                try Self.hosts.allSatisfy { try cluster.etcd.get("/gear/v1/observed/oh\($0)/node") != nil }
-            })
+        #expect(try await cluster.nodesReport())
         #expect(try await eventually(timeout: .seconds(15)) { try cluster.leader() == "orch-a" })
         let etcd = cluster.etcd
-        func node(_ arguments: String) throws -> (status: Int32, output: String) {
-            try sh(
-                "\(Sandbox.gearPath) node \(arguments) --etcd \(etcd.url) --ca \(etcd.pki)/ca.crt --cert \(etcd.pki)/orch-a.crt --key \(etcd.pki)/orch-a.key 2>&1"
-            )
-        }
+        // An operator drives them; the orchestrator's own identity may not (it writes no maintenance entries).
+        func node(_ arguments: String) throws -> (status: Int32, output: String) { try cluster.gear("node \(arguments)") }
+        let asOrchestrator = try etcd.etcdctl("put /gear/v1/maintenance/oh7 x", as: "orch-a")
+        #expect(asOrchestrator.output.contains("permission denied"), "\(asOrchestrator.output)")
         let slots: Set<String> = ["web-1", "db-1", "db-2"]
 
         let cordon = try node("cordon oh7 --reason test")
@@ -286,8 +180,63 @@ struct OrchestratorTests {
         #expect(refused.status == 1 && refused.output.contains("no orchestrator leads"), "\(refused.output)")
         #expect(try etcd.get("/gear/v1/maintenance/oh9") == nil)
 
-        cluster.orchestrators["orch-a"] = try cluster.launchOrchestrator("orch-a")
+        _ = try cluster.launchOrchestrator("orch-a")
         #expect(try etcd.etcdctl("del /gear/v1/deployments/oc").status == 0)
         #expect(try await eventually(timeout: .seconds(60)) { try cluster.instances("oc").isEmpty && cluster.status("oc") == nil })
+    }
+
+    /// An instance that fails on its node (its unit exits 3, and is not restarted) is placed on another node once it
+    /// has failed for its slot's back-off (--reschedule-delay 2: 2 s, then 4 s, ...), deleted where it failed in the
+    /// same transaction; the status keeps the count and the history; its healthy neighbour never moves, and no
+    /// slot is ever desired on two nodes at once.
+    @Test func aFailingInstanceIsRescheduledOnAnotherNodeWithBackOff() async throws {
+        let cluster = try await Self.shared.value
+        try cluster.restartGeards()
+        defer { cluster.stopAll() }
+        try await cluster.ensureOrchestrator("orch-a", ["--reschedule-delay", "2"])
+        #expect(try await cluster.nodesReport())
+        let file = try DeployTests.write(
+            """
+            {"Name":"or","IdPrefix":"or-","RandomizeIds":true,"Containers":[
+              {"Name":"good","Count":1,"Runtime":"exec","Cmd":["/bin/sleep","100000"]},
+              {"Name":"bad","Count":1,"Runtime":"exec","Cmd":["/bin/sh","-c","sleep 1; exit 3"],"Restart":"no"}]}
+            """, "or")
+        let written = try cluster.gear("deploy \(file) --no-wait")
+        #expect(written.status == 0 && written.output.contains("deployment or: written"), "\(written.output)")
+
+        func desiredOfSlot(_ slot: String) throws -> [String] {
+            try cluster.desiredKeys().filter { key in
+                (try? cluster.etcd.get(key))??.contains(#""gear.deployment.container":"\#(slot)""#) == true
+            }
+        }
+        var goodID: String?
+        var twice: [String] = []
+        var reschedules: [[String: Any]] = []
+        let rescheduledTwice = try await eventually(timeout: .seconds(60)) {
+            let bad = try desiredOfSlot("bad")
+            if bad.count > 1 { twice.append(bad.joined(separator: ", ")) }
+            if goodID == nil { goodID = try cluster.instances("or").first { $0.value.slot == "good-1" }?.key }
+            reschedules = try cluster.status("or")?["reschedules"] as? [[String: Any]] ?? []
+            return (reschedules.first?["count"] as? Int ?? 0) >= 2
+        }
+        #expect(rescheduledTwice, "\(cluster.report("or"))")
+        #expect(twice.isEmpty, "a slot desired on two nodes at once: \(twice)")
+        let record = try #require(reschedules.first)
+        #expect(record["slot"] as? String == "bad-1" && (record["reason"] as? String)?.contains("exit-code") == true, "\(record)")
+        let history = (try cluster.status("or")?["history"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+        let moves = history.filter { $0.hasPrefix("reschedule bad-1 off ") }
+        #expect(moves.count >= 2, "\(history)")
+        for move in moves {
+            let parts = move.split(separator: " ")
+            #expect(parts.count > 5 && parts[3] != parts[5], "to another node: \(move)")
+        }
+        #expect(moves.dropFirst().first?.contains("reschedule 2 of the slot, the next no sooner than 8 s") == true, "\(moves)")
+        // The healthy instance stayed where it was, and runs.
+        let good = try #require(goodID)
+        #expect(try cluster.instances("or")[good]?.running == true, "\(cluster.report("or"))")
+
+        let deleted = try cluster.gear("deploy --delete or")
+        #expect(deleted.status == 0, "\(deleted.output)")
+        #expect(try await eventually(timeout: .seconds(30)) { try cluster.instances("or").isEmpty })
     }
 }

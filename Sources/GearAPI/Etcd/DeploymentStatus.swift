@@ -29,16 +29,58 @@ public struct DeploymentStatus: Sendable, Hashable, Codable {
         public var state: String
         /// Why it is not running, from the node (its error or the unit's result).
         public var reason: String?
+        /// Since when it has been `failed` there, as the orchestrator saw it first: it is rescheduled to another node
+        /// once this is older than the slot's back-off.
+        public var failedSince: Date?
 
-        public init(id: String, container: String, index: Int, node: String, state: String, reason: String? = nil) {
+        public init(
+            id: String, container: String, index: Int, node: String, state: String, reason: String? = nil, failedSince: Date? = nil
+        ) {
             self.id = id
             self.container = container
             self.index = index
             self.node = node
             self.state = state
             self.reason = reason
+            self.failedSince = failedSince
         }
     }
+
+    /// A slot whose instances kept failing and were placed on other nodes: how often, and when it may be again.
+    public struct Reschedule: Sendable, Hashable, Codable {
+        /// The container and index: `db-2`.
+        public var slot: String
+        public var count: Int
+        public var lastAt: Date
+        /// The node it failed on last, and why.
+        public var from: String
+        public var reason: String
+        /// The earliest the slot is rescheduled again, should its new instance fail too.
+        public var nextNotBefore: Date
+
+        public init(slot: String, count: Int, lastAt: Date, from: String, reason: String, nextNotBefore: Date) {
+            self.slot = slot
+            self.count = count
+            self.lastAt = lastAt
+            self.from = from
+            self.reason = reason
+            self.nextNotBefore = nextNotBefore
+        }
+    }
+
+    /// One line of the deployment's history: what the orchestrator wrote, and when.
+    public struct Event: Sendable, Hashable, Codable {
+        public var at: Date
+        public var text: String
+
+        public init(at: Date, text: String) {
+            self.at = at
+            self.text = text
+        }
+    }
+
+    /// How many events `history` keeps, newest last.
+    public static let historyLength = 20
 
     public var name: String
     /// The `mod_revision` of the descriptor this status is about.
@@ -57,6 +99,10 @@ public struct DeploymentStatus: Sendable, Hashable, Codable {
     public var lastEventAt: Date?
     /// The orchestrator replica that wrote it.
     public var leader: String
+    /// Slots rescheduled off nodes they failed on, with their back-off.
+    public var reschedules: [Reschedule]?
+    /// The last `historyLength` events, oldest first.
+    public var history: [Event]?
 
     public init(
         name: String, deploymentRevision: Int64, state: State, message: String? = nil, instances: [Instance] = [], placed: Int = 0,

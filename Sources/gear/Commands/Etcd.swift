@@ -14,7 +14,8 @@ struct Etcd: AsyncParsableCommand {
 
             Examples:
               gear etcd grant --etcd https://10.0.0.9:2379 --ca pki/ca.crt --cert pki/root.crt --key pki/root.key node1 node2
-              gear etcd grant --etcd https://10.0.0.9:2379 --orchestrator deployer
+              gear etcd grant --etcd https://10.0.0.9:2379 --orchestrator orch-a orch-b
+              gear etcd grant --etcd https://10.0.0.9:2379 --operator alice
             """,
         subcommands: [EtcdGrant.self])
 }
@@ -50,19 +51,24 @@ struct EtcdGrant: AsyncParsableCommand {
         discussion: """
             For each NODE: the user NODE (no password: it signs in with its certificate) and the role gear-node-NODE, \
             which reads /gear/v1/desired/NODE/ and reads and writes /gear/v1/observed/NODE/, nothing else. With \
-            --orchestrator: the user NAME and the role gear-orchestrator, which reads everything under /gear/v1/ and \
-            writes /gear/v1/desired/, /gear/v1/deployments/, /gear/v1/status/deployments/, /gear/v1/orchestrator/ and \
-            /gear/v1/maintenance/ (gear deploy --etcd, gear node cordon|drain and gear-orchestrator). What exists already is kept, and grants a role lacks are added: \
-            running it again changes nothing else.
+            --orchestrator: the user NAME and the role gear-orchestrator (gear-orchestrator's replicas), which reads \
+            everything under /gear/v1/ and writes /gear/v1/desired/, /gear/v1/status/deployments/ and \
+            /gear/v1/orchestrator/. With --operator: the user NAME and the role gear-operator (gear deploy --etcd, gear \
+            node cordon|uncordon|drain, gear status --etcd), which reads everything under /gear/v1/ and writes \
+            /gear/v1/deployments/ and /gear/v1/maintenance/: people say what runs, only the orchestrator where. What \
+            exists already is kept, and grants a role lacks are added: running it again changes nothing else.
             """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var etcdOptions: EtcdOptions
-    @Flag(name: .long, help: "The names are orchestrators (gear deploy --etcd), not nodes.") var orchestrator = false
-    @Argument(help: "Node names (their certificates' common names), or orchestrators' with --orchestrator.") var names: [String]
+    @Flag(name: .long, help: "The names are gear-orchestrator replicas, not nodes.") var orchestrator = false
+    @Flag(name: .customLong("operator"), help: "The names are operators (gear deploy --etcd, gear node drain), not nodes.")
+    var operators = false
+    @Argument(help: "Node names (their certificates' common names), or orchestrators' or operators' names.") var names: [String]
 
     func validate() throws {
         guard !names.isEmpty else { throw ValidationError("name at least one node") }
+        guard !(orchestrator && operators) else { throw ValidationError("--orchestrator and --operator are different roles: grant each apart") }
         for name in names {
             if let problem = GearKeys.problem(withNode: name) { throw ValidationError("'\(name)' \(problem)") }
             guard name != "root" else { throw ValidationError("root is etcd's administrator, not a node") }
@@ -73,12 +79,14 @@ struct EtcdGrant: AsyncParsableCommand {
         let configuration = try etcdOptions.configuration(global)
         let names = self.names
         let orchestrator = self.orchestrator
+        let operators = self.operators
         let quiet = global.quiet
         do {
             try await EtcdClient.with(configuration) { client in
                 for name in names {
-                    let role = orchestrator ? EtcdRoles.orchestrator : EtcdRoles.node(name)
-                    let grants = orchestrator ? EtcdRoles.orchestratorGrants : try EtcdRoles.nodeGrants(name)
+                    let role = orchestrator ? EtcdRoles.orchestrator : operators ? EtcdRoles.operator : EtcdRoles.node(name)
+                    let grants =
+                        orchestrator ? EtcdRoles.orchestratorGrants : operators ? EtcdRoles.operatorGrants : try EtcdRoles.nodeGrants(name)
                     let newUser = try await client.addUser(name)
                     let newRole = try await client.addRole(role)
                     let existing = Set(try await client.grants(of: role))

@@ -12,7 +12,7 @@ struct Node: AsyncParsableCommand {
             /gear/v1/maintenance/NODE in etcd, which gear-orchestrator follows: a cordoned node takes no new instances \
             and keeps what it runs; a draining node's instances are moved to others, --max-unavailable of a \
             deployment at a time (the orchestrator's), each next one once the moved ones are ready. They need an \
-            orchestrator's etcd identity (gear etcd grant --orchestrator).
+            operator's etcd identity (gear etcd grant --operator).
 
             Examples:
               gear node cordon node3 --etcd https://10.0.0.9:2379
