@@ -261,6 +261,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Hollow nodes for the orchestrator's benchmark (bench/orchestrator-scale.sh): geard's core and etcd transport
+        // over the in-memory systemd of the test support, many per process. A benchmark tool, never a test double.
+        .executableTarget(
+            name: "gear-hollow",
+            dependencies: [
+                "GearAuthorization",
+                "GearCore",
+                "GearEtcd",
+                "GearEtcdTransport",
+                "GearTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "bench/gear-hollow",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "geard",
             dependencies: [

@@ -150,9 +150,17 @@ actor ObservedReporter {
         }
     }
 
+    /// One write of a pass, and what it is for (so that a failed write marks again exactly what it wrote).
+    enum Write: Sendable, Hashable {
+        case container(id: String)
+        case error
+        case staleError
+        case node
+    }
+
     /// Writes the marked entries whose value changed, and the node's entry when due.
     func writeChanges() async throws(EtcdError) {
-        var operations: [(key: String, value: Data?)] = []
+        var operations: [(key: String, value: Data?, kind: Write)] = []
         let ids = dirty.sorted()
         dirty = []
         for id in ids {
@@ -161,7 +169,7 @@ actor ObservedReporter {
             if let container = try? ContainerID(id) { status = try? await agent.status(container) }
             let detail = details[id]
             guard status != nil || detail != nil else {
-                if written[key] != nil { operations.append((key, nil)) }
+                if written[key] != nil { operations.append((key, nil, .container(id: id))) }
                 continue
             }
             let observed = ObservedContainer(
@@ -169,39 +177,46 @@ actor ObservedReporter {
                 converged: detail?.converged ?? true, job: detail?.job, error: detail?.error, errorCode: detail?.errorCode,
                 reverted: detail?.reverted)
             let value = (try? GearJSON.encoder().encode(observed)) ?? Data()
-            if written[key] != value { operations.append((key, value)) }
+            if written[key] != value { operations.append((key, value, .container(id: id))) }
         }
         for (key, error) in errors.sorted(by: { $0.key < $1.key }) {
             let value = (try? GearJSON.encoder().encode(error)) ?? Data()
-            if written[key] != value { operations.append((key, value)) }
+            if written[key] != value { operations.append((key, value, .error)) }
         }
-        for key in staleErrors.sorted() where errors[key] == nil && written[key] != nil { operations.append((key, nil)) }
+        for key in staleErrors.sorted() where errors[key] == nil && written[key] != nil { operations.append((key, nil, .staleError)) }
         staleErrors = []
         if nodeDirty || lastNodeWrite.map({ ContinuousClock.now - $0 >= nodeInterval }) ?? true {
             if let info = try? await agent.nodeInfo() {
                 let node = ObservedNode(
                     name: keys.node, info: info, addresses: addresses, reportedAt: Date(), appliedRevision: await appliedRevision())
-                operations.append((keys.observedNode, (try? GearJSON.encoder().encode(node)) ?? Data()))
+                operations.append((keys.observedNode, (try? GearJSON.encoder().encode(node)) ?? Data(), .node))
                 nodeDirty = false
                 lastNodeWrite = .now
             }
         }
+        // etcd refuses a transaction that names a key twice: one write per key, the first decided (a container's own
+        // entry before an error entry that answered the same key and is no more).
+        var seen = Set<String>()
+        operations = operations.filter { seen.insert($0.key).inserted }
         var start = 0
         while start < operations.count {
             let chunk = operations[start..<min(start + Self.batch, operations.count)]
             do {
                 try await client.transaction(
-                    then: chunk.map { key, value in value.map { .put(key, $0, lease: lease) } ?? .delete(key) })
+                    then: chunk.map { key, value, _ in value.map { .put(key, $0, lease: lease) } ?? .delete(key) })
             } catch {
-                // Marked again, so that the next pass writes them.
-                for (key, _) in operations[start...] {
-                    if key.hasPrefix(keys.observedContainers) { dirty.insert(String(key.dropFirst(keys.observedContainers.count))) }
-                    if key == keys.observedNode { nodeDirty = true }
-                    if errors[key] == nil, written[key] != nil { staleErrors.insert(key) }
+                // Marked again, each as what it was, so that the next pass writes them.
+                for (key, _, kind) in operations[start...] {
+                    switch kind {
+                    case .container(let id): dirty.insert(id)
+                    case .node: nodeDirty = true
+                    case .error: break  // still in `errors`, and not recorded as written
+                    case .staleError: if errors[key] == nil { staleErrors.insert(key) }
+                    }
                 }
                 throw error
             }
-            for (key, value) in chunk { written[key] = value }
+            for (key, value, _) in chunk { written[key] = value }
             start += Self.batch
         }
     }
