@@ -44,13 +44,14 @@ as_operator() { ETCDCTL_API=3 etcdctl --endpoints "https://127.0.0.1:$PORT" --ca
 revision() { E endpoint status -w json | grep -o '"revision":[0-9]*' | head -1 | cut -d: -f2; }
 db_size() { E endpoint status -w json | grep -o '"dbSize":[0-9]*' | head -1 | cut -d: -f2; }
 count_nodes() { E get --prefix /gear/v1/observed/ --keys-only | grep -c '/node$' || true; }
-running_statuses() { E get --prefix /gear/v1/status/deployments/ --print-value-only | grep -c '"state":"running"' || true; }
+# A deployment's own state (its instances have states too): the last key of the status, after "running":N.
+running_statuses() { E get --prefix /gear/v1/status/deployments/ --print-value-only | grep -cE '"running":[0-9]+,"state":"running"' || true; }
 wait_for() { # wait_for SECONDS COMMAND...: until the command succeeds, or fail
     local deadline=$(( $(date +%s) + $1 )); shift
     until "$@"; do [ "$(date +%s)" -lt "$deadline" ] || { echo "  timed out: $*" >&2; return 1; }; sleep 0.2; done
 }
 # What is not running yet, when a wait timed out.
-diagnose() { E get --prefix /gear/v1/status/deployments/ --print-value-only | grep -v '"state":"running"' | head -2 | cut -c1-1500 >&2 || true; }
+diagnose() { E get --prefix /gear/v1/status/deployments/ --print-value-only | grep -vE '"running":[0-9]+,"state":"running"' | head -2 | cut -c1-1500 >&2 || true; }
 all_running() {
     if E get --prefix /gear/v1/status/deployments/ --print-value-only | grep -q '"state":"invalid"'; then
         echo "  a deployment is invalid: $(E get --prefix /gear/v1/status/deployments/ --print-value-only | grep '"state":"invalid"' | head -1)" >&2
@@ -162,10 +163,12 @@ victim=h$NODES
 on_victim=$(E get --prefix "/gear/v1/desired/$victim/containers/" --keys-only | grep -c . || true)
 kill -9 "$VICTIM"; VICTIM=
 killed=$(now_ns)
-victim_silent() { ! E get "/gear/v1/observed/$victim/node" --keys-only | grep -q .; }
+# Keys under a prefix; fails when etcd does not answer (a timeout is not an empty prefix).
+keys_under() { local out; out=$(E get --prefix "$1" --keys-only) || return 1; printf '%s' "$out" | grep -c . || true; }
+victim_silent() { [ "$(keys_under "/gear/v1/observed/$victim/node")" = 0 ]; }
 wait_for 120 victim_silent
 silent=$(now_ns)
-victim_empty() { [ "$(E get --prefix "/gear/v1/desired/$victim/" --keys-only | grep -c . || true)" -eq 0 ]; }
+victim_empty() { [ "$(keys_under "/gear/v1/desired/$victim/")" = 0 ]; }
 wait_for 300 victim_empty && wait_for 300 all_running "$DEPLOYMENTS" || diagnose
 echo "one node killed ($on_victim instances): running elsewhere $(seconds_since "$killed") s after the kill," \
     "$(seconds_since "$silent") s after its lease ended (grace $GRACE s); ids desired twice: $(duplicates)"
@@ -190,7 +193,7 @@ sleep 1
 kill -9 "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
 sleep 2
 start_etcd
-drained_empty() { [ "$(E get --prefix "/gear/v1/desired/$drained/" --keys-only | grep -c . || true)" -eq 0 ]; }
+drained_empty() { [ "$(keys_under "/gear/v1/desired/$drained/")" = 0 ]; }
 wait_for 300 drained_empty && wait_for 300 all_running $((DEPLOYMENTS + 1)) || diagnose
 echo "etcd SIGKILLed 1 s into a drain of $on_drained instances, back 2 s later: drain complete after $(seconds_since "$began") s;" \
     "desired entries $(desired_count) (expected $((before + 10))), ids desired twice: $(duplicates)"

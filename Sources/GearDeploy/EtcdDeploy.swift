@@ -62,7 +62,6 @@ public enum EtcdDeploy {
         unschedulable: [String: String] = [:], avoid: [Slot: Set<String>] = [:]
     ) throws -> EtcdDeployPlan {
         let name = descriptor.deploymentName
-        let decoder = GearJSON.decoder()
         var candidates = fleet.nodes.values.filter { $0.observed != nil }
         if let names {
             for wanted in names where fleet.nodes[wanted]?.observed == nil {
@@ -81,8 +80,8 @@ public enum EtcdDeploy {
         for node in candidates {
             var statuses: [ContainerStatus] = []
             var requests: [String: InstallRequest] = [:]
-            for (id, entry) in node.desired {
-                guard let request = try? decoder.decode(InstallRequest.self, from: entry.value) else { continue }
+            for id in node.desired.keys {
+                guard let request = node.request(id) else { continue }
                 requests[id] = request
                 let observed = node.containers[id]?.status
                 var status = observed ?? Self.status(id, request)
@@ -115,8 +114,9 @@ public enum EtcdDeploy {
             for status in state.containers { for port in status.ports { owners[state.name, default: [:]][port.externalPort] = status.id } }
         }
         var ports: [Slot: [PortMapping]] = [:]
+        let infos = Dictionary(states.map { ($0.name, $0.info) }, uniquingKeysWith: { a, _ in a })
         for (i, instance) in plan.instances.enumerated() {
-            let info = states.first { $0.name == instance.node }!.info
+            let info = infos[instance.node]!
             let hostHeld = Set(info.ports.heldByHost ?? [])
             let choice = PortChoice(
                 range: info.ports.first...info.ports.last, owners: owners[instance.node] ?? [:], hostPortIsFree: { !hostHeld.contains($0) },
@@ -138,13 +138,15 @@ public enum EtcdDeploy {
         var first = EtcdWave()
         var replacements: [EtcdWave] = []  // one per replaced instance
         let encoder = GearJSON.encoder()
+        // Where each slot is placed does not change below (only the instances' bodies do).
+        let bySlot = plan.instancesBySlot()
         for i in plan.instances.indices {
             var instance = plan.instances[i]
-            let links = plan.networkLinks(for: instance, ports: ports)
+            let links = plan.networkLinks(for: instance, ports: ports, bySlot: bySlot)
             if let missing = (plan.links.links[instance.slot.container] ?? []).first(where: { link in
-                plan.instances.first { $0.slot == link.target }.map { plan.addresses[$0.node]?.isEmpty ?? true } ?? false
+                bySlot[link.target].map { plan.addresses[$0.node]?.isEmpty ?? true } ?? false
             }) {
-                let target = plan.instances.first { $0.slot == missing.target }!
+                let target = bySlot[missing.target]!
                 throw DeploymentError(
                     field: "", "node \(target.node) advertises no address for links to reach \(target.id): start its geard with --advertise ADDRESS")
             }

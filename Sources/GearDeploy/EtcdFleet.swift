@@ -12,6 +12,16 @@ public struct EtcdFleet: Sendable {
         public var containers: [String: ObservedContainer] = [:]
         /// Desired container entries by id.
         public var desired: [String: EtcdEntry] = [:]
+        /// The desired entries' bodies, decoded once as they were put (by id, with the revision decoded).
+        var decoded: [String: (revision: Int64, request: InstallRequest?)] = [:]
+
+        /// The body of the desired container entry `id`, nil when there is none or it cannot be read; decoded when
+        /// the entry was put, so that passes over the fleet do not decode every entry again.
+        public func request(_ id: String) -> InstallRequest? {
+            guard let entry = desired[id] else { return nil }
+            if let cached = decoded[id], cached.revision == entry.modRevision { return cached.request }
+            return try? GearJSON.decoder().decode(InstallRequest.self, from: entry.value)
+        }
         /// Other desired keys (environments).
         public var otherDesired: Int { otherDesiredKeys.count }
         var otherDesiredKeys: Set<String> = []
@@ -69,7 +79,9 @@ public struct EtcdFleet: Sendable {
         if let (name, rest) = GearKeys.split(entry.key, under: GearKeys.desiredRoot) {
             var node = nodes[name] ?? Node(name: name)
             if rest.hasPrefix("containers/") {
-                node.desired[String(rest.dropFirst("containers/".count))] = entry
+                let id = String(rest.dropFirst("containers/".count))
+                node.desired[id] = entry
+                node.decoded[id] = (entry.modRevision, try? GearJSON.decoder().decode(InstallRequest.self, from: entry.value))
             } else {
                 node.otherDesiredKeys.insert(entry.key)
             }
@@ -121,7 +133,9 @@ public struct EtcdFleet: Sendable {
     public mutating func remove(_ key: String) {
         if let (name, rest) = GearKeys.split(key, under: GearKeys.desiredRoot), var node = nodes[name] {
             if rest.hasPrefix("containers/") {
-                node.desired[String(rest.dropFirst("containers/".count))] = nil
+                let id = String(rest.dropFirst("containers/".count))
+                node.desired[id] = nil
+                node.decoded[id] = nil
             } else {
                 node.otherDesiredKeys.remove(key)
             }

@@ -61,8 +61,16 @@ public struct DeploymentPlan: Sendable {
     /// The `NetworkLinks` of `instance`, given every instance's published ports (`ports`, by slot); a target whose
     /// port is not known yet is left out.
     public func networkLinks(for instance: PlannedInstance, ports: [Slot: [PortMapping]]) -> [NetworkLink] {
-        let bySlot = Dictionary(instances.map { ($0.slot, $0) }, uniquingKeysWith: { a, _ in a })
-        return (links.links[instance.slot.container] ?? []).compactMap { link in
+        networkLinks(for: instance, ports: ports, bySlot: instancesBySlot())
+    }
+
+    /// The instances by slot, for `networkLinks(for:ports:bySlot:)` over many instances.
+    public func instancesBySlot() -> [Slot: PlannedInstance] {
+        Dictionary(instances.map { ($0.slot, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func networkLinks(for instance: PlannedInstance, ports: [Slot: [PortMapping]], bySlot: [Slot: PlannedInstance]) -> [NetworkLink] {
+        (links.links[instance.slot.container] ?? []).compactMap { link in
             guard let target = bySlot[link.target],
                 let external = ports[link.target]?.first(where: { $0.internalPort == link.targetPort })?.externalPort,
                 let address = addresses[target.node]
@@ -120,7 +128,8 @@ public enum Planner {
             for status in node.containers where status.labels?[DeploymentLabel.deployment] != name { foreign[status.id] = node.name }
         }
 
-        var capacity = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, Capacity($0, deployment: name)) })
+        // What is left on each node, in the order of `nodes` (every placement looks at every node: no copies there).
+        var capacity = nodes.map { Capacity($0, deployment: name) }
         let nodeOrder = Dictionary(uniqueKeysWithValues: nodes.enumerated().map { ($0.element.name, $0.offset) })
         var planned: [Slot: PlannedInstance] = [:]
         var pending: [(slot: Slot, id: String, request: InstallRequest, action: InstanceAction, current: ContainerStatus?)] = []
@@ -133,12 +142,13 @@ public enum Planner {
                 let request = installRequest(descriptor, container, index: index, links: links)
                 if let (node, status) = current[slot] {
                     let unchanged = SpecDigest.matches(status.labels?[DeploymentLabel.spec], request.labels?[DeploymentLabel.spec] ?? "")
-                    var room = capacity[node]!
+                    let n = nodeOrder[node]!
+                    var room = capacity[n]
                     if room.refusal(withoutPlacementRules: container) == nil,
                         unchanged || room.shortfall(demand, countDisk: false) == nil
                     {
                         room.take(demand, slot: slot, countDisk: false)
-                        capacity[node] = room
+                        capacity[n] = room
                         var request = request
                         if unchanged { request.labels = status.labels }
                         planned[slot] = PlannedInstance(
@@ -170,33 +180,37 @@ public enum Planner {
             let container = descriptor.container(named: item.slot.container)!
             let demand = Demand(container)
             let strategy = container.placement ?? descriptor.placement
-            var best: (node: String, key: [Double])? = nil
+            var best: (node: Int, key: (Double, Double, Double, Double))? = nil
             var reasons: [String] = []
-            for node in nodes {
-                let room = capacity[node.name]!
-                let avoided = avoid[item.slot]?.contains(node.name) == true ? "\(item.slot) failed here" : nil
-                if let refusal = node.unschedulable ?? avoided ?? room.refusal(container) ?? room.shortfall(demand, countDisk: true) {
-                    reasons.append("\(node.name): \(refusal)")
+            let avoided = avoid[item.slot] ?? []
+            for n in nodes.indices {
+                let refusal =
+                    nodes[n].unschedulable ?? (avoided.contains(nodes[n].name) ? "\(item.slot) failed here" : nil)
+                    ?? capacity[n].refusal(container) ?? capacity[n].shortfall(demand, countDisk: true)
+                if let refusal {
+                    reasons.append("\(nodes[n].name): \(refusal)")
                     continue
                 }
-                let mine = Double(room.slots.filter { $0.container == container.name }.count)
-                let all = Double(room.slots.count)
-                let total = Double(max(node.info.memory.totalBytes, 1))
-                let freeAfter = Double(room.memory - demand.memory) / total
-                let key: [Double] =
+                var mine = 0
+                for slot in capacity[n].slots where slot.container == container.name { mine += 1 }
+                let all = Double(capacity[n].slots.count)
+                let total = Double(max(nodes[n].info.memory.totalBytes, 1))
+                let freeAfter = Double(capacity[n].memory - demand.memory) / total
+                let key: (Double, Double, Double, Double) =
                     switch strategy {
-                    case .spread: [mine, all, -freeAfter, Double(nodeOrder[node.name]!)]
-                    case .binpack: [freeAfter, -all, Double(nodeOrder[node.name]!)]
+                    case .spread: (Double(mine), all, -freeAfter, Double(n))
+                    case .binpack: (freeAfter, -all, Double(n), 0)
                     }
-                if best == nil || key.lexicographicallyPrecedes(best!.key) { best = (node.name, key) }
+                if best == nil || key < best!.key { best = (n, key) }
             }
-            guard let chosen = best?.node else {
+            guard let chosenIndex = best?.node else {
                 let c = descriptor.containers.firstIndex(of: container)!
                 throw DeploymentError(
                     field: "Containers[\(c)]",
                     "instance \(item.slot.index) of '\(container.name)' (\(item.id)) fits on no host: \(reasons.joined(separator: "; "))")
             }
-            capacity[chosen]!.take(demand, slot: item.slot, countDisk: true)
+            let chosen = nodes[chosenIndex].name
+            capacity[chosenIndex].take(demand, slot: item.slot, countDisk: true)
             planned[item.slot] = PlannedInstance(
                 slot: item.slot, id: item.id, node: chosen, action: item.action, request: item.request, started: container.started,
                 current: item.current)

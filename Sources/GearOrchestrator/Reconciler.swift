@@ -283,14 +283,11 @@ public enum Reconciler {
 
     /// The desired entries labelled with deployment `name`, on every node, in node and id order.
     static func instances(of name: String, in fleet: EtcdFleet) -> [Desired] {
-        let decoder = GearJSON.decoder()
         var found: [Desired] = []
         for node in fleet.nodes.keys.sorted() {
-            guard let keys = try? GearKeys(node: node) else { continue }
-            for (id, entry) in fleet.nodes[node]!.desired.sorted(by: { $0.key < $1.key }) {
-                guard let request = try? decoder.decode(InstallRequest.self, from: entry.value),
-                    request.labels?[DeploymentLabel.deployment] == name
-                else { continue }
+            guard let keys = try? GearKeys(node: node), let state = fleet.nodes[node] else { continue }
+            for (id, entry) in state.desired.sorted(by: { $0.key < $1.key }) {
+                guard let request = state.request(id), request.labels?[DeploymentLabel.deployment] == name else { continue }
                 found.append(Desired(node: node, id: id, key: keys.desiredContainer(id), entry: entry, request: request))
             }
         }
@@ -346,7 +343,7 @@ public enum Reconciler {
         // Judged by what the node is asked to run now: an instance the plan will replace later (its turn has not
         // come) is still the previous version, with that version's health check or none.
         var (started, healthChecked) = (started, healthChecked)
-        if let request = try? GearJSON.decoder().decode(InstallRequest.self, from: entry.value) {
+        if let request = fleet.nodes[node]?.request(id) {
             (started, healthChecked) = (request.started ?? false, request.hasHealthCheck)
         }
         switch Readiness.verdict(observed, started: started, healthChecked: healthChecked, revision: entry.modRevision) {
