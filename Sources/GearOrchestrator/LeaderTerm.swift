@@ -140,8 +140,7 @@ actor LeaderTerm {
         } else if let name = GearKeys.deploymentStatusName(entry.key) {
             statuses[name] = entry
         } else if let node = GearKeys.maintenanceNode(entry.key) {
-            let mode = entry.value.count <= 4096 ? (try? GearJSON.decoder().decode(NodeMaintenance.self, from: entry.value))?.mode : nil
-            maintenance[node] = mode ?? .cordon
+            maintenance[node] = NodeMaintenance.Mode.of(entry.value)
         } else if entry.key.hasPrefix(GearKeys.desiredRoot) || entry.key.hasPrefix(GearKeys.observedRoot) {
             fleet.put(entry)
             if let (node, rest) = GearKeys.split(entry.key, under: GearKeys.observedRoot), rest == "node" {

@@ -153,7 +153,7 @@ public enum Reconciler {
         }
 
         // Nodes that take nothing new: cordoned or draining by an operator, back from the dead too often lately.
-        let unschedulable = maintenance.mapValues { $0 == .drain ? "draining" : "cordoned" }.merging(quarantined) { mode, _ in mode }
+        let unschedulable = maintenance.mapValues(\.reason).merging(quarantined) { mode, _ in mode }
         func plan(taking away: [Desired], avoid: [Slot: Set<String>]) throws -> EtcdDeployPlan {
             var view = fleet
             for instance in away {
@@ -312,13 +312,7 @@ public enum Reconciler {
             revision: instance.entry.modRevision)
     }
 
-    static func isReady(_ instance: Desired, fleet: EtcdFleet) -> Bool {
-        guard let observed = fleet.nodes[instance.node]?.containers[instance.id] else { return false }
-        let verdict = Readiness.verdict(
-            observed, started: instance.request.started ?? false, healthChecked: instance.request.hasHealthCheck,
-            revision: instance.entry.modRevision)
-        return verdict == .ready
-    }
+    static func isReady(_ instance: Desired, fleet: EtcdFleet) -> Bool { verdict(instance, fleet: fleet) == .ready }
 
     static func describe(_ mine: [Desired], fleet: EtcdFleet, written: Set<String>) -> [DeploymentStatus.Instance] {
         mine.map { instance in

@@ -54,3 +54,15 @@ import Testing
         #expect(GearError(systemCall: "open /x", errno: 13).message.hasPrefix("open /x: "))
     }
 }
+
+/// A maintenance entry as the orchestrator and `gear deploy --dry-run` both read it.
+@Suite struct NodeMaintenanceTests {
+    @Test func anEntryThatCannotBeReadCordons() throws {
+        let drain = try GearJSON.encoder().encode(NodeMaintenance(mode: .drain, reason: "kernel"))
+        #expect(NodeMaintenance.Mode.of(drain) == .drain && NodeMaintenance.Mode.of(drain).reason == "draining")
+        #expect(NodeMaintenance.Mode.of(Data("not json".utf8)) == .cordon)
+        #expect(NodeMaintenance.Mode.of(Data(#"{"mode":"evacuate"}"#.utf8)) == .cordon)
+        #expect(NodeMaintenance.Mode.of(Data(repeating: 0x20, count: 5000) + drain) == .cordon, "larger than 4 KiB")
+        #expect(NodeMaintenance.Mode.cordon.reason == "cordoned")
+    }
+}

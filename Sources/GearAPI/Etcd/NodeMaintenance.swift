@@ -9,6 +9,16 @@ public struct NodeMaintenance: Sendable, Hashable, Codable {
         case cordon
         /// Nothing new goes there, and what runs is moved to other nodes.
         case drain
+
+        /// The planner's reason for taking nothing new there.
+        public var reason: String { self == .drain ? "draining" : "cordoned" }
+
+        /// What an entry's value says: its mode, or a cordon when it is larger than 4 KiB or cannot be read (an
+        /// operator meant something; placing there anyway would be the worse guess).
+        public static func of(_ value: Data) -> Mode {
+            guard value.count <= 4096 else { return .cordon }
+            return (try? GearJSON.decoder().decode(NodeMaintenance.self, from: value))?.mode ?? .cordon
+        }
     }
 
     public var mode: Mode

@@ -272,13 +272,12 @@ struct Deploy: AsyncParsableCommand {
         return (result.revision, true)
     }
 
+    /// The nodes operators cordoned or drain, with the planner's reason, read as the orchestrator reads them.
     static func maintenance(_ client: EtcdClient) async throws(EtcdError) -> [String: String] {
-        let decoder = GearJSON.decoder()
         var result: [String: String] = [:]
         for entry in try await client.range(prefix: GearKeys.maintenanceRoot).values {
-            guard let node = GearKeys.maintenanceNode(entry.key), let mode = try? decoder.decode(NodeMaintenance.self, from: entry.value).mode
-            else { continue }
-            result[node] = mode == .drain ? "draining" : "cordoned"
+            guard let node = GearKeys.maintenanceNode(entry.key) else { continue }
+            result[node] = NodeMaintenance.Mode.of(entry.value).reason
         }
         return result
     }
