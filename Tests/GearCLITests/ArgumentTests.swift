@@ -54,6 +54,25 @@ import Testing
         }
     }
 
+    /// `gear deploy --etcd` hands placement to the orchestrator: what only a client-side placement would use is
+    /// refused before etcd is asked, and --delete names one deployment, instead of a descriptor.
+    @Test func deployThroughEtcdRefusesWhatTheOrchestratorDecides() throws {
+        let etcd = ["--etcd", "https://10.0.0.9:2379"]
+        #expect(try Gear.parseAsRoot(["deploy", "--delete", "shop"] + etcd) is Deploy)
+        #expect(try Gear.parseAsRoot(["deploy", "app.json", "--no-wait"] + etcd) is Deploy)
+        for bad in [
+            ["deploy"] + etcd, ["deploy", "app.json", "--delete", "shop"] + etcd, ["deploy", "--delete", "a/b"] + etcd,
+            ["deploy", "--delete", "shop", "--dry-run"] + etcd, ["deploy", "app.json", "node1"] + etcd,
+            ["deploy", "app.json", "--max-unavailable", "2"] + etcd, ["deploy", "app.json", "--max-unavailable", "0"],
+        ] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try Gear.parseAsRoot(bad) }
+        }
+        if ProcessInfo.processInfo.environment["GEAR_ETCD"] == nil {
+            #expect(throws: (any Error).self) { _ = try Gear.parseAsRoot(["deploy", "--delete", "shop"]) }
+            #expect(throws: (any Error).self) { _ = try Gear.parseAsRoot(["deploy", "app.json", "--no-wait"]) }
+        }
+    }
+
     @Test func theProgressLineShowsBarPercentSizesAndRate() {
         #expect(
             ProgressBar.line(done: 450_000_000, total: 1_000_000_000, elapsed: .seconds(1), width: 10)
