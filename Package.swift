@@ -279,6 +279,16 @@ let package = Package(
             path: "bench/gear-hollow",
             swiftSettings: swiftSettings
         ),
+        // The placement benchmark (bench/placement.sh): gear's scorers against the anchors' on a published machine mix.
+        .executableTarget(
+            name: "gear-placement",
+            dependencies: [
+                "GearDeploy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/gear-placement",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "geard",
             dependencies: [

@@ -152,6 +152,10 @@ public enum EtcdDeploy {
             }
             instance.request.networkLinks = links.isEmpty ? nil : links
             instance.request.started = instance.started
+            // The node takes it only if it still has the room this plan counted on: a scheduler racing for the same
+            // room (another deploy, an install through the API) makes it refuse rather than overcommit, and the
+            // orchestrator places it again elsewhere.
+            instance.request.ifFits = true
             plan.instances[i] = instance
             let key = try GearKeys(node: instance.node).desiredContainer(instance.id)
             let value = try encoder.encode(instance.request)

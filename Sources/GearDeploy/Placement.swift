@@ -39,29 +39,23 @@ struct Demand {
         }
         disk = container.disk?.bytes.map { Int64(clamping: $0) } ?? 0
     }
+
+    /// What the placement weighs; disk only for an instance placed anew (one that stays has its volumes already).
+    func resources(countDisk: Bool) -> Resources {
+        Resources(cpus: cpus, memory: Double(memory), disk: countDisk ? Double(disk) : 0, ports: Double(allocatedPorts))
+    }
 }
 
-/// What is left on one host for this deployment, while instances are placed.
+/// What is left on one host for this deployment, while instances are placed, but the amounts (the plan's
+/// `PlacementPool` holds those).
 struct Capacity {
-    var memory: Int64
-    var cpus: Double
-    var ports: Int
-    var disk: Int64
     /// External ports held by containers that are not this deployment's, or by a process of the host.
     var heldPorts: Set<Int>
     var labels: [String: String]
     /// The deployment's instances placed here so far.
     var slots: [Slot] = []
 
-    /// What the host has for this deployment: its capacity less what is granted to other containers (this
-    /// deployment's own instances are placed again, so what they hold counts as free).
     init(_ node: NodeState, deployment: String) {
-        let ours = node.containers.filter { $0.labels?[DeploymentLabel.deployment] == deployment }
-        memory = node.info.memory.totalBytes - node.info.granted.memoryBytes + ours.reduce(0) { $0 + ($1.memoryLimit ?? 0) }
-        cpus = Double(node.info.cpus) - node.info.granted.cpus + ours.reduce(0) { $0 + ($1.cpuLimit ?? 0) }
-        let range = node.info.ports.first...node.info.ports.last
-        ports = node.info.ports.free + ours.reduce(0) { $0 + $1.ports.filter { range.contains($0.externalPort) }.count }
-        disk = node.info.disk.freeBytes
         heldPorts = Set(
             node.containers.filter { $0.labels?[DeploymentLabel.deployment] != deployment }.flatMap { $0.ports.map(\.externalPort) }
         )
@@ -69,14 +63,33 @@ struct Capacity {
         labels = node.info.labels ?? [:]
     }
 
-    /// Why `demand` does not fit (nil when it does), with what is missing.
-    func shortfall(_ demand: Demand, countDisk: Bool) -> String? {
+    /// What the host has, and what it has for this deployment: its capacity less what is granted to other containers
+    /// (this deployment's own instances are placed again, so what they hold counts as free).
+    static func resources(_ node: NodeState, deployment: String) -> (total: Resources, free: Resources) {
+        let ours = node.containers.filter { $0.labels?[DeploymentLabel.deployment] == deployment }
+        let range = node.info.ports.first...node.info.ports.last
+        let total = Resources(
+            cpus: Double(node.info.cpus), memory: Double(node.info.memory.totalBytes), disk: Double(node.info.disk.totalBytes),
+            ports: Double(range.count))
+        let free = Resources(
+            cpus: Double(node.info.cpus) - node.info.granted.cpus + ours.reduce(0) { $0 + ($1.cpuLimit ?? 0) },
+            memory: Double(node.info.memory.totalBytes - node.info.granted.memoryBytes + ours.reduce(0) { $0 + ($1.memoryLimit ?? 0) }),
+            disk: Double(node.info.disk.freeBytes),
+            ports: Double(node.info.ports.free + ours.reduce(0) { $0 + $1.ports.filter { range.contains($0.externalPort) }.count }))
+        return (total, free)
+    }
+
+    /// Why `demand` does not fit in `free` (nil when it does), with what is missing.
+    func shortfall(_ demand: Demand, free: Resources, countDisk: Bool) -> String? {
+        let memory = Int64(free.memory)
         if demand.memory > memory {
             return "memory: needs \(Bytes(demand.memory)), \(Bytes(max(memory, 0))) free (short by \(Bytes(demand.memory - max(memory, 0))))"
         }
-        if demand.cpus > cpus + 1e-9 {
-            return "CPUs: needs \(CPUAmount(demand.cpus)), \(CPUAmount(max(cpus, 0))) free (short by \(CPUAmount(demand.cpus - max(cpus, 0))))"
+        if demand.cpus > free.cpus + 1e-9 {
+            return
+                "CPUs: needs \(CPUAmount(demand.cpus)), \(CPUAmount(max(free.cpus, 0))) free (short by \(CPUAmount(demand.cpus - max(free.cpus, 0))))"
         }
+        let ports = Int(free.ports)
         if demand.allocatedPorts > ports {
             return
                 "ports: needs \(demand.allocatedPorts) of the port range, \(max(ports, 0)) free (short by \(demand.allocatedPorts - max(ports, 0)))"
@@ -84,18 +97,20 @@ struct Capacity {
         if let port = demand.fixedPorts.first(where: { heldPorts.contains($0) }) {
             return "ports: external port \(port) is taken"
         }
+        let disk = Int64(free.disk)
         if countDisk, demand.disk > disk {
             return "disk: needs \(Bytes(demand.disk)), \(Bytes(max(disk, 0))) free (short by \(Bytes(demand.disk - max(disk, 0))))"
         }
         return nil
     }
 
-    mutating func take(_ demand: Demand, slot: Slot, countDisk: Bool) {
-        memory -= demand.memory
-        cpus -= demand.cpus
-        ports -= demand.allocatedPorts
+    /// Whether a fixed external port of `demand` is taken here.
+    func portTaken(_ demand: Demand) -> Bool {
+        !demand.fixedPorts.isEmpty && demand.fixedPorts.contains { heldPorts.contains($0) }
+    }
+
+    mutating func take(_ demand: Demand, slot: Slot) {
         heldPorts.formUnion(demand.fixedPorts)
-        if countDisk { disk -= demand.disk }
         slots.append(slot)
     }
 

@@ -128,11 +128,16 @@ public enum Planner {
             for status in node.containers where status.labels?[DeploymentLabel.deployment] != name { foreign[status.id] = node.name }
         }
 
-        // What is left on each node, in the order of `nodes` (every placement looks at every node: no copies there).
+        // What is left on each node, in the order of `nodes`.
         var capacity = nodes.map { Capacity($0, deployment: name) }
+        let amounts = nodes.map { Capacity.resources($0, deployment: name) }
+        var pool = PlacementPool(total: amounts.map(\.total), free: amounts.map(\.free))
         let nodeOrder = Dictionary(uniqueKeysWithValues: nodes.enumerated().map { ($0.element.name, $0.offset) })
         var planned: [Slot: PlannedInstance] = [:]
         var pending: [(slot: Slot, id: String, request: InstallRequest, action: InstanceAction, current: ContainerStatus?)] = []
+        /// The nodes that hold instances of this deployment (placed by this plan): the only ones with a tie-break
+        /// rank or an anti-affinity penalty.
+        var occupied: Set<Int> = []
 
         // Instances that stay where they are go first, so new ones are placed around them.
         for (c, container) in descriptor.containers.enumerated() {
@@ -143,12 +148,12 @@ public enum Planner {
                 if let (node, status) = current[slot] {
                     let unchanged = SpecDigest.matches(status.labels?[DeploymentLabel.spec], request.labels?[DeploymentLabel.spec] ?? "")
                     let n = nodeOrder[node]!
-                    var room = capacity[n]
-                    if room.refusal(withoutPlacementRules: container) == nil,
-                        unchanged || room.shortfall(demand, countDisk: false) == nil
+                    if capacity[n].refusal(withoutPlacementRules: container) == nil,
+                        unchanged || capacity[n].shortfall(demand, free: pool.free[n], countDisk: false) == nil
                     {
-                        room.take(demand, slot: slot, countDisk: false)
-                        capacity[n] = room
+                        capacity[n].take(demand, slot: slot)
+                        pool.take(demand.resources(countDisk: false), from: n)
+                        occupied.insert(n)
                         var request = request
                         if unchanged { request.labels = status.labels }
                         planned[slot] = PlannedInstance(
@@ -180,40 +185,39 @@ public enum Planner {
             let container = descriptor.container(named: item.slot.container)!
             let demand = Demand(container)
             let strategy = container.placement ?? descriptor.placement
-            var best: (node: Int, key: (Double, Double, Double, Double))? = nil
-            var reasons: [String] = []
             let avoided = avoid[item.slot] ?? []
-            for n in nodes.indices {
-                let refusal =
-                    nodes[n].unschedulable ?? (avoided.contains(nodes[n].name) ? "\(item.slot) failed here" : nil)
-                    ?? capacity[n].refusal(container) ?? capacity[n].shortfall(demand, countDisk: true)
-                if let refusal {
-                    reasons.append("\(nodes[n].name): \(refusal)")
-                    continue
+            let scorer = pool.scorer(strategy, demand: demand.resources(countDisk: true))
+            let chosen = pool.choose(
+                scorer, marked: occupied,
+                rank: { n in strategy == .spread ? capacity[n].slots.count : -capacity[n].slots.count },
+                adjust: { n, score in
+                    var mine = 0
+                    for slot in capacity[n].slots where slot.container == container.name { mine += 1 }
+                    return PlacementScorer.antiAffinity(score, collisions: mine, count: container.count)
+                },
+                allows: { n in
+                    nodes[n].unschedulable == nil && (avoided.isEmpty || !avoided.contains(nodes[n].name)) && !capacity[n].portTaken(demand)
+                        && capacity[n].refusal(container) == nil
+                })
+            guard let chosen else {
+                let reasons = nodes.indices.map { n in
+                    let refusal =
+                        nodes[n].unschedulable ?? (avoided.contains(nodes[n].name) ? "\(item.slot) failed here" : nil)
+                        ?? capacity[n].refusal(container) ?? capacity[n].shortfall(demand, free: pool.free[n], countDisk: true)
+                        ?? "no room"
+                    return "\(nodes[n].name): \(refusal)"
                 }
-                var mine = 0
-                for slot in capacity[n].slots where slot.container == container.name { mine += 1 }
-                let all = Double(capacity[n].slots.count)
-                let total = Double(max(nodes[n].info.memory.totalBytes, 1))
-                let freeAfter = Double(capacity[n].memory - demand.memory) / total
-                let key: (Double, Double, Double, Double) =
-                    switch strategy {
-                    case .spread: (Double(mine), all, -freeAfter, Double(n))
-                    case .binpack: (freeAfter, -all, Double(n), 0)
-                    }
-                if best == nil || key < best!.key { best = (n, key) }
-            }
-            guard let chosenIndex = best?.node else {
                 let c = descriptor.containers.firstIndex(of: container)!
                 throw DeploymentError(
                     field: "Containers[\(c)]",
                     "instance \(item.slot.index) of '\(container.name)' (\(item.id)) fits on no host: \(reasons.joined(separator: "; "))")
             }
-            let chosen = nodes[chosenIndex].name
-            capacity[chosenIndex].take(demand, slot: item.slot, countDisk: true)
+            capacity[chosen].take(demand, slot: item.slot)
+            pool.take(demand.resources(countDisk: true), from: chosen)
+            occupied.insert(chosen)
             planned[item.slot] = PlannedInstance(
-                slot: item.slot, id: item.id, node: chosen, action: item.action, request: item.request, started: container.started,
-                current: item.current)
+                slot: item.slot, id: item.id, node: nodes[chosen].name, action: item.action, request: item.request,
+                started: container.started, current: item.current)
         }
 
         let changes = !removals.isEmpty || planned.values.contains { $0.action != .keep }

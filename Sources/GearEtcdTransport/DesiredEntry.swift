@@ -8,7 +8,8 @@ struct DesiredContainer: Sendable, Hashable {
     var id: ContainerID
     /// The body with the node's labels added (`EtcdLabel`), `Started` as the entry says.
     var request: InstallRequest
-    /// A digest of what the container runs (the body without `Started`): a different one means a replacement.
+    /// A digest of what the container runs (the body without `Started` and `IfFits`): a different one means a
+    /// replacement.
     var digest: String
     var started: Bool
     /// The entry's `mod_revision`.
@@ -51,6 +52,8 @@ enum DesiredEntry {
             let started = request.started ?? false
             var spec = request
             spec.started = nil
+            // A precondition on the install, not what runs: setting it replaces nothing.
+            spec.ifFits = nil
             let digest = SpecDigest.of(spec)
             labels[EtcdLabel.node] = node
             labels[EtcdLabel.spec] = digest

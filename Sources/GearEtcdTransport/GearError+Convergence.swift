@@ -3,7 +3,7 @@ import GearAPI
 /// What the etcd transport does when applying a desired entry fails.
 enum FailureHandling: Sendable, Equatable {
     /// Try the same entry again later, with a growing delay: the cause may pass (a full queue, systemd away, a
-    /// unit that failed, a port another container is about to let go).
+    /// unit that failed, a port another container is about to let go, room another container is about to free).
     case retry
     /// Report it in the observed entry and wait for the entry to change: the same entry would fail the same way
     /// (it is invalid, not allowed, or names a port a host process holds, which the deploy moves off).
@@ -18,7 +18,8 @@ extension GearError.Code {
         case .invalidID, .invalidRequest, .invalidRequestID, .forbidden, .notFound, .tooLarge, .digestMismatch, .rangeNotSatisfiable,
             .requestIDConflict, .portInUse:
             .report
-        case .portConflict, .portsExhausted, .queueFull, .shuttingDown, .unitFailed, .unhealthy, .systemdUnavailable, .systemdError,
+        case .portConflict, .portsExhausted, .insufficientCapacity, .queueFull, .shuttingDown, .unitFailed, .unhealthy, .systemdUnavailable,
+            .systemdError,
             .interrupted, .canceled, .diskFull, .conflict, .internal:
             .retry
         }

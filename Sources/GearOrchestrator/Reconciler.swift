@@ -24,13 +24,15 @@ public struct Reconciliation: Sendable {
     public var events: [String] = []
     /// What the writes were, for the metrics: instance entries created, replaced, deleted.
     public var writes: [Write: Int] = [:]
-    /// Slots placed again elsewhere: off nodes silent past their grace period, and off nodes they failed on.
+    /// Slots placed again elsewhere: off nodes silent past their grace period, off nodes they failed on, and off
+    /// nodes that refused them for want of room.
     public var rescheduled: [RescheduleCause: Int] = [:]
 
     public enum Write: String, Sendable, Hashable, CaseIterable { case create, replace, delete }
     public enum RescheduleCause: String, Sendable, Hashable, CaseIterable {
         case nodeDead = "node_dead"
         case failed
+        case noRoom = "no_room"
     }
     /// The deployment's status after the writes; nil when the deployment is gone (its status is deleted).
     public var status: DeploymentStatus?
@@ -137,14 +139,17 @@ public enum Reconciler {
         // Failed instances: since when, and which are due to be placed elsewhere.
         var reschedules = Dictionary((current?.reschedules ?? []).map { ($0.slot, $0) }, uniquingKeysWith: { a, _ in a })
         var failedSince: [String: Date] = [:]
-        var due: [(instance: Desired, slot: Slot, reason: String)] = []
+        var due: [(instance: Desired, slot: Slot, reason: String, refused: Bool)] = []
         for instance in mine where nodes[instance.node] == .ready {
             guard case .failed(let reason) = verdict(instance, fleet: fleet) else { continue }
             let since = current?.instances.first { $0.node == instance.node && $0.id == instance.id }?.failedSince ?? now
             failedSince["\(instance.node)/\(instance.id)"] = since
             guard maintenance[instance.node] != .drain, let slot = slot(of: instance) else { continue }
+            // A node that refused the install for want of room (another scheduler took it first) is no fault of
+            // the instance: it is placed again at once, and the slot's back-off does not grow.
+            let refused = fleet.nodes[instance.node]?.containers[instance.id]?.errorCode == GearError.Code.insufficientCapacity.rawValue
             let count = reschedules[slotName(slot)]?.count ?? 0
-            if now.timeIntervalSince(since) >= policy.delay(after: count) { due.append((instance, slot, reason)) }
+            if refused || now.timeIntervalSince(since) >= policy.delay(after: count) { due.append((instance, slot, reason, refused)) }
         }
         func markFailed(_ status: inout DeploymentStatus) {
             for i in status.instances.indices where status.instances[i].state == "failed" {
@@ -222,9 +227,17 @@ public enum Reconciler {
         }
         for item in due where result.operations.count < maxWrites {
             let name = slotName(item.slot)
+            let to = planned.plan.instances.first { $0.slot == item.slot }.map { " to \($0.node) as \($0.id)" } ?? ""
+            if item.refused {
+                result.write(
+                    .delete(item.instance.key), key: item.instance.key, ifRevision: item.instance.entry.modRevision,
+                    "place \(name) again off \(item.instance.node)\(to): the node refused \(item.instance.id), it has no room left "
+                        + "(\(item.reason.prefix(200)))", kind: .delete)
+                result.rescheduled[.noRoom, default: 0] += 1
+                continue
+            }
             let count = (reschedules[name]?.count ?? 0) + 1
             let next = policy.delay(after: count)
-            let to = planned.plan.instances.first { $0.slot == item.slot }.map { " to \($0.node) as \($0.id)" } ?? ""
             result.write(
                 .delete(item.instance.key), key: item.instance.key, ifRevision: item.instance.entry.modRevision,
                 "reschedule \(name) off \(item.instance.node)\(to): \(item.instance.id) failed there (\(item.reason.prefix(200))); "

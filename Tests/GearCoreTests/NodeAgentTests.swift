@@ -161,6 +161,40 @@ import Testing
         #expect(c.ports.first?.externalPort == 5000)
     }
 
+    @Test func ifFitsCountsInstallsNotYetAppliedAndRefusesTheOneThatDoesNotFit() async throws {
+        let agent = try await agent()
+        let total = HostFacts.memory.total
+        systemd.hold("ctr-a.service")
+        var request = Self.sleeper
+        request.memory = MemoryLimit(String(total / 5 * 3))
+        request.ifFits = true
+        // a is accepted (its job waits): b asks for as much again and does not fit beside it.
+        let a = try await agent.install(try ContainerID("a"), request, requestID: nil)
+        await #expect {
+            try await agent.install(try ContainerID("b"), request, requestID: nil)
+        } throws: { error in
+            let error = error as? GearError
+            return error?.code == .insufficientCapacity && error!.message.contains("Memory: needs") && error!.message.contains("left")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/state/containers/b.json"))
+        // Without IfFits limits may add up to more than the node has.
+        var loose = request
+        loose.ifFits = nil
+        _ = try await agent.install(try ContainerID("c"), loose, requestID: nil)
+        // a's re-install does not count a's old grant against itself: c's 60% and a's new 10% fit.
+        systemd.release("ctr-a.service")
+        _ = await wait(agent, a.job)
+        request.memory = MemoryLimit(String(total / 10))
+        let again = await wait(agent, try await agent.install(try ContainerID("a"), request, requestID: nil).job)
+        #expect(again.state == .succeeded)
+        var cpus = Self.sleeper
+        cpus.cpus = Double(HostFacts.cpus) + 1
+        cpus.ifFits = true
+        await #expect(throws: GearError(.insufficientCapacity, "")) {
+            try await agent.install(try ContainerID("d"), cpus, requestID: nil)
+        }
+    }
+
     @Test func aFailedStartFailsTheJobWithTheUnitsLog() async throws {
         let agent = try await agent()
         systemd.failStarts(of: "ctr-bad.service")

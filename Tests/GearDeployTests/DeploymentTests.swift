@@ -212,11 +212,23 @@ func running(_ instance: PlannedInstance, externalBase: Int = 4000) -> Container
         #expect(plan.instances.allSatisfy { $0.action == .create })
     }
 
-    @Test func binpackFillsTheFullestHostThatFits() throws {
-        let d = try parse(
-            #"{"Placement":"binpack","Containers":[{"Name":"w","Image":"x","Count":3,"Memory":"2G"}]}"#)
-        let plan = try Planner.plan(d, nodes: [node("h1", memory: 16 << 30), node("h2", memory: 5 << 30), node("h3", memory: 16 << 30)])
-        #expect(plan.instances.map(\.node) == ["h2", "h2", "h1"])
+    @Test func binpackFillsTheFullestHostThatFitsButKeepsAContainersInstancesApart() throws {
+        let nodes = [node("h1", memory: 16 << 30), node("h2", memory: 5 << 30), node("h3", memory: 16 << 30)]
+        let one = try parse(#"{"Placement":"binpack","Containers":[{"Name":"w","Image":"x","Count":3,"Memory":"2G"}]}"#)
+        #expect(try Planner.plan(one, nodes: nodes).instances.map(\.node) == ["h2", "h1", "h3"])
+        let two = try parse(
+            #"{"Placement":"binpack","Containers":[{"Name":"a","Image":"x","Count":1,"Memory":"2G"},{"Name":"b","Image":"x","Count":1,"Memory":"2G"}]}"#
+        )
+        #expect(try Planner.plan(two, nodes: nodes).instances.map(\.node) == ["h2", "h2"])
+    }
+
+    @Test func binpackWeighsCPUsWithMemory() throws {
+        // By memory alone h2 fits best (2 GiB left) and strands 6 CPUs; h1 is filled on CPUs and keeps memory.
+        let nodes = [node("h1", cpus: 4, memory: 16 << 30, granted: 4 << 30), node("h2", cpus: 8, memory: 8 << 30, granted: 2 << 30)]
+        var busy = nodes
+        busy[0].info.granted.cpus = 2
+        let d = try parse(#"{"Placement":"binpack","Containers":[{"Name":"w","Image":"x","Count":1,"Memory":"4G","CPUs":2}]}"#)
+        #expect(try Planner.plan(d, nodes: busy).instances.map(\.node) == ["h1"])
     }
 
     @Test func theSameInputsGiveTheSamePlan() throws {

@@ -116,6 +116,18 @@ struct World {
         fleet.put(EtcdEntry(key: try! GearKeys(node: node).observedContainer(id), value: try! encoder.encode(observed), modRevision: revision))
     }
 
+    /// The node refuses the instance's install: another scheduler took the room (`IfFits`).
+    mutating func refuseForWantOfRoom(_ id: String) {
+        let node = placement()[id]![0]
+        var observed = fleet.nodes[node]!.containers[id]!
+        observed.status = nil
+        observed.converged = false
+        observed.error = "Memory: needs 1073741824 bytes, 0 of the node's 8589934592 left (8589934592 granted to other containers)"
+        observed.errorCode = "insufficient_capacity"
+        revision += 1
+        fleet.put(EtcdEntry(key: try! GearKeys(node: node).observedContainer(id), value: try! encoder.encode(observed), modRevision: revision))
+    }
+
     /// Every node runs what its desired entries say, and stops what they no longer name.
     mutating func convergeAll() {
         for (name, node) in fleet.nodes {
@@ -266,6 +278,24 @@ struct World {
         #expect(third.status?.reschedules?.first?.count == 2)
     }
 
+    @Test func anInstallANodeRefusedForWantOfRoomIsPlacedAgainAtOnceWithoutBackOff() throws {
+        var world = World(nodes: ["h1", "h2", "h3", "h4"])
+        let placed = world.reconcile()
+        let body = try #require(placed.operations.first { !$0.isDelete }?.value)
+        #expect(String(decoding: body, as: UTF8.self).contains(#""IfFits":true"#), "every desired entry carries the precondition")
+        world.apply(placed)
+        let first = try #require(world.placement()["shop-db-1"]?.first)
+        world.refuseForWantOfRoom("shop-db-1")
+        let moved = world.reconcile(after: 0)
+        #expect(moved.rescheduled == [.noRoom: 1], "\(moved.events)")
+        let event = try #require(moved.events.first { $0.hasPrefix("place db-1 again off \(first) to ") }, "\(moved.events)")
+        #expect(event.contains("it has no room left"))
+        #expect(moved.status?.reschedules == nil || moved.status?.reschedules?.isEmpty == true, "the slot's back-off does not grow")
+        world.apply(moved)
+        let second = try #require(world.placement()["shop-db-1"]?.first)
+        #expect(second != first && world.placement()["shop-db-1"]?.count == 1)
+    }
+
     @Test func aFailingInstanceThatNoOtherNodeCanTakeStays() throws {
         var world = World(nodes: ["h1"])
         world.apply(world.reconcile())
@@ -370,4 +400,6 @@ extension EtcdOperation {
 
 extension EtcdOperation {
     var isDelete: Bool { if case .delete = self { true } else { false } }
+    /// What a put writes (nil for a delete).
+    var value: Data? { if case .put(_, let value, _) = self { value } else { nil } }
 }

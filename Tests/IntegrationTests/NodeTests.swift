@@ -49,6 +49,44 @@ struct NodeTests {
         await geard.stop()
     }
 
+    /// Two schedulers racing for the last room of the node with `IfFits`: exactly one install is accepted, the other
+    /// answers 409 `insufficient_capacity` with what is left, and nothing of it is written.
+    @Test func twoInstallsRacingForTheLastRoomCannotBothWin() async throws {
+        let geard = try await GeardProcess.start()
+        let node = try await geard.client.node()
+        let share = node.memory.totalBytes / 5 * 3
+        let ids = [uniqueID("fit"), uniqueID("fit")]
+        let body = #"{"Runtime":"exec","Cmd":["/bin/sleep","1000"],"Started":true,"Memory":\#(share),"IfFits":true}"#
+        let dir = NSTemporaryDirectory() + ids[0]
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // One curl, both transfers at once (-Z): a shell waiting on background curls hung under the test runner.
+        let base = "http://127.0.0.1:\(geard.port)/container"
+        let race = try sh(
+            "curl -s --no-progress-meter -Z --parallel-immediate -X PUT -H 'Content-Type: application/json' -d '\(body)' -w '%{url_effective} %{http_code}\\n' "
+                + ids.map { "-o \(dir)/\($0).json \(base)/\($0)" }.joined(separator: " "))
+        let answers = Dictionary(
+            uniqueKeysWithValues: race.output.split(separator: "\n").filter { $0.hasPrefix("http") }.map { line in
+                let parts = line.split(separator: " ")
+                return (String(parts[0].split(separator: "/").last ?? ""), String(parts[1]))
+            })
+        #expect(answers.values.sorted() == ["202", "409"], "\(race.output)")
+        let winner = try #require(answers.first { $0.value == "202" }?.key)
+        let loser = try #require(answers.first { $0.value == "409" }?.key)
+        let refusal = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(loser).json"))) as? [String: Any]
+        #expect(refusal?["error"] as? String == "insufficient_capacity", "\(String(describing: refusal))")
+        #expect((refusal?["message"] as? String)?.contains("left") == true)
+        let listed = try await geard.client.list().containers.map(\.id)
+        #expect(listed.contains(winner) && !listed.contains(loser))
+        #expect(try sh("systemctl cat ctr-\(loser).service").status != 0)
+        // Without IfFits the same install is taken: limits may add up to more than the node has.
+        let loose = try curl(
+            "PUT", "http://127.0.0.1:\(geard.port)/container/\(loser)", body: body.replacingOccurrences(of: #","IfFits":true"#, with: ""),
+            headers: [("Content-Type", "application/json")])
+        #expect(loose.status == 202, "\(loose.body)")
+        for id in ids { _ = try await geard.client.delete(id, wait: 60) }
+        await geard.stop()
+    }
+
     @Test func healthAndReadinessCheckTheirParts() async throws {
         let geard = try await GeardProcess.start()
         let health = try curl("GET", "http://127.0.0.1:\(geard.port)/healthz")

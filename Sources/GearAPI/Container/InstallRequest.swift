@@ -53,6 +53,11 @@ public struct InstallRequest: Sendable, Hashable, Codable {
     /// What geard does when the container becomes unhealthy: `none` (default), `restart`, `kill` (systemd's
     /// `Restart=` policy then applies) or `stop`.
     public var healthOnFailure: String?
+    /// A precondition on the node's room, checked when the install is accepted, against every install accepted
+    /// before it: the memory and CPUs granted to the other containers plus this one's `Memory` and `CPUs` must stay
+    /// within the node's. Two schedulers racing for the last room on a node cannot both win: the loser gets
+    /// `409 insufficient_capacity` with what is left, and nothing changes.
+    public var ifFits: Bool?
 
     /// geard: the container's id, which must be the path's.
     public var id: String?
@@ -97,7 +102,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         "image", "runtime", "cmd", "started", "ports", "environment", "environmentid", "volumes", "restart", "memory", "cpus",
         "id", "simple", "isolate", "socketactivation", "skipsocketproxy", "networklinks", "volumeconfig", "systemdslice", "relax",
         "labels", "healthcmd", "healthhttp", "healthtcp", "healthinterval", "healthtimeout", "healthstartperiod", "healthretries",
-        "healthonfailure",
+        "healthonfailure", "iffits",
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -139,6 +144,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         healthStartPeriod = try object.decode(DurationText.self, "healthstartperiod")
         healthRetries = try object.decode(Int.self, "healthretries")
         healthOnFailure = try object.decode(String.self, "healthonfailure")
+        ifFits = try object.decode(Bool.self, "iffits")
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -149,7 +155,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         case labels = "Labels"
         case healthCmd = "HealthCmd", healthHTTP = "HealthHTTP", healthTCP = "HealthTCP", healthInterval = "HealthInterval"
         case healthTimeout = "HealthTimeout", healthStartPeriod = "HealthStartPeriod", healthRetries = "HealthRetries"
-        case healthOnFailure = "HealthOnFailure"
+        case healthOnFailure = "HealthOnFailure", ifFits = "IfFits"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -190,6 +196,7 @@ public struct InstallRequest: Sendable, Hashable, Codable {
         try c.encodeIfPresent(healthStartPeriod, forKey: .healthStartPeriod)
         try c.encodeIfPresent(healthRetries, forKey: .healthRetries)
         try c.encodeIfPresent(healthOnFailure, forKey: .healthOnFailure)
+        try c.encodeIfPresent(ifFits, forKey: .ifFits)
     }
 }
 

@@ -21,6 +21,8 @@ public struct GearError: Error, Sendable, Hashable, CustomStringConvertible {
         case portInUse = "port_in_use"
         /// No free port left in the configured range.
         case portsExhausted = "ports_exhausted"
+        /// An install with `IfFits` would take more memory or CPUs than the node has left.
+        case insufficientCapacity = "insufficient_capacity"
         /// A request id reused for a different request.
         case requestIDConflict = "request_id_conflict"
         /// The job queue is full; retry later.

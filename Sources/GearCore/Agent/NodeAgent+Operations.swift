@@ -45,13 +45,14 @@ extension NodeAgent {
         }
         let spec = try ContainerSpec(validating: request)
         try checkBinds(spec.binds ?? [])
-        guard let inline else { return try await install(id, spec, requestID: requestID, keepRunning: keepRunning) }
+        let ifFits = request.ifFits ?? false
+        guard let inline else { return try await install(id, spec, requestID: requestID, keepRunning: keepRunning, ifFits: ifFits) }
         // geard's inline variables: the named environment first (as geard wrote its file first), put back as it was
         // when the install is refused.
         let before = sharedEnvironments[inline.id]
         _ = try await putEnvironment(inline.id, EnvironmentChange(set: inline.variables))
         do {
-            return try await install(id, spec, requestID: requestID, keepRunning: keepRunning)
+            return try await install(id, spec, requestID: requestID, keepRunning: keepRunning, ifFits: ifFits)
         } catch {
             if let before {
                 _ = try? await putEnvironment(inline.id, EnvironmentChange(set: before.variables))
@@ -81,12 +82,15 @@ extension NodeAgent {
         }
     }
 
-    private func install(_ id: ContainerID, _ spec: ContainerSpec, requestID: RequestID?, keepRunning: Bool) async throws(GearError) -> Submission {
+    private func install(
+        _ id: ContainerID, _ spec: ContainerSpec, requestID: RequestID?, keepRunning: Bool, ifFits: Bool
+    ) async throws(GearError) -> Submission {
         let print = Self.fingerprint(.install, id, spec)
         return try await submit(.install, id, fingerprint: print, requestID: requestID) {
             if let environment = spec.environmentID, sharedEnvironments[environment] == nil {
                 throw GearError(.invalidRequest, "EnvironmentId: no environment \(environment); create it first")
             }
+            if ifFits { try checkFits(id, spec) }
             let previous = latestPendingInstall(id)?.definition ?? definitions[id]
             let ports = try portAllocator.resolve(spec.ports, for: id, owners: portOwners(excluding: id), previous: previous?.ports ?? [])
             let now = Date()
@@ -95,6 +99,44 @@ extension NodeAgent {
             let definition = ContainerDefinition(
                 id: id, spec: spec, ports: ports, started: started, createdAt: definitions[id]?.createdAt ?? now, updatedAt: now)
             return .install(definition, replaceRunning: !keepRunning)
+        }
+    }
+
+    /// `IfFits`: what the other containers were granted (installed, or accepted and not yet applied: the latest
+    /// install of each counts) plus `spec`'s memory and CPUs must stay within the node's. Runs in the actor before
+    /// the job exists, so two installs cannot both take the last room.
+    func checkFits(_ id: ContainerID, _ spec: ContainerSpec) throws(GearError) {
+        var latest: [ContainerID: (sequence: UInt64, spec: ContainerSpec)] = [:]
+        for pending in pendingInstalls.values where pending.container != id {
+            if let seen = latest[pending.container], seen.sequence > pending.sequence { continue }
+            latest[pending.container] = (pending.sequence, pending.definition.spec)
+        }
+        var memory: Int64 = 0
+        var quota = 0
+        for (other, definition) in definitions where other != id && latest[other] == nil {
+            memory += Int64(clamping: definition.spec.memoryMax ?? 0)
+            quota += definition.spec.cpuQuotaPercent ?? 0
+        }
+        for (_, pending) in latest {
+            memory += Int64(clamping: pending.spec.memoryMax ?? 0)
+            quota += pending.spec.cpuQuotaPercent ?? 0
+        }
+        let totalMemory = HostFacts.memory.total
+        let totalQuota = HostFacts.cpus * 100
+        let wantMemory = Int64(clamping: spec.memoryMax ?? 0)
+        let wantQuota = spec.cpuQuotaPercent ?? 0
+        if wantMemory > 0, memory + wantMemory > totalMemory {
+            throw GearError(
+                .insufficientCapacity,
+                "Memory: needs \(wantMemory) bytes, \(max(totalMemory - memory, 0)) of the node's \(totalMemory) left (\(memory) granted to other containers)"
+            )
+        }
+        if wantQuota > 0, quota + wantQuota > totalQuota {
+            func cpus(_ percent: Int) -> String { String(format: "%.2f", Double(percent) / 100) }
+            throw GearError(
+                .insufficientCapacity,
+                "CPUs: needs \(cpus(wantQuota)), \(cpus(max(totalQuota - quota, 0))) of the node's \(HostFacts.cpus) left (\(cpus(quota)) granted to other containers)"
+            )
         }
     }
 

@@ -17,7 +17,7 @@ enum HTTPErrorMapping {
         case .tooLarge: .contentTooLarge
         case .rangeNotSatisfiable: .rangeNotSatisfiable
         case .notFound: .notFound
-        case .portConflict, .portInUse, .portsExhausted, .requestIDConflict: .conflict
+        case .portConflict, .portInUse, .portsExhausted, .requestIDConflict, .insufficientCapacity: .conflict
         case .queueFull, .shuttingDown, .systemdUnavailable: .serviceUnavailable
         case .unitFailed, .unhealthy: .unprocessableContent
         case .diskFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")

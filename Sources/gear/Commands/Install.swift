@@ -44,6 +44,10 @@ struct Install: AsyncParsableCommand {
     var healthStartPeriod: String?
     @Option(name: .customLong("health-retries"), help: "Failures in a row that make it unhealthy (default 3).") var healthRetries: Int?
     @Option(name: .customLong("health-on-failure"), help: "none (default), restart, kill or stop.") var healthOnFailure: String?
+    @Flag(
+        name: .customLong("if-fits"),
+        help: "Install only if the node has the memory and CPUs left (else 409 insufficient_capacity, nothing changed).")
+    var ifFits = false
 
     var image: String? { runtime == "exec" ? nil : arguments.first }
     var locatorTexts: [String] { runtime == "exec" ? arguments : Array(arguments.dropFirst()) }
@@ -77,6 +81,7 @@ struct Install: AsyncParsableCommand {
         request.healthStartPeriod = healthStartPeriod.map { DurationText($0) }
         request.healthRetries = healthRetries
         request.healthOnFailure = healthOnFailure
+        request.ifFits = ifFits ? true : nil
         return request
     }
 
