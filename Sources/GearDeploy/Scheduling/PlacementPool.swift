@@ -1,7 +1,9 @@
 /// The nodes' resources while instances are placed, and the choice of a node for each: the highest score, then a
 /// tie-break rank, then the lowest index, so the same input always gives the same choice.
 ///
-/// Below `indexedFrom` nodes every choice scores every node. From there an index answers the same question without
+/// Below `indexedFrom` nodes, and for the first `scansBeforeIndex` choices of a pool (building an index costs a few
+/// scans: a plan that places a handful of instances scans), every choice scores every node. From there an index
+/// answers the same question without
 /// scanning the pool: nodes with the same free and total resources score the same, so they are kept together in a
 /// group (lowest index first), and groups in a grid of cells over the scorer's coordinates; each cell gives an upper
 /// bound of its groups' scores, and cells are opened best bound first until no unopened cell can beat the best node
@@ -16,9 +18,13 @@ public struct PlacementPool: Sendable {
     var indexes: [PlacementStrategy: PlacementIndex] = [:]
     /// Takes since the indexes were built: they are built again (over the nodes' new span) after `count / 8`.
     var takes = 0
+    /// Choices made by scanning so far.
+    var scans = 0
 
-    /// Pools of this many nodes and more use an index.
+    /// Pools of this many nodes and more use an index...
     public static let indexedFrom = 64
+    /// ...after this many choices by scanning.
+    public static let scansBeforeIndex = 8
 
     public init(total: [Resources], free: [Resources]) {
         precondition(total.count == free.count)
@@ -57,7 +63,8 @@ public struct PlacementPool: Sendable {
     public mutating func choose(
         _ scorer: PlacementScorer, marked: Set<Int>, rank: (Int) -> Int, adjust: (Int, Double) -> Double, allows: (Int) -> Bool
     ) -> Int? {
-        if count < Self.indexedFrom {
+        if count < Self.indexedFrom || (indexes[scorer.strategy] == nil && scans < Self.scansBeforeIndex) {
+            scans += 1
             return fullScan(scorer, marked: marked, rank: rank, adjust: adjust, allows: allows)
         }
         if indexes[scorer.strategy] == nil {
