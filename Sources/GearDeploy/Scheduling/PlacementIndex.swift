@@ -8,7 +8,6 @@ struct PlacementIndex: Sendable {
 
     /// Cells per side of the grid.
     static let side = 32
-    let strategy: PlacementStrategy
     /// The scorer the coordinates come from (its demand is not used for them).
     let coordinates: PlacementScorer
     var cells: [[Group: [Int32]]]
@@ -24,7 +23,6 @@ struct PlacementIndex: Sendable {
     var width: (Double, Double) = (1.0 / Double(side), 1.0 / Double(side))
 
     init(free: [Resources], total: [Resources], scorer: PlacementScorer) {
-        strategy = scorer.strategy
         coordinates = scorer
         var least = (1.0, 1.0)
         var most = (0.0, 0.0)

@@ -3,11 +3,10 @@
 ///
 /// Below `indexedFrom` nodes, and for the first `scansBeforeIndex` choices of a pool (building an index costs a few
 /// scans: a plan that places a handful of instances scans), every choice scores every node. From there an index
-/// answers the same question without
-/// scanning the pool: nodes with the same free and total resources score the same, so they are kept together in a
-/// group (lowest index first), and groups in a grid of cells over the scorer's coordinates; each cell gives an upper
-/// bound of its groups' scores, and cells are opened best bound first until no unopened cell can beat the best node
-/// found (branch and bound: the answer is the full scan's, exactly).
+/// answers the same question without scanning the pool: nodes with the same free and total resources score the
+/// same, so they are kept together in a group (lowest index first), and groups in a grid of cells over the scorer's
+/// coordinates; each cell gives an upper bound of its groups' scores, and cells are opened best bound first until
+/// no unopened cell can beat the best node found (branch and bound: the answer is the full scan's, exactly).
 public struct PlacementPool: Sendable {
     public private(set) var total: [Resources]
     public private(set) var free: [Resources]
