@@ -16,7 +16,13 @@ import Testing
                 ])
         #expect(podman.timeout == .seconds(5))
         let exec = try ExecCommand(validating: ExecRequest(cmd: ["/bin/id"], env: ["PATH": "/x"]), runtime: .exec)
-        let line = exec.execArguments(pid: 42, uid: 61000, gid: 61001, environment: ["PATH=/usr/bin", "HOME=/"])
+        let joined = exec.execArguments(
+            pid: 42, uid: 61000, gid: 61001, environment: ["PATH=/usr/bin", "HOME=/"],
+            cgroupProcs: "/sys/fs/cgroup/gear.slice/ctr-a.service/cgroup.procs")
+        // It joins the unit's cgroup itself, before anything of the command runs.
+        #expect(joined.prefix(2) == ["/bin/sh", "-c"] && joined[3] == "/sys/fs/cgroup/gear.slice/ctr-a.service/cgroup.procs")
+        let line = exec.execArguments(pid: 42, uid: 61000, gid: 61001, environment: ["PATH=/usr/bin", "HOME=/"], cgroupProcs: nil)
+        #expect(Array(joined.dropFirst(4)) == line)
         #expect(line.prefix(5) == ["/usr/bin/env", "--default-signal", "/usr/bin/setpriv", "--clear-groups", "--"])
         #expect(line.contains("--target") && line.contains("42") && line.contains("--all") && line.contains("--wd=/"))
         #expect(line.contains("--reuid") && line.contains("61000") && line.contains("61001") && line.contains("--no-new-privs"))

@@ -85,8 +85,10 @@ struct ExecTests {
         #expect(lines.contains("private"), "the unit's private /tmp: \(result.frames)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/\(marker)"))
         #expect(lines.contains("color=teal") && lines.contains("read-only"), "\(result.frames)")
-        // At the root of the unit's cgroup namespace: in the unit's cgroup (geard's own would be outside it).
-        #expect(lines.contains("0::/"), "in the unit's cgroup: \(result.frames)")
+        // In the unit's cgroup (of the unified hierarchy, where systemd keeps its units): the main process's line.
+        let unitCgroup = try #require(
+            try String(contentsOfFile: "/proc/\(mainPID)/cgroup", encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("0::") })
+        #expect(lines.contains(String(unitCgroup)), "in the unit's cgroup \(unitCgroup): \(result.frames)")
         #expect(result.frames.exit?.exitCode == 0)
         _ = try await geard.client.delete(id, wait: 60)
     }

@@ -6,8 +6,9 @@ public import GearAPI
 /// - exec runtime: `nsenter` into every namespace of the unit's main process (its mount namespace carries the
 ///   unit's file system sandboxing: `ProtectSystem=`, `PrivateTmp=`, ...; its user namespace `PrivateUsers=`), then
 ///   `setpriv` to the unit's user and group with no capabilities and `no_new_privs`, with the main process's own
-///   environment plus `Env`. The process is moved into the unit's cgroup, so that the unit's limits hold and its stop
-///   ends it.
+///   environment plus `Env`. The process first moves itself into the unit's cgroup (a shell writes its own pid to
+///   `cgroup.procs`, then execs the rest), so that what it runs starts under the unit's limits and the unit's stop
+///   ends it; if it cannot, the command does not run (exit 126).
 ///
 /// geard ignores SIGTERM and SIGINT (its signal handling), which children would inherit: `env --default-signal`
 /// gives them back their defaults. Either way the command starts as the leader of a process group of its own (as
@@ -98,14 +99,18 @@ public struct ExecCommand: Sendable, Hashable {
     }
 
     /// The command line for an exec container whose main process is `pid`, running as `uid`:`gid`, with the main
-    /// process's environment `environment`.
-    func execArguments(pid: Int32, uid: UInt32, gid: UInt32, environment: [String]) -> [String] {
+    /// process's environment `environment`, that first joins the cgroup whose `cgroup.procs` is `cgroupProcs`.
+    func execArguments(pid: Int32, uid: UInt32, gid: UInt32, environment: [String], cgroupProcs: String?) -> [String] {
         var variables = environment
         for variable in env {
             variables.removeAll { $0.hasPrefix(variable.name + "=") }
             variables.append("\(variable.name)=\(variable.value)")
         }
-        return [
+        let join =
+            cgroupProcs.map {
+                ["/bin/sh", "-c", #"echo $$ > "$0" || { echo "gear: cannot join the container's cgroup" >&2; exit 126; }; exec "$@""#, $0]
+            } ?? []
+        return join + [
             // Supplementary groups are dropped before entering the unit's user namespace (where setgroups is denied).
             "/usr/bin/env", "--default-signal", "/usr/bin/setpriv", "--clear-groups", "--", "/usr/bin/nsenter", "--target", String(pid), "--all",
             "--wd=\(workingDir ?? "/")", "--",

@@ -47,7 +47,6 @@ extension ExecSession {
             throw GearError(.internal, "cannot start \(arguments.first ?? "?"): \(error)")
         }
         wiring.closeChildEnds()
-        adopt(pid)
         let killer = GroupKiller(pid: pid, also: killInside)
         let reaper = Reaper(pid: pid)
         let timeout = self.timeout

@@ -33,19 +33,15 @@ public final class ExecSession: Sendable {
     let arguments: [String]
     /// Nil: none.
     let timeout: Duration?
-    /// Moves the started process into the container's cgroup (exec runtime), given its pid.
-    let adopt: @Sendable (Int32) -> Void
     /// Kills, with a signal, what the command runs that is not in its process group: the processes `podman exec`
     /// started inside the container, which outlive the podman client.
     let killInside: @Sendable (Int32) -> Void
 
     init(
-        arguments: [String], timeout: Duration?, adopt: @escaping @Sendable (Int32) -> Void = { _ in },
-        killInside: @escaping @Sendable (Int32) -> Void = { _ in }
+        arguments: [String], timeout: Duration?, killInside: @escaping @Sendable (Int32) -> Void = { _ in }
     ) {
         self.arguments = arguments
         self.timeout = timeout
-        self.adopt = adopt
         self.killInside = killInside
     }
 
@@ -77,7 +73,6 @@ public final class ExecSession: Sendable {
         close(stdout.write)
         close(stderr.write)
         let pid = process.processIdentifier
-        adopt(pid)
         let killer = GroupKiller(pid: pid, also: killInside)
         let timeout = self.timeout
         return try await withTaskCancellationHandler {

@@ -40,15 +40,11 @@ extension NodeAgent {
                 throw GearError(.conflict, "container \(id)'s main process \(pid) is gone: try again")
             }
             let environment = Self.environment(of: pid)
-            let cgroup = Self.cgroup(of: pid)
-            return ExecSession(arguments: command.execArguments(pid: pid, uid: uid, gid: gid, environment: environment), timeout: command.timeout) {
-                child in
-                // Into the unit's cgroup: its limits hold, and stopping the container ends the command too.
-                guard let directory = cgroup.flatMap(Self.cgroupDirectory) else { return }
-                guard let handle = FileHandle(forWritingAtPath: directory + "/cgroup.procs") else { return }
-                try? handle.write(contentsOf: Data("\(child)\n".utf8))
-                try? handle.close()
-            }
+            // Into the unit's cgroup, before the command runs: its limits hold, and stopping the container ends it.
+            let procs = Self.cgroup(of: pid).flatMap(Self.cgroupDirectory).map { $0 + "/cgroup.procs" }
+            return ExecSession(
+                arguments: command.execArguments(pid: pid, uid: uid, gid: gid, environment: environment, cgroupProcs: procs),
+                timeout: command.timeout)
         }
     }
 
