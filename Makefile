@@ -6,7 +6,8 @@
 
 SWIFT ?= swift
 APT_PACKAGES = libsystemd-dev zlib1g-dev systemd dbus podman crun conmon fuse-overlayfs catatonit busybox-static \
-               curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv prometheus etcd-server etcd-client
+               curl openssl iproute2 util-linux procps wrk hyperfine bc python3 python3-venv prometheus etcd-server etcd-client \
+               nats-server
 BENCH_PACKAGES = nginx-light apache2-utils gcc libc6-dev libssl-dev
 SANDBOX = contrib/sandbox/gear-sandbox
 

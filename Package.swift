@@ -90,6 +90,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A NATS client on SwiftNIO (the protocol, TLS with client certificates, reconnection with resubscription,
+        // bounded buffers), for the message-bus transport. Knows nothing of gear's subjects or of the agent.
+        .target(
+            name: "GearNATS",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The funnel for the C library's file and socket calls: EINTR retried, errors typed, descriptors owned.
         .target(name: "GearSystem", swiftSettings: swiftSettings),
         // Tar archives: reading, writing, and extraction confined beneath a directory; shared by geard and gear.
@@ -406,6 +419,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "GearNATSTests",
+            dependencies: [
+                "GearNATS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GearClientTests",
             dependencies: [
                 "GearClient", "GearAPI", "GearCore", "GearHTTP", "GearTestSupport",
@@ -428,7 +452,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "GearAPI", "GearClient",
+                "GearAPI", "GearClient", "GearNATS",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -441,7 +466,9 @@ let package = Package(
 // modules that hold those parsers are instrumented for coverage and address checks. It builds apart, in .build-fuzz.
 if Context.environment["GEAR_FUZZ"] != nil {
     let sanitizers: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
-    let parsers = ["GearAPI", "GearArchive", "GearAuthorization", "GearCertificates", "GearClient", "GearCore", "GearDeploy", "GearHTTP"]
+    let parsers = [
+        "GearAPI", "GearArchive", "GearAuthorization", "GearCertificates", "GearClient", "GearCore", "GearDeploy", "GearHTTP", "GearNATS",
+    ]
     for target in package.targets where parsers.contains(target.name) {
         target.swiftSettings = (target.swiftSettings ?? []) + sanitizers
     }
@@ -449,7 +476,9 @@ if Context.environment["GEAR_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "gear-fuzz",
-            dependencies: parsers.map { .target(name: $0) } + ["CFuzzer", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: parsers.map { .target(name: $0) } + [
+                "CFuzzer", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Fuzz/GearFuzz",
             swiftSettings: swiftSettings + sanitizers,
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]

@@ -29,6 +29,7 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "policy", run: DocumentTargets.policy),
         FuzzTarget(name: "token", run: DocumentTargets.token),
         FuzzTarget(name: "deployment", run: DocumentTargets.deployment),
+        FuzzTarget(name: "nats", run: NATSTargets.stream),
     ]
 }
 

@@ -15,7 +15,7 @@ struct Gear: AsyncParsableCommand {
         subcommands: [
             Install.self, Start.self, Stop.self, Restart.self, Delete.self, Status.self, List.self, Ports.self, Logs.self, Node.self, Wait.self,
             Exec.self, Run.self, Copy.self, Image.self, Deploy.self,
-            Certs.self, Token.self, Etcd.self,
+            Certs.self, Token.self, Etcd.self, NATS.self,
         ])
 }
 

@@ -18,6 +18,20 @@ import Testing
         }
     }
 
+    @Test func natsConfigNeedsUsersAndAListenAddress() throws {
+        let files = ["--broker-cert", "b.crt", "--broker-key", "b.key", "--ca", "ca.crt"]
+        let config = try #require(try Gear.parseAsRoot(["nats", "config"] + files + ["--node", "n1.crt", "--caller", "o.crt"]) as? NATSConfig)
+        #expect(config.node == ["n1.crt"] && config.caller == ["o.crt"] && config.listen == "127.0.0.1:4222")
+        for bad in [
+            ["nats", "config"] + files, ["nats", "config"] + files + ["--node", "n.crt", "--listen", "4222"],
+            ["nats", "config"] + files + ["--node", "n.crt", "--listen", "a b:1"],
+            ["nats", "config"] + files + ["--node", "n.crt", "--max-payload", "10"],
+            ["nats", "config", "--node", "n.crt"],
+        ] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try Gear.parseAsRoot(bad) }
+        }
+    }
+
     @Test func waitTakesJobLocatorsAndItsOwnTimeout() throws {
         let wait = try #require(try Gear.parseAsRoot(["wait", "--wait-timeout", "5", "--timeout", "9", "node1/abc"]) as? Wait)
         #expect(wait.jobs == ["node1/abc"] && wait.waitTimeout == 5 && wait.global.timeout == 9)
