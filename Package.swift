@@ -103,6 +103,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The caller's side of gear's bus: signed requests to one node or all over NATS, and the live requests that
+        // answers must match (signed by the node their subject names). Used by gear and the orchestrator.
+        .target(
+            name: "GearBus",
+            dependencies: [
+                "GearAPI", "GearAuthorization", "GearCertificates", "GearNATS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The funnel for the C library's file and socket calls: EINTR retried, errors typed, descriptors owned.
         .target(name: "GearSystem", swiftSettings: swiftSettings),
         // Tar archives: reading, writing, and extraction confined beneath a directory; shared by geard and gear.
@@ -154,6 +165,7 @@ let package = Package(
                 "GearCertificates",
                 "GearSystem",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -452,7 +464,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "GearAPI", "GearClient", "GearNATS",
+                "GearAPI", "GearAuthorization", "GearBus", "GearCertificates", "GearClient", "GearNATS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -43,95 +43,42 @@ public struct DelegationToken: Sendable {
         }
     }
 
-    struct Header: Codable {
-        var alg: String
-        var typ: String
-        var x5c: [String]
-    }
-
     public static let type = "gear-delegation+jwt"
 
     public var claims: Claims
     /// The issuer's certificate, as the header carries it.
-    public var issuerCertificate: Certificate
-    let signingInput: [UInt8]
-    let signature: Data
+    public var issuerCertificate: Certificate { jws.certificate }
+    let jws: CompactJWS
 
     /// Signs `claims` with the issuer's P-256 key; `certificate` is the issuer's certificate for that key.
     public static func sign(_ claims: Claims, key: P256.Signing.PrivateKey, certificate: Certificate) throws -> String {
-        guard let certificateKey = P256.Signing.PublicKey(certificate.publicKey), certificateKey.rawRepresentation == key.publicKey.rawRepresentation
-        else {
-            throw PKIError("the key does not belong to the certificate \(certificate.subject)")
-        }
-        let header = Header(alg: "ES256", typ: type, x5c: [Data(try PEMFiles.der(certificate)).base64EncodedString()])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let input = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))
-        let signature = try key.signature(for: Data(input.utf8))
-        return input + "." + Base64URL.encode(signature.rawRepresentation)
+        try CompactJWS.sign(claims, type: type, key: key, certificate: certificate)
     }
 
-    /// Parses a token (it is not verified yet: see `verifySignature`).
+    /// Parses a token (it is not verified yet: see `hasValidSignature`).
     public init(parsing text: String) throws(PKIError) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard text.utf8.count <= 16 * 1024, parts.count == 3,
-            let headerData = Base64URL.decode(parts[0]), let claimsData = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2])
-        else { throw PKIError("the token is not three base64url parts") }
-        guard let header = try? JSONDecoder().decode(Header.self, from: headerData) else { throw PKIError("the token's header is malformed") }
-        guard header.alg == "ES256", header.typ == Self.type else { throw PKIError("the token is not an ES256 \(Self.type)") }
-        guard let first = header.x5c.first, let der = Data(base64Encoded: first), let certificate = try? Certificate(derEncoded: Array(der)) else {
-            throw PKIError("the token carries no readable issuer certificate")
-        }
-        guard let claims = try? JSONDecoder().decode(Claims.self, from: claimsData) else { throw PKIError("the token's claims are malformed") }
-        self.claims = claims
-        self.issuerCertificate = certificate
-        self.signingInput = Array(text.utf8[..<text.utf8.lastIndex(of: UInt8(ascii: "."))!])
-        self.signature = signature
+        jws = try CompactJWS(parsing: text, type: Self.type, what: "token")
+        claims = try jws.decode(Claims.self, what: "token")
     }
 
     /// Whether the signature was made by the key of `issuerCertificate`.
-    public var hasValidSignature: Bool {
-        guard let key = P256.Signing.PublicKey(issuerCertificate.publicKey),
-            let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signature)
-        else { return false }
-        return key.isValidSignature(signature, for: Data(signingInput))
-    }
+    public var hasValidSignature: Bool { jws.hasValidSignature }
 
     /// Whether `issuerCertificate` chains to one of `roots`, is valid now and may authenticate a client.
-    public func issuerChains(to roots: [Certificate]) async -> Bool {
-        var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
-            RFC5280Policy()
-        }
-        guard case .validCertificate = await verifier.validate(leaf: issuerCertificate, intermediates: CertificateStore()) else { return false }
-        guard let usages = try? issuerCertificate.extensions.extendedKeyUsage else { return true }
-        return usages.contains(.clientAuth) || usages.contains(.any)
-    }
+    public func issuerChains(to roots: [Certificate]) async -> Bool { await jws.chains(to: roots) }
 }
 
-/// base64url without padding (RFC 4648 §5), as JWS uses.
-enum Base64URL {
-    static func encode(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ text: Substring) -> Data? {
-        guard text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
-    }
-}
-
-/// Signs delegation tokens with a certificate's P-256 key (what `gear token issue` uses).
-public struct TokenSigner {
+/// Signs delegation tokens (what `gear token issue` uses) and other JWS with a certificate's P-256 key.
+public struct TokenSigner: Sendable {
     let certificate: Certificate
-    let key: P256.Signing.PrivateKey
+    /// The key's scalar (swift-crypto's key type is not `Sendable`): a key is made of it for each signature.
+    let keyBytes: Data
+    var key: P256.Signing.PrivateKey { (try? P256.Signing.PrivateKey(rawRepresentation: keyBytes))! }
 
     public init(certificateFile: String, keyFile: String) throws {
         certificate = try PEMFiles.readCertificate(certificateFile)
         do {
-            key = try P256.Signing.PrivateKey(pemRepresentation: try PEMFiles.readText(keyFile))
+            keyBytes = try P256.Signing.PrivateKey(pemRepresentation: try PEMFiles.readText(keyFile)).rawRepresentation
         } catch let error as PKIError {
             throw error
         } catch {
@@ -144,5 +91,10 @@ public struct TokenSigner {
 
     public func sign(_ claims: DelegationToken.Claims) throws -> String {
         try DelegationToken.sign(claims, key: key, certificate: certificate)
+    }
+
+    /// Signs any claims as a compact JWS of type `type` (the bus's requests and replies).
+    public func sign(_ claims: some Encodable, type: String) throws -> String {
+        try CompactJWS.sign(claims, type: type, key: key, certificate: certificate)
     }
 }

@@ -7,7 +7,7 @@ import Testing
 /// and replies only as itself (the broker refuses the rest, and says so to the client and in its log), a certificate
 /// outside the CA or outside the users gets no connection, a broker that dies is reconnected to with the
 /// subscriptions made again, and a SIGHUP adds a node.
-@Suite(.serialized)
+@Suite(.enabled(if: Sandbox.enabled), .serialized)
 struct NATSBrokerTests {
     @Test func aNodeHearsItsOwnRequestsAndRepliesOnlyAsItself() async throws {
         let broker = try await NATSBroker.start(nodes: ["node1", "node2"], callers: ["orch"])
