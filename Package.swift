@@ -184,6 +184,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // geard's message-bus transport: signed requests from NATS verified, run through the API in process, answered
+        // signed. Sees no systemd and no HTTP types (geard hands it the API as a function).
+        .target(
+            name: "GearNATSTransport",
+            dependencies: [
+                "GearAPI", "GearAuthorization", "GearCertificates", "GearNATS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // docs/openapi.json into GearHTTP at build time (OpenAPIDocument.json).
         .plugin(name: "EmbedOpenAPI", capability: .buildTool()),
         .target(
@@ -206,6 +218,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP2", package: "swift-nio-extras"),
@@ -325,6 +338,8 @@ let package = Package(
                 "GearEtcdTransport",
                 "GearHTTP",
                 "GearMetrics",
+                "GearNATS",
+                "GearNATSTransport",
                 "SystemdBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -13,6 +13,21 @@ public struct AuditRecord: Sendable {
     public var roles: [String]
     /// Where the request came from (transport and its words for it).
     public var origin: RequestOrigin
+
+    public init(
+        identity: String, fingerprint: String?, operation: String, target: String?, requestID: String, allowed: Bool, reason: String,
+        roles: [String], origin: RequestOrigin
+    ) {
+        self.identity = identity
+        self.fingerprint = fingerprint
+        self.operation = operation
+        self.target = target
+        self.requestID = requestID
+        self.allowed = allowed
+        self.reason = reason
+        self.roles = roles
+        self.origin = origin
+    }
 }
 
 /// Which decisions are recorded.

@@ -53,24 +53,40 @@ public final class BusCaller: Sendable {
         for try await message in replies { await accept(message) }
     }
 
-    /// Asks one node; throws `timeout` when it does not answer within `timeout`.
-    public func request(node: String, operation: String, body: [UInt8] = [], timeout: Duration = .seconds(10)) async throws -> BusAnswer {
-        let answers = try await send(node: node, operation: operation, body: body, timeout: timeout, expected: 1)
+    /// Asks one node the API request `method path` (with `body`), which is the operation `operation`; throws
+    /// `timeout` when it does not answer within `timeout`.
+    public func request(
+        node: String, operation: String, method: String, path: String, body: [UInt8] = [], timeout: Duration = .seconds(10)
+    ) async throws -> BusAnswer {
+        let call = Call(operation: operation, method: method, path: path, body: body)
+        let answers = try await send(node: node, call, timeout: timeout, expected: 1)
         guard let answer = answers.first else { throw NATSError(.timeout, "\(node) did not answer within \(timeout)") }
         return answer
     }
 
-    /// Asks every node; collects the answers that come within `timeout` (or until each of `expected` answered).
-    public func broadcast(operation: String, body: [UInt8] = [], timeout: Duration = .seconds(2), expected: Int? = nil) async throws -> [BusAnswer] {
-        try await send(node: BusRequest.everyNode, operation: operation, body: body, timeout: timeout, expected: expected ?? Self.maxAnswers)
+    /// Asks every node; collects the answers that come within `timeout` (or until `expected` answered).
+    public func broadcast(
+        operation: String, method: String, path: String, body: [UInt8] = [], timeout: Duration = .seconds(2), expected: Int? = nil
+    ) async throws -> [BusAnswer] {
+        let call = Call(operation: operation, method: method, path: path, body: body)
+        return try await send(node: BusRequest.everyNode, call, timeout: timeout, expected: expected ?? Self.maxAnswers)
     }
 
-    func send(node: String, operation: String, body: [UInt8], timeout: Duration, expected: Int) async throws -> [BusAnswer] {
+    struct Call {
+        var operation: String
+        var method: String
+        var path: String
+        var body: [UInt8]
+    }
+
+    func send(node: String, _ call: Call, timeout: Duration, expected: Int) async throws -> [BusAnswer] {
+        let body = call.body
         let rid = UUID().uuidString.lowercased()
         let now = Int64(Date().timeIntervalSince1970)
         let lifetime = min(BusRequest.maxLifetime, max(1, Int64(timeout.components.seconds) + 1))
         let claims = BusRequest.Claims(
-            rid: rid, caller: name, node: node, op: operation, sha256: BusRequest.digest(body), iat: now, exp: now + lifetime)
+            rid: rid, caller: name, node: node, op: call.operation, method: call.method, path: call.path, sha256: BusRequest.digest(body), iat: now,
+            exp: now + lifetime)
         var headers = NATSHeaders()
         try headers.append(BusRequest.header, try BusRequest.sign(claims, signer: signer))
         let (stream, continuation) = AsyncStream.makeStream(of: BusAnswer.self, bufferingPolicy: .bufferingOldest(min(expected, Self.maxAnswers)))

@@ -6,6 +6,7 @@ import GearEtcd
 import GearEtcdTransport
 import GearHTTP
 import GearMetrics
+import GearNATSTransport
 import Logging
 import Metrics
 import NIOCore
@@ -41,6 +42,7 @@ struct Geard: AsyncParsableCommand {
     @OptionGroup(title: "This node") var node: NodeOptions
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup(title: "etcd (the pull model)") var etcd: EtcdTransportOptions
+    @OptionGroup(title: "NATS (the message bus)") var nats: NATSTransportOptions
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -52,6 +54,7 @@ struct Geard: AsyncParsableCommand {
             throw ValidationError("--https and --tls-deny need --tls-cert, --tls-key and --tls-ca")
         }
         _ = try etcd.configuration(access: access)
+        if nats.nats != nil, !access.servesHTTPS { throw ValidationError("--nats needs the node's certificate: --tls-cert, --tls-key and --tls-ca") }
     }
 
     func run() async throws {
@@ -100,6 +103,9 @@ struct Geard: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--etcd: \(error.message)")
             }
+        }
+        if let bus = try nats.configuration(access: access, tls: tls) {
+            services.append(try Self.busTransport(bus, server: server, tls: tls, agent: agent, logger: logger))
         }
         services.append(Reloader(tls: tls, policy: policies, logger: logger))
         if let interval = notifier.watchdogInterval() {

@@ -27,16 +27,20 @@ import X509
         try TokenSigner(certificateFile: "\(directory)/\(name).crt", keyFile: "\(directory)/\(name).key")
     }
 
-    func claims(node: String = "node1", op: String = "install", caller: String = "orch", ttl: Int64 = 60, iat: Int64? = nil) -> BusRequest.Claims {
+    func claims(
+        node: String = "node1", op: String = "container.install", caller: String = "orch", ttl: Int64 = 60, iat: Int64? = nil
+    ) -> BusRequest.Claims {
         let now = iat ?? Int64(Date().timeIntervalSince1970)
-        return .init(rid: rid, caller: caller, node: node, op: op, sha256: BusRequest.digest(body), iat: now, exp: now + ttl)
+        return .init(
+            rid: rid, caller: caller, node: node, op: op, method: "PUT", path: "/container/web", sha256: BusRequest.digest(body), iat: now,
+            exp: now + ttl)
     }
 
     func verify(
         _ text: String, node: String = "node1", subject: String? = nil, replyTo: String? = nil, body: [UInt8]? = nil
     ) async throws -> PeerIdentity {
         try await BusRequest(parsing: text).verify(
-            node: node, subject: subject ?? "gear.v1.req.\(node).install", replyTo: replyTo ?? "gear.v1.rep.orch.\(node).\(rid)",
+            node: node, subject: subject ?? "gear.v1.req.\(node).container.install", replyTo: replyTo ?? "gear.v1.rep.orch.\(node).\(rid)",
             body: body ?? self.body, roots: [ca.certificate])
     }
 
@@ -45,9 +49,9 @@ import X509
         let caller = try await verify(text)
         #expect(caller.commonName == "orch" && caller.organizationalUnits == ["admin"])
         // A broadcast verifies on every node, on the broadcast subject.
-        let broadcast = try BusRequest.sign(claims(node: "*", op: "status"), signer: signer("orch"))
+        let broadcast = try BusRequest.sign(claims(node: "*", op: "container.read"), signer: signer("orch"))
         for node in ["node1", "node2"] {
-            #expect(try await verify(broadcast, node: node, subject: "gear.v1.bcast.status").commonName == "orch")
+            #expect(try await verify(broadcast, node: node, subject: "gear.v1.bcast.container.read").commonName == "orch")
         }
     }
 
@@ -55,7 +59,16 @@ import X509
         let good = try BusRequest.sign(claims(), signer: signer("orch"))
         let cases: [(String, () async throws -> Void)] = [
             ("for node1, not node2", { _ = try await verify(good, node: "node2") }),
-            ("came on", { _ = try await verify(good, subject: "gear.v1.req.node1.delete") }),
+            ("came on", { _ = try await verify(good, subject: "gear.v1.req.node1.container.delete") }),
+            (
+                "method or path",
+                {
+                    var bad = claims()
+                    bad.path = "/container/web\r\nX: y"
+                    _ = try await verify(try BusRequest.sign(bad, signer: signer("orch")))
+                }
+            ),
+            ("cannot be in a subject", { _ = try await verify(try BusRequest.sign(claims(op: "container.*"), signer: signer("orch"))) }),
             ("reply subject", { _ = try await verify(good, replyTo: "gear.v1.rep.spy.node1.\(rid)") }),
             ("reply subject", { _ = try await verify(good, replyTo: "gear.v1.rep.orch.node1.ffffffffffffffffffffffffffffffff") }),
             ("body is not the one signed", { _ = try await verify(good, body: Array(#"{"Image":"evil"}"#.utf8)) }),
@@ -94,7 +107,8 @@ import X509
         let oddText = try BusRequest.sign(odd, signer: signer("orch"))
         await #expect(throws: AuthorizationError.self) {
             _ = try await BusRequest(parsing: oddText).verify(
-                node: "node1", subject: "gear.v1.req.node1.install", replyTo: "gear.v1.rep.orch.node1.\(odd.rid)", body: body, roots: [ca.certificate]
+                node: "node1", subject: "gear.v1.req.node1.container.install", replyTo: "gear.v1.rep.orch.node1.\(odd.rid)", body: body,
+                roots: [ca.certificate]
             )
         }
     }
@@ -139,7 +153,7 @@ import X509
             }
         }
         // A broadcast takes replies from any node, each on its own subject.
-        let broadcast = claims(node: "*", op: "status")
+        let broadcast = claims(node: "*", op: "container.read")
         #expect(try await verify(try reply("node2", node: "node2"), subject: "gear.v1.rep.orch.node2.\(rid)", for: broadcast) == "node2")
     }
 }

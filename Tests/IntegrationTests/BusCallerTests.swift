@@ -35,13 +35,14 @@ struct BusCallerTests {
         defer { for task in responders { task.cancel() } }
         for client in [node1, node2, orchClient] { try await client.flush() }
 
-        let answer = try await caller.request(node: "node1", operation: "status", body: Array(#"{"Id":"web"}"#.utf8), timeout: .seconds(5))
+        let answer = try await caller.request(
+            node: "node1", operation: "container.read", method: "GET", path: "/container/web/status", timeout: .seconds(5))
         #expect(answer.node == "node1" && answer.status == 200 && String(decoding: answer.body, as: UTF8.self) == #"{"node":"node1"}"#)
 
         #expect(caller.rejected == 0)
 
         // A broadcast collects for its whole timeout: each node once, node2's second answer refused.
-        let answers = try await caller.broadcast(operation: "status", timeout: .seconds(1))
+        let answers = try await caller.broadcast(operation: "container.list", method: "GET", path: "/containers", timeout: .seconds(1))
         #expect(answers.map(\.node).sorted() == ["node1", "node2"], "\(answers)")
         #expect(caller.rejected == 1)
 

@@ -24,6 +24,17 @@ public enum BusSubjects {
     /// What a caller may subscribe to: the replies addressed to it.
     public static func callerSubscriptions(_ caller: String) -> [String] { ["\(root).rep.\(caller).>"] }
 
+    /// Why `operation` cannot be the operation of a request subject (`container.read`: lower-case tokens of letters
+    /// and `-`), or nil.
+    public static func problem(withOperation operation: String) -> String? {
+        guard (1...64).contains(operation.utf8.count) else { return "must have 1 to 64 characters" }
+        let tokens = operation.split(separator: ".", omittingEmptySubsequences: false)
+        guard tokens.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == UInt8(ascii: "-") } }) else {
+            return "must be dot-separated words of lower-case letters and '-'"
+        }
+        return nil
+    }
+
     /// Why `name` cannot name a node or a caller on the bus (it is one token of a subject), or nil.
     public static func problem(withName name: String) -> String? {
         guard (1...64).contains(name.utf8.count) else { return "must have 1 to 64 characters" }

@@ -26,18 +26,27 @@ public struct BusRequest: Sendable {
         public var caller: String
         /// The target node, or `*` for every node.
         public var node: String
-        /// The operation (`status`, `install`, ...), the last token of the request subject.
+        /// The operation, as access policies name it (`container.read`, `container.install`): the last tokens of the
+        /// request subject, so that a broker may allow a caller some operations only.
         public var op: String
+        /// The API request it carries: the method and the path with its query, as over HTTPS (`PUT`,
+        /// `/container/web/started?wait=30`); the body is the message's payload.
+        public var method: String
+        public var path: String
         /// SHA-256 of the body, base64url.
         public var sha256: String
         public var iat: Int64
         public var exp: Int64
 
-        public init(rid: String, caller: String, node: String, op: String, sha256: String, iat: Int64, exp: Int64) {
+        public init(
+            rid: String, caller: String, node: String, op: String, method: String, path: String, sha256: String, iat: Int64, exp: Int64
+        ) {
             self.rid = rid
             self.caller = caller
             self.node = node
             self.op = op
+            self.method = method
+            self.path = path
             self.sha256 = sha256
             self.iat = iat
             self.exp = exp
@@ -72,6 +81,10 @@ public struct BusRequest: Sendable {
         }
     }
 
+    /// Whether the signature was made by the key of the certificate it carries (a request that fails here is from
+    /// nobody: a node does not answer it).
+    public var hasValidSignature: Bool { jws.hasValidSignature }
+
     /// Where node `node` answers it: the caller's reply subject for that node and the request id.
     public func replySubject(node: String) -> String { BusSubjects.reply(caller: claims.caller, node: node, requestID: claims.rid) }
 
@@ -93,9 +106,12 @@ public struct BusRequest: Sendable {
         }
         guard identity.commonName == claims.caller else { throw refuse("it names the caller \(claims.caller), its certificate another") }
         guard claims.node == node || claims.node == Self.everyNode else { throw refuse("it is for \(claims.node), not \(node)") }
-        guard BusSubjects.problem(withName: claims.caller) == nil, BusSubjects.problem(withName: claims.op) == nil else {
-            throw refuse("its caller or operation is not a subject token")
+        guard BusSubjects.problem(withName: claims.caller) == nil, BusSubjects.problem(withOperation: claims.op) == nil else {
+            throw refuse("its caller or operation cannot be in a subject")
         }
+        guard (1...16).contains(claims.method.utf8.count), claims.method.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }),
+            claims.path.hasPrefix("/"), claims.path.utf8.count <= 4096, !claims.path.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F })
+        else { throw refuse("its method or path is malformed") }
         guard subject == claims.subject else { throw refuse("it came on \(subject), not \(claims.subject)") }
         guard (try? RequestID(claims.rid))?.rawValue == claims.rid else { throw refuse("its id is not a request id in canonical form") }
         // The node answers on the caller's reply subject for this node and id, whatever the message names; a message

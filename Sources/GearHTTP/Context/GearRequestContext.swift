@@ -27,6 +27,9 @@ public struct GearRequestContext: RequestContext {
     /// What the authorizer allowed: the containers the caller may see for this request's operation (lists are
     /// filtered to it). Unrestricted for local callers.
     public var authorization: Authorization = .unrestricted
+    /// For a request another transport carries (`GearHTTPServer.answer`): the operation it named and the transport.
+    /// The endpoint refuses it unless its own operation is that one.
+    public var carried: (operation: GearAuthorization.Operation, transport: String)?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -60,6 +60,10 @@ final class EndpointRegistrar {
         endpoints.append(endpoint)
         let authorizer = self.authorizer
         router.on(endpoint.routerPath, method: endpoint.method) { request, context in
+            if let carried = context.carried, carried.operation != endpoint.operation {
+                throw GearError(
+                    .invalidRequest, "\(endpoint) is \(endpoint.operation), not \(carried.operation) as the \(carried.transport) request says")
+            }
             guard case .local = context.caller else {
                 var context = context
                 context.authorization = try await authorizer.authorize(Self.question(endpoint, request, context))
@@ -86,7 +90,8 @@ final class EndpointRegistrar {
             }
         return AccessRequest(
             caller: context.caller, operation: endpoint.operation, target: target, token: AuthorizationMiddleware.bearerToken(request),
-            requestID: context.requestID.rawValue, origin: RequestOrigin(transport: "http", request: "\(request.method.rawValue) \(request.uri.path)")
+            requestID: context.requestID.rawValue,
+            origin: RequestOrigin(transport: context.carried?.transport ?? "http", request: "\(request.method.rawValue) \(request.uri.path)")
         )
     }
 }

@@ -9,8 +9,8 @@ public import Prometheus
 /// geard's HTTP API: the router over a `NodeAgent`, served on any number of listeners.
 public struct GearHTTPServer: Sendable {
     public let agent: NodeAgent
-    private let logger: Logger
-    private let routerResponder: RouterResponder<GearRequestContext>
+    let logger: Logger
+    let routerResponder: RouterResponder<GearRequestContext>
     /// The long-lived streams each caller holds.
     let streams: StreamGate
 

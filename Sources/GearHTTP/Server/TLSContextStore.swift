@@ -1,6 +1,6 @@
 import Foundation
 public import GearAuthorization
-import GearCertificates
+public import GearCertificates
 import NIOSSL
 import Synchronization
 import X509
@@ -45,6 +45,9 @@ public final class TLSContextStore: Sendable {
 
     /// What delegation tokens are checked against (the CAs and this node's names), as last loaded.
     public var tokenTrust: TokenTrust { state.withLock { $0.trust } }
+
+    /// Why a certificate identity that reached this node by another way (the bus) is refused, if it is revoked.
+    public func revocation(of identity: PeerIdentity) -> String? { state.withLock { $0.denied.reason(for: identity) } }
 
     /// Reads every file again; on an error the material in force stays and the error is thrown.
     public func reload() throws {

@@ -1,4 +1,6 @@
 import Foundation
+import GearBus
+import GearCertificates
 import GearNATS
 import Logging
 
@@ -25,13 +27,15 @@ final class NATSBroker: @unchecked Sendable {
         self.process = process
     }
 
-    /// A broker whose users are the certificates of `nodes` and `callers`, issued here by a fresh CA.
-    static func start(nodes: [String], callers: [String]) async throws -> NATSBroker {
+    /// A broker whose users are the certificates of `nodes` and `callers` (admins, and `readers` with the reader
+    /// role), issued here by a fresh CA.
+    static func start(nodes: [String], callers: [String], readers: [String] = []) async throws -> NATSBroker {
         let tag = UUID().uuidString.prefix(8).lowercased()
         let pki = "/tmp/gear-nats-pki-\(tag)"
         var commands = ["certs init --out \(pki)", "certs issue node nats --ip 127.0.0.1 --out \(pki)"]
         commands += nodes.map { "certs issue node \($0) --out \(pki)" }
         commands += callers.map { "certs issue client \($0) --role admin --out \(pki)" }
+        commands += readers.map { "certs issue client \($0) --role reader --out \(pki)" }
         for command in commands {
             let result = try sh("\(Sandbox.gearPath) \(command)")
             guard result.status == 0 else { throw TestFailure("gear \(command): \(result.output)") }
@@ -39,7 +43,7 @@ final class NATSBroker: @unchecked Sendable {
         let port = GeardProcess.freePort()
         let broker = NATSBroker(
             pki: pki, port: port, configPath: "\(pki)/nats.conf", logPath: "/tmp/nats-\(tag).log", process: Process())
-        try broker.configure(nodes: nodes, callers: callers)
+        try broker.configure(nodes: nodes, callers: callers + readers)
         try await broker.launch()
         return broker
     }
@@ -95,6 +99,15 @@ final class NATSBroker: @unchecked Sendable {
             name: name)
         configuration.reconnectDelay = (.milliseconds(50), .milliseconds(200))
         return try NATSClient(configuration: configuration, logger: Logger(label: "nats.\(name)"))
+    }
+
+    /// A caller on the bus as `name`, not yet listening.
+    func caller(_ name: String) throws -> (BusCaller, NATSClient) {
+        let client = try client(name)
+        let signer = try TokenSigner(certificateFile: "\(pki)/\(name).crt", keyFile: "\(pki)/\(name).key")
+        let caller = BusCaller(
+            client: client, name: name, signer: signer, roots: try PEMFiles.readCertificates("\(pki)/ca.crt"), logger: Logger(label: "bus.\(name)"))
+        return (caller, client)
     }
 
     deinit { kill() }

@@ -1,0 +1,109 @@
+import Foundation
+import GearAPI
+import GearAuthorization
+import GearBus
+import GearCertificates
+import GearNATS
+import Testing
+
+/// geard `--nats` against the real nats-server: signed requests run the same operations as HTTPS (a container
+/// installed and read over the bus is the one HTTPS shows), decided by the same policy (a reader cannot stop it),
+/// and what is not a valid request is refused with nothing run and the refusal in the journal: an operation that is
+/// not the one the subject names, a stream, a replay of the same signed request, an expired one, an unsigned one.
+/// A flood past `--nats-max-in-flight` is answered 503 and every request gets an answer.
+@Suite(.enabled(if: Sandbox.enabled), .serialized)
+struct NATSTransportTests {
+    @Test func geardAnswersSignedRequestsAsItAnswersHTTPSAndRefusesTheRest() async throws {
+        let broker = try await NATSBroker.start(nodes: ["busnode"], callers: ["orch"], readers: ["watcher"])
+        let pki = broker.pki
+        let geard = try await GeardProcess.start(arguments: [
+            "--tls-cert", "\(pki)/busnode.crt", "--tls-key", "\(pki)/busnode.key", "--tls-ca", "\(pki)/ca.crt",
+            "--https", "127.0.0.1:\(GeardProcess.freePort())", "--nats", broker.url, "--nats-max-in-flight", "2",
+        ])
+        defer { Task { await geard.stop() } }
+        let (orch, orchClient) = try broker.caller("orch")
+        let (watcher, watcherClient) = try broker.caller("watcher")
+        let raw = try broker.client("orch")
+        let tasks =
+            [orchClient, watcherClient, raw].map { client in Task { try await client.run() } } + [
+                Task { try await orch.listen() }, Task { try await watcher.listen() },
+            ]
+        defer { for task in tasks { task.cancel() } }
+        // geard's transport is up once /healthz says so.
+        let healthy = try await eventually(timeout: .seconds(20)) {
+            (try? curl("GET", "http://127.0.0.1:\(geard.port)/healthz"))?.body.contains(#""name":"nats","ok":true"#) == true
+        }
+        #expect(healthy, "\(geard.log().suffix(2000))")
+        for client in [orchClient, watcherClient, raw] { _ = try await eventually { client.counters.connections > 0 } }
+
+        // Install and start over the bus; HTTPS sees the same container.
+        let id = uniqueID("bus")
+        let installed = try await orch.request(
+            node: "busnode", operation: "container.install", method: "PUT", path: "/container/\(id)?wait=60",
+            body: Array(#"{"Runtime":"exec","Cmd":["/bin/sleep","100000"],"Started":true}"#.utf8), timeout: .seconds(70))
+        #expect(installed.status == 200 && String(decoding: installed.body, as: UTF8.self).contains(#""succeeded""#), "\(installed)")
+        let status = try await orch.request(node: "busnode", operation: "container.read", method: "GET", path: "/container/\(id)/status")
+        #expect(status.status == 200 && String(decoding: status.body, as: UTF8.self).contains(#""subState":"running""#))
+        #expect(try curl("GET", "http://127.0.0.1:\(geard.port)/container/\(id)/status").body.contains(#""subState":"running""#))
+
+        // The same policy: a reader reads and cannot stop; the refusal is audited as the bus's.
+        #expect(try await watcher.request(node: "busnode", operation: "container.read", method: "GET", path: "/container/\(id)/status").status == 200)
+        let stop = try await watcher.request(node: "busnode", operation: "container.stop", method: "PUT", path: "/container/\(id)/stopped?wait=30")
+        #expect(stop.status == 403, "\(String(decoding: stop.body, as: UTF8.self))")
+        // Another operation than the subject names, and a stream, are refused before anything runs.
+        let mismatch = try await watcher.request(node: "busnode", operation: "container.read", method: "PUT", path: "/container/\(id)/stopped")
+        #expect(mismatch.status == 400 && String(decoding: mismatch.body, as: UTF8.self).contains("not container.read"))
+        let stream = try await orch.request(node: "busnode", operation: "logs.read", method: "GET", path: "/container/\(id)/log")
+        #expect(stream.status == 400 && String(decoding: stream.body, as: UTF8.self).contains("use HTTPS"))
+        #expect(try curl("GET", "http://127.0.0.1:\(geard.port)/container/\(id)/status").body.contains(#""subState":"running""#))
+
+        // The same signed request twice: the second is a replay. An expired one is refused.
+        let replies = try await raw.subscribe(to: "gear.v1.rep.orch.busnode.>")
+        try await raw.flush()
+        let signer = try TokenSigner(certificateFile: "\(pki)/orch.crt", keyFile: "\(pki)/orch.key")
+        func signed(iat: Int64) throws -> (NATSHeaders, String) {
+            let rid = UUID().uuidString.lowercased()
+            let claims = BusRequest.Claims(
+                rid: rid, caller: "orch", node: "busnode", op: "container.read", method: "GET", path: "/container/\(id)/status",
+                sha256: BusRequest.digest([UInt8]()), iat: iat, exp: iat + 60)
+            var headers = NATSHeaders()
+            try headers.append(BusRequest.header, try BusRequest.sign(claims, signer: signer))
+            return (headers, rid)
+        }
+        let now = Int64(Date().timeIntervalSince1970)
+        let (fresh, freshID) = try signed(iat: now)
+        for _ in 0..<2 { try await raw.publish([], to: "gear.v1.req.busnode.container.read", headers: fresh) }
+        let (old, oldID) = try signed(iat: now - 3600)
+        try await raw.publish([], to: "gear.v1.req.busnode.container.read", headers: old)
+        // Unsigned: from nobody, not answered.
+        try await raw.publish([], to: "gear.v1.req.busnode.container.read", replyTo: "gear.v1.rep.orch.busnode.\(UUID().uuidString.lowercased())")
+        try await raw.flush()
+        var statuses: [String: [Int]] = [:]
+        var iterator = replies.makeAsyncIterator()
+        for _ in 0..<3 {
+            let message = try #require(try await iterator.next())
+            let reply = try BusReply(parsing: try #require(message.headers?[BusReply.header]))
+            statuses[reply.claims.rid, default: []].append(reply.claims.status)
+        }
+        #expect(statuses[freshID]?.sorted() == [200, 409] && statuses[oldID] == [401], "\(statuses)")
+        let journal = try sh("journalctl --no-pager -o cat GEAR_AUDIT=1 GEAR_AUTH_DECISION=deny GEAR_TRANSPORT=nats").output
+        #expect(journal.contains("not signed") && journal.contains("replay") && journal.contains("expired"), "\(journal.suffix(2000))")
+        let denied = try sh(
+            "journalctl --no-pager -o cat GEAR_AUDIT=1 GEAR_AUTH_DECISION=deny GEAR_TRANSPORT=nats GEAR_AUTH_OPERATION=container.stop")
+        #expect(denied.output.contains("reader"), "\(denied.output)")
+
+        // A flood past --nats-max-in-flight 2: every request answered, some 503.
+        let flood = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    try await orch.request(node: "busnode", operation: "container.list", method: "GET", path: "/containers", timeout: .seconds(20))
+                        .status
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(flood.count == 40 && flood.allSatisfy { $0 == 200 || $0 == 503 } && flood.contains(503), "\(flood)")
+        let deleted = try await orch.request(node: "busnode", operation: "container.delete", method: "DELETE", path: "/container/\(id)?wait=60")
+        #expect(deleted.status == 200)
+    }
+}
