@@ -355,6 +355,8 @@ let package = Package(
         .executableTarget(
             name: "gear",
             dependencies: [
+                "GearBus",
+                "GearNATS",
                 "GearAPI",
                 "GearArchive",
                 "GearClient",
@@ -364,6 +366,7 @@ let package = Package(
                 "GearSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -45,6 +45,14 @@ struct NATSTransportTests {
         let status = try await orch.request(node: "busnode", operation: "container.read", method: "GET", path: "/container/\(id)/status")
         #expect(status.status == 200 && String(decoding: status.body, as: UTF8.self).contains(#""subState":"running""#))
         #expect(try curl("GET", "http://127.0.0.1:\(geard.port)/container/\(id)/status").body.contains(#""subState":"running""#))
+        // gear over the bus: one node's container, and a broadcast that names the silent node it expected.
+        let tls = "--ca \(pki)/ca.crt --cert \(pki)/orch.crt --key \(pki)/orch.key --nats \(broker.url)"
+        let one = try sh("\(Sandbox.gearPath) status \(tls) busnode/\(id) 2>&1")
+        #expect(one.status == 0 && one.output.contains("busnode/\(id)") && one.output.contains("running"), "\(one.output)")
+        let all = try sh("\(Sandbox.gearPath) status \(tls) @all --expect busnode --expect ghost --nats-wait 1 2>&1")
+        #expect(all.status == 1 && all.output.contains("busnode/\(id)") && all.output.contains("ghost: silent"), "\(all.output)")
+        let unknown = try sh("\(Sandbox.gearPath) status \(tls) busnode/nosuch 2>&1")
+        #expect(unknown.status == 1 && unknown.output.contains("404"), "\(unknown.output)")
 
         // The same policy: a reader reads and cannot stop; the refusal is audited as the bus's.
         #expect(try await watcher.request(node: "busnode", operation: "container.read", method: "GET", path: "/container/\(id)/status").status == 200)

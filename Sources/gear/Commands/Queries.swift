@@ -9,13 +9,16 @@ struct Status: AsyncParsableCommand {
         discussion: """
             With --etcd: what every node reports in etcd (or the instances of the deployments named), whether each \
             container is as desired, and which nodes are silent (they have desired state but no observed entry: down, or \
-            their lease expired).
+            their lease expired). With --nats: each NODE/ID asked over the bus with a signed request, and @all \
+            broadcast to every node (those of --expect that do not answer are listed as silent).
 
             Examples: gear status web node2/web
                       gear status --etcd https://10.0.0.9:2379 shop
+                      gear status --nats tls://10.0.0.9:4222 node1/web @all --expect node1 --expect node2
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var etcdOptions: EtcdOptions
+    @OptionGroup(title: "NATS (the message bus)") var natsOptions: NATSOptions
     @Argument(help: "[host[:port]/]id (with --etcd: deployment names, none for everything)") var locators: [String] = []
 
     func validate() throws {
@@ -25,6 +28,7 @@ struct Status: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if natsOptions.url != nil { return try await BusStatus.show(locators, options: natsOptions, global: global) }
         if etcdOptions.etcd != nil || ProcessInfo.processInfo.environment["GEAR_ETCD"].map({ !$0.isEmpty }) == true {
             return try await EtcdStatus.show(deployments: locators, configuration: try etcdOptions.configuration(global), global: global)
         }
