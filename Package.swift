@@ -327,6 +327,16 @@ let package = Package(
             path: "bench/gear-placement",
             swiftSettings: swiftSettings
         ),
+        // The bus benchmark (bench/bus.sh): a broadcast to many responders in one process, signed and plain.
+        .executableTarget(
+            name: "gear-bus-bench",
+            dependencies: [
+                "GearAPI", "GearAuthorization", "GearBus", "GearCertificates", "GearNATS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/gear-bus",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "geard",
             dependencies: [

@@ -32,6 +32,8 @@ public final class BusCaller: Sendable {
     let logger: Logger
     let live = Mutex<[String: LiveRequest]>([:])
     let rejections = Atomic<Int>(0)
+    /// The nodes' certificates that chained lately: a broadcast's answers pay for a signature each, not a chain.
+    let chains = ChainCache()
 
     /// The most answers a broadcast collects.
     public static let maxAnswers = 10_000
@@ -123,7 +125,7 @@ public final class BusCaller: Sendable {
         guard let text = message.headers?[BusReply.header] else { return reject("it is not signed") }
         do {
             let reply = try BusReply(parsing: text)
-            _ = try await reply.verify(request.claims, subject: message.subject, body: message.payload, roots: roots)
+            _ = try await reply.verify(request.claims, subject: message.subject, body: message.payload, roots: roots, cache: chains)
             let first = live.withLock { live in live[rid]?.answered.insert(node).inserted ?? false }
             guard first else { return reject("a second answer from \(node)") }
             request.continuation.yield(BusAnswer(node: node, status: reply.claims.status, body: message.payload, signature: text))

@@ -18,8 +18,9 @@ public struct CompactJWS: Sendable {
 
     /// The JSON of the claims (not verified until `hasValidSignature`).
     public let claims: Data
-    /// The signer's certificate, as the header carries it.
+    /// The signer's certificate, as the header carries it, and its DER bytes.
     public let certificate: Certificate
+    public let certificateDER: [UInt8]
     let signingInput: [UInt8]
     let signature: Data
 
@@ -50,6 +51,7 @@ public struct CompactJWS: Sendable {
         }
         self.claims = claimsData
         self.certificate = certificate
+        self.certificateDER = Array(der)
         self.signingInput = Array(text.utf8[..<text.utf8.lastIndex(of: UInt8(ascii: "."))!])
         self.signature = signature
     }
@@ -79,17 +81,55 @@ public struct CompactJWS: Sendable {
     }
 }
 
-/// base64url without padding (RFC 4648 §5), as JWS uses.
+/// base64url without padding (RFC 4648 §5), as JWS uses; byte by byte (every bus message carries a certificate in
+/// it: Foundation's string replacements cost more than the signature's check).
 public enum Base64URL {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(index) }
+        return table
+    }()
+
     public static func encode(_ data: some DataProtocol) -> String {
-        Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let bytes = Array(data)
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index + 3 <= bytes.count {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest > 0 {
+            let n = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+            if rest == 2 { out.append(alphabet[Int(n >> 6 & 63)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
+    /// The bytes of `text`, nil when it holds a character outside the alphabet, padding, or a length no encoding has.
     public static func decode(_ text: Substring) -> Data? {
-        guard text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
+        let input = Array(text.utf8)
+        guard input.count % 4 != 1 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(input.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for byte in input {
+            let value = values[Int(byte)]
+            guard value != 0xFF else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+        }
+        // What is left must be zero bits (a canonical encoding).
+        guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return Data(out)
     }
 }

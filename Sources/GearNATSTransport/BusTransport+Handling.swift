@@ -22,7 +22,7 @@ extension BusTransport {
         let caller: PeerIdentity
         do {
             caller = try await request.verify(
-                node: node, subject: message.subject, replyTo: message.replyTo, body: message.payload, roots: configuration.roots())
+                node: node, subject: message.subject, replyTo: message.replyTo, body: message.payload, roots: configuration.roots(), cache: chains)
         } catch {
             refuse(message, request, error.message)
             return await reply(request, status: 401, error: "unauthenticated", error.message)

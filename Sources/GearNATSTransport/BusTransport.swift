@@ -61,6 +61,8 @@ public final class BusTransport: Service {
     let logger: Logger
     let inFlight = Atomic<Int>(0)
     let seen: ReplayGuard
+    /// The callers' certificates that chained lately (to the roots of the moment).
+    let chains = ChainCache()
     let counters = Mutex(BusCounters())
 
     /// - Parameters:

@@ -54,11 +54,12 @@ public struct BusReply: Sendable {
     /// target): the signature, the node's certificate (it chains to `roots`, may serve, and its common name is the
     /// node the subject names), the subject, the request it answers, and the body's digest. Answers the node.
     public func verify(
-        _ request: BusRequest.Claims, subject: String, body: some DataProtocol, roots: [Certificate]
+        _ request: BusRequest.Claims, subject: String, body: some DataProtocol, roots: [Certificate], cache: ChainCache? = nil
     ) async throws(AuthorizationError) -> String {
         func refuse(_ reason: String) -> AuthorizationError { .unauthenticated("bus reply refused: \(reason)") }
         guard jws.hasValidSignature else { throw refuse("the signature does not verify") }
-        guard await jws.chains(to: roots, usage: .serverAuth) else {
+        let chains = await (cache ?? ChainCache(capacity: 0)).chains(jws, to: roots, usage: .serverAuth)
+        guard chains else {
             throw refuse("the node's certificate does not chain to the CAs, is not valid now, or may not serve")
         }
         guard let node = (try? PeerIdentity(certificate: certificate))?.commonName, node == claims.node else {

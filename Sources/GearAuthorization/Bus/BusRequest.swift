@@ -93,11 +93,13 @@ public struct BusRequest: Sendable {
     /// the target, the subjects, the body's digest, the id and the time. Not checked here: whether the id was seen
     /// before (the transport's ledger) and what the caller may do (the `Authorizer`).
     public func verify(
-        node: String, subject: String, replyTo: String?, body: some DataProtocol, roots: [Certificate], now: Date = Date()
+        node: String, subject: String, replyTo: String?, body: some DataProtocol, roots: [Certificate], cache: ChainCache? = nil,
+        now: Date = Date()
     ) async throws(AuthorizationError) -> PeerIdentity {
         func refuse(_ reason: String) -> AuthorizationError { .unauthenticated("bus request refused: \(reason)") }
         guard jws.hasValidSignature else { throw refuse("the signature does not verify") }
-        guard await jws.chains(to: roots) else { throw refuse("the caller's certificate does not chain to this node's CAs, or is not valid now") }
+        let chains = await (cache ?? ChainCache(capacity: 0)).chains(jws, to: roots, usage: .clientAuth)
+        guard chains else { throw refuse("the caller's certificate does not chain to this node's CAs, or is not valid now") }
         let identity: PeerIdentity
         do {
             identity = try PeerIdentity(certificate: certificate)
