@@ -92,7 +92,8 @@ extension BusTransport {
         audit.record(
             AuditRecord(
                 identity: identity?.description ?? "unsigned", fingerprint: identity?.fingerprint, operation: request?.claims.op ?? "-",
-                target: nil, requestID: request?.claims.rid ?? "-", allowed: false, reason: "bus request refused: \(reason)", roles: [],
+                target: nil, requestID: request?.claims.rid ?? "-", allowed: false,
+                reason: reason.hasPrefix("bus request refused") ? reason : "bus request refused: \(reason)", roles: [],
                 origin: RequestOrigin(transport: "nats", request: message.subject)))
         logger.warning("bus: a request refused", metadata: ["bus.subject": "\(message.subject)", "bus.reason": "\(reason)"])
     }

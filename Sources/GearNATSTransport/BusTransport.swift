@@ -88,28 +88,44 @@ public final class BusTransport: Service {
     public func run() async throws {
         let node = configuration.node
         let client = self.client
-        let requests = try await client.subscribe(to: BusSubjects.nodeSubscriptions(node)[0])
-        let broadcasts = try await client.subscribe(to: BusSubjects.nodeSubscriptions(node)[1])
         logger.info("listening on the bus", metadata: ["bus.node": "\(node)", "bus.brokers": "\(configuration.nats.servers)"])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await client.run() }
-            for subscription in [requests, broadcasts] {
-                group.addTask {
-                    try await withThrowingDiscardingTaskGroup { handlers in
-                        for try await message in subscription {
-                            // Bounded: past maxInFlight a request is answered 503 at once, without verifying it first.
-                            if self.inFlight.wrappingAdd(1, ordering: .relaxed).newValue > self.configuration.maxInFlight {
-                                self.inFlight.wrappingSubtract(1, ordering: .relaxed)
-                                await self.busy(message)
-                                continue
-                            }
-                            handlers.addTask {
-                                defer { self.inFlight.wrappingSubtract(1, ordering: .relaxed) }
-                                await self.handle(message)
-                            }
+            for subject in BusSubjects.nodeSubscriptions(node) {
+                group.addTask { await self.listen(on: subject) }
+            }
+        }
+    }
+
+    /// Answers the requests on `subject` until the client shuts down. A subscription the broker refuses (a broker
+    /// configured by hand that does not allow this node its own subjects) is reported in `/healthz` and tried again
+    /// every 10 s: it never stops geard.
+    func listen(on subject: String) async {
+        while !Task.isCancelled {
+            do {
+                let subscription = try await client.subscribe(to: subject)
+                try await withThrowingDiscardingTaskGroup { handlers in
+                    for try await message in subscription {
+                        // Bounded: past maxInFlight a request is answered 503 at once, without verifying it first.
+                        if inFlight.wrappingAdd(1, ordering: .relaxed).newValue > configuration.maxInFlight {
+                            inFlight.wrappingSubtract(1, ordering: .relaxed)
+                            await busy(message)
+                            continue
+                        }
+                        handlers.addTask {
+                            defer { self.inFlight.wrappingSubtract(1, ordering: .relaxed) }
+                            await self.handle(message)
                         }
                     }
                 }
+                return  // the client shut down
+            } catch let error as NATSError where error.code == .closed {
+                return
+            } catch {
+                counters.withLock { $0.refusedSubscriptions[subject] = "\(error)" }
+                logger.error("bus: cannot listen", metadata: ["bus.subject": "\(subject)", "bus.error": "\(error)"])
+                try? await Task.sleep(for: .seconds(10))
+                counters.withLock { $0.refusedSubscriptions[subject] = nil }
             }
         }
     }
@@ -122,4 +138,6 @@ public struct BusCounters: Sendable, Hashable {
     public var refused = 0
     /// Requests answered 503 because `maxInFlight` were being handled.
     public var busy = 0
+    /// The node's own subjects the broker refused it now, with the refusal.
+    public var refusedSubscriptions: [String: String] = [:]
 }

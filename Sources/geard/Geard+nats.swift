@@ -31,7 +31,13 @@ extension Geard {
         }
         let brokers = configuration.nats.servers.map(\.description).joined(separator: ",")
         agent.healthChecks.register("nats") { [transport] in
-            if case .connected(_) = transport.status { return HealthReport.Check(name: "nats", ok: true) }
+            let refused = transport.statistics.refusedSubscriptions
+            if case .connected(_) = transport.status, refused.isEmpty { return HealthReport.Check(name: "nats", ok: true) }
+            if let (subject, error) = refused.first {
+                return HealthReport.Check(
+                    name: "nats", ok: false,
+                    message: "the broker refuses this node \(subject): \(error); containers keep running, the API keeps serving")
+            }
             return HealthReport.Check(
                 name: "nats", ok: false, message: "\(brokers): \(transport.status); containers keep running, the API keeps serving")
         }
