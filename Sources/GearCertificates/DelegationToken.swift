@@ -61,6 +61,9 @@ public struct DelegationToken: Sendable {
         claims = try jws.decode(Claims.self, what: "token")
     }
 
+    /// The bytes the signature covers (`header.claims`).
+    var signingInput: [UInt8] { jws.signingInput }
+
     /// Whether the signature was made by the key of `issuerCertificate`.
     public var hasValidSignature: Bool { jws.hasValidSignature }
 
