@@ -10,7 +10,13 @@ public import X509
 public final class ChainCache: Sendable {
     let capacity: Int
     let lifetime: TimeInterval
-    private let entries = Mutex<[String: Date]>([:])
+    private let entries = Mutex<[Key: Date]>([:])
+
+    /// A certificate (its DER's SHA-256), the roots and the usage it was validated for.
+    struct Key: Hashable {
+        var certificate: [UInt8]
+        var context: Int
+    }
 
     public init(capacity: Int = 10_000, lifetime: Duration = .seconds(60)) {
         self.capacity = capacity
@@ -22,7 +28,7 @@ public final class ChainCache: Sendable {
         var hasher = Hasher()
         for root in roots { hasher.combine(root) }
         hasher.combine(usage)
-        let key = SHA256.hash(data: jws.certificateDER).map { String(format: "%02x", $0) }.joined() + ":\(hasher.finalize())"
+        let key = Key(certificate: Array(SHA256.hash(data: jws.certificateDER)), context: hasher.finalize())
         if let until = entries.withLock({ $0[key] }), until > now { return true }
         guard await jws.chains(to: roots, usage: usage) else { return false }
         let until = min(now.addingTimeInterval(lifetime), jws.certificate.notValidAfter)

@@ -72,16 +72,18 @@ public struct DelegationToken: Sendable {
 }
 
 /// Signs delegation tokens (what `gear token issue` uses) and other JWS with a certificate's P-256 key.
-public struct TokenSigner: Sendable {
+public struct TokenSigner: @unchecked Sendable {
+    // @unchecked Sendable: both fields are immutable. swift-crypto does not mark its key Sendable, but the key is a
+    // wrapper over a BoringSSL EC_KEY that signing only reads (ECDSA_do_sign takes it const), so signatures from
+    // several tasks at once are safe. Rebuilding the key from its scalar per signature (as before) costs a scalar
+    // multiplication, as much as the signature itself, on every answer a node signs.
     let certificate: Certificate
-    /// The key's scalar (swift-crypto's key type is not `Sendable`): a key is made of it for each signature.
-    let keyBytes: Data
-    var key: P256.Signing.PrivateKey { (try? P256.Signing.PrivateKey(rawRepresentation: keyBytes))! }
+    let key: P256.Signing.PrivateKey
 
     public init(certificateFile: String, keyFile: String) throws {
         certificate = try PEMFiles.readCertificate(certificateFile)
         do {
-            keyBytes = try P256.Signing.PrivateKey(pemRepresentation: try PEMFiles.readText(keyFile)).rawRepresentation
+            key = try P256.Signing.PrivateKey(pemRepresentation: try PEMFiles.readText(keyFile))
         } catch let error as PKIError {
             throw error
         } catch {

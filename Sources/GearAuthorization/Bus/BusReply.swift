@@ -58,7 +58,12 @@ public struct BusReply: Sendable {
     ) async throws(AuthorizationError) -> String {
         func refuse(_ reason: String) -> AuthorizationError { .unauthenticated("bus reply refused: \(reason)") }
         guard jws.hasValidSignature else { throw refuse("the signature does not verify") }
-        let chains = await (cache ?? ChainCache(capacity: 0)).chains(jws, to: roots, usage: .serverAuth)
+        let chains: Bool
+        if let cache {
+            chains = await cache.chains(jws, to: roots, usage: .serverAuth)
+        } else {
+            chains = await jws.chains(to: roots, usage: .serverAuth)
+        }
         guard chains else {
             throw refuse("the node's certificate does not chain to the CAs, is not valid now, or may not serve")
         }

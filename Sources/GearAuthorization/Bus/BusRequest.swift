@@ -98,7 +98,8 @@ public struct BusRequest: Sendable {
     ) async throws(AuthorizationError) -> PeerIdentity {
         func refuse(_ reason: String) -> AuthorizationError { .unauthenticated("bus request refused: \(reason)") }
         guard jws.hasValidSignature else { throw refuse("the signature does not verify") }
-        let chains = await (cache ?? ChainCache(capacity: 0)).chains(jws, to: roots, usage: .clientAuth)
+        let chains: Bool
+        if let cache { chains = await cache.chains(jws, to: roots, usage: .clientAuth) } else { chains = await jws.chains(to: roots) }
         guard chains else { throw refuse("the caller's certificate does not chain to this node's CAs, or is not valid now") }
         let identity: PeerIdentity
         do {
