@@ -21,18 +21,6 @@ public enum NATSSubject {
         }
     }
 
-    /// Whether `subject` (a subscription's, with wildcards) matches the literal subject `literal`.
-    public static func matches(_ subject: String, _ literal: String) -> Bool {
-        let pattern = subject.split(separator: ".", omittingEmptySubsequences: false)
-        let tokens = literal.split(separator: ".", omittingEmptySubsequences: false)
-        for (index, token) in pattern.enumerated() {
-            if token == ">" { return tokens.count > index }
-            guard index < tokens.count else { return false }
-            if token != "*" && token != tokens[index] { return false }
-        }
-        return pattern.count == tokens.count
-    }
-
     static func validate(_ subject: String, wildcards: Bool) throws(NATSError) {
         let bytes = Array(subject.utf8)
         guard !bytes.isEmpty, bytes.count <= maxLength else {

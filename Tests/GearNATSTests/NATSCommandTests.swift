@@ -46,14 +46,6 @@ struct NATSCommandTests {
         }
     }
 
-    @Test(arguments: [
-        ("a.>", "a.b", true), ("a.>", "a", false), ("a.>", "a.b.c", true), ("a.*", "a.b", true), ("a.*", "a.b.c", false),
-        ("a.*.c", "a.x.c", true), ("a.b", "a.b", true), ("a.b", "a.c", false), (">", "x", true), ("*", "x.y", false),
-    ])
-    func wildcardsMatchAsTheBrokerMatches(_ pattern: String, _ subject: String, _ matches: Bool) {
-        #expect(NATSSubject.matches(pattern, subject) == matches)
-    }
-
     @Test func headersRefuseWhatWouldEndTheirLineAndReadBack() throws {
         var headers = NATSHeaders()
         #expect(throws: NATSError(.invalidArgument, "")) { try headers.append("A: b", "c") }
